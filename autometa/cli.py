@@ -1,0 +1,206 @@
+"""The command line: ``autometa tune`` and ``autometa predict``.
+
+The only module that prints, draws progress or configures logging. Refused input exits
+with status 2 and a one-line message, without a traceback and without writing output.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from autometa.exceptions import AutometaError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="autometa: tune scikit-learn pipelines on a CSV or Parquet table.",
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(exc: BaseException) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=2)
+
+
+def _show_warnings(caught: list[warnings.WarningMessage]) -> None:
+    for w in caught:
+        err.print(f"[yellow]warning:[/] {w.message}", highlight=False, soft_wrap=True)
+
+
+def _fmt(v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return str(v)
+
+
+def _leaderboard_table(result: Any, top: int) -> Table:
+    lb = result.leaderboard.head(top)
+    metric = result.metric
+    others = [c for c in lb.columns if c not in ("trial", "family", "status", "fit_time_s", "error", metric)]
+    table = Table(title=f"Leaderboard (top {len(lb)} of {result.n_trials} trials, validation scores)")
+    table.add_column("rank", justify="right")
+    table.add_column("trial", justify="right")
+    table.add_column("family")
+    table.add_column(metric, justify="right", style="bold")
+    for c in others:
+        table.add_column(c, justify="right")
+    table.add_column("fit s", justify="right")
+    table.add_column("status")
+    for rank, row in lb.iterrows():
+        table.add_row(
+            str(rank), str(row["trial"]), row["family"], _fmt(row[metric]),
+            *[_fmt(row[c]) for c in others], f"{row['fit_time_s']:.2f}",
+            row["status"] if row["status"] == "ok" else f"[red]{row['status']}[/]",
+        )
+    return table
+
+
+def _process_start() -> float:
+    """``perf_counter`` time of this process's start, so the budget covers start-up too."""
+    import psutil
+
+    age = max(0.0, time.time() - psutil.Process().create_time())
+    return time.perf_counter() - age
+
+
+@app.command()
+def tune(
+    data: Annotated[Path, typer.Argument(help="CSV or Parquet file with a header row.")],
+    label: Annotated[str, typer.Option("--label", "-l", help="Name of the target column.")],
+    metric: Annotated[str | None, typer.Option(help="balanced_accuracy (default for classification), accuracy, roc_auc, log_loss, rmse (default for regression), mae, r2.")] = None,
+    time_budget: Annotated[float, typer.Option("--time-budget", help="Seconds for the whole run, loading and refit included.")] = 60.0,
+    n_trials: Annotated[int | None, typer.Option("--n-trials", help="Stop after this many trials.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    backend: Annotated[str, typer.Option(help="smac, optuna or random.")] = "smac",
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Output directory; re-running with the same one resumes. Default: autometa-out/<data name>.")] = None,
+    problem_type: Annotated[str | None, typer.Option("--problem-type", help="binary, multiclass or regression (inferred by default).")] = None,
+    sep: Annotated[str | None, typer.Option(help="CSV delimiter (detected by default).")] = None,
+    families: Annotated[str | None, typer.Option(help="Comma-separated model families to search (default: all).")] = None,
+    per_trial_limit: Annotated[float | None, typer.Option("--per-trial-limit", help="Seconds one trial may take (default: a quarter of the budget).")] = None,
+    memory_limit_mb: Annotated[int | None, typer.Option("--memory-limit-mb", help="Memory limit of the evaluation process.")] = None,
+    n_jobs: Annotated[int, typer.Option("--n-jobs", help="Threads per model fit.")] = 1,
+    top: Annotated[int, typer.Option(help="Rows of the leaderboard to print.")] = 10,
+) -> None:
+    """Tune a pipeline for DATA and save the best model, refit on all rows."""
+    start = _process_start()
+    from autometa import Task
+    from autometa import tune as run_tune
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            task = Task(
+                data, label=label, problem_type=problem_type, metric=metric, seed=seed,
+                time_budget_s=time_budget, sep=sep,
+            )
+        _show_warnings([w for w in caught if issubclass(w.category, UserWarning)])
+        if n_trials is not None and n_trials < 1:
+            raise AutometaError(f"--n-trials must be at least 1; got {n_trials}.")
+        out_path = out_dir if out_dir is not None else Path("autometa-out") / str(task.name)
+        fams = [f.strip() for f in families.split(",") if f.strip()] if families else None
+        d = task.describe()
+        err.print(
+            f"[bold]{d['name']}[/]: {d['n_rows']} rows, {d['n_features']} features "
+            f"({d['n_numeric']} numeric, {d['n_categorical']} categorical), {d['problem_type']}, "
+            f"metric {d['metric']}, backend {backend}, budget {time_budget:g} s",
+            highlight=False,
+        )
+        progress = Progress(
+            TextColumn("[bold]tuning"), BarColumn(), TextColumn("{task.fields[trials]} trials"),
+            TextColumn("best {task.fields[best]}"), TextColumn("{task.fields[left]}"), TimeElapsedColumn(),
+            console=err, transient=False,
+        )
+        total = float(n_trials) if n_trials else time_budget
+        bar = progress.add_task("tune", total=total, trials=0, best="-", left="")
+
+        def on_trial(p: Any) -> None:
+            done = p.n_trials if n_trials else min(p.elapsed_s, time_budget)
+            left = max(0.0, p.time_budget_s - p.elapsed_s)
+            progress.update(bar, completed=done, trials=p.n_trials, best=_fmt(p.best_score), left=f"{left:.0f} s left")
+
+        with progress:
+            result = run_tune(
+                task, backend=backend, n_trials=n_trials, out_dir=out_path, families=fams,
+                per_trial_time_limit_s=per_trial_limit, memory_limit_mb=memory_limit_mb, n_jobs=n_jobs,
+                callbacks=[on_trial], start_time=start,
+            )
+            progress.update(bar, completed=total)
+    except AutometaError as exc:
+        raise _fail(exc) from None
+    except KeyboardInterrupt:
+        where = out_dir if out_dir is not None else "the output directory"
+        err.print(f"interrupted: finished trials are saved in {where}; run the same command again to resume.")
+        raise typer.Exit(code=130) from None
+
+    out.print(_leaderboard_table(result, top))
+    failed = sum(not r.ok for r in result.history)
+    out.print(
+        f"best {result.metric} = {result.best_score:.4f} ({result.best_config['family']}), "
+        f"{result.n_trials} trials ({failed} failed), {time.perf_counter() - start:.1f} s",
+        highlight=False,
+    )
+    if result.model is not None:
+        out.print(f"model: {out_path / 'model.joblib'}  results: {out_path / 'result.json'}", highlight=False)
+    else:
+        err.print(f"[yellow]warning:[/] the best configuration could not be refit ({result.refit_error}).")
+
+
+@app.command()
+def predict(
+    model: Annotated[Path, typer.Argument(help="model.joblib written by 'autometa tune'.")],
+    data: Annotated[Path, typer.Argument(help="CSV or Parquet file with the training feature columns.")],
+    output: Annotated[Path | None, typer.Option("--out", help="Where to write the predictions CSV (default: standard output).")] = None,
+    sep: Annotated[str | None, typer.Option(help="CSV delimiter of DATA (detected by default).")] = None,
+    ignore_versions: Annotated[bool, typer.Option("--ignore-versions", help="Load a model saved with other package versions.")] = False,
+) -> None:
+    """Predict with a saved model: one row per input row (prediction and class probabilities)."""
+    from autometa import load_model, read_table
+
+    try:
+        saved = load_model(model, check_versions=not ignore_versions)
+        table = read_table(data, sep=sep)
+        preds = saved.predict(table)
+    except AutometaError as exc:
+        raise _fail(exc) from None
+    if output is None:
+        preds.to_csv(sys.stdout, index=False)
+        return
+    tmp = output.with_name(f".{output.name}.tmp")
+    preds.to_csv(tmp, index=False)
+    os.replace(tmp, output)
+    err.print(f"wrote {len(preds)} predictions to {output}", highlight=False)
+
+
+@app.command()
+def info(run_dir: Annotated[Path, typer.Argument(help="An output directory of 'autometa tune'.")]) -> None:
+    """Print the result.json of a finished run."""
+    path = run_dir / "result.json"
+    if not path.is_file():
+        raise _fail(AutometaError(f"'{path}' does not exist; give the --out directory of a finished 'autometa tune' run."))
+    out.print_json(json.dumps(json.loads(path.read_text())))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,188 @@
+"""scikit-learn estimators that tune themselves: AutoMetaClassifier and AutoMetaRegressor."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from autometa.exceptions import AutometaWarning
+
+__all__ = ["AutoMetaClassifier", "AutoMetaRegressor"]
+
+
+class _AutoMetaBase(BaseEstimator):
+    _problem: str = ""
+
+    def __init__(
+        self,
+        *,
+        metric: str | None = None,
+        time_budget_s: float = 60.0,
+        n_trials: int | None = None,
+        backend: str = "smac",
+        families: Sequence[str] | None = None,
+        per_trial_time_limit_s: float | None = None,
+        isolation: str = "process",
+        n_jobs: int = 1,
+        seed: int = 0,
+    ) -> None:
+        self.metric = metric
+        self.time_budget_s = time_budget_s
+        self.n_trials = n_trials
+        self.backend = backend
+        self.families = families
+        self.per_trial_time_limit_s = per_trial_time_limit_s
+        self.isolation = isolation
+        self.n_jobs = n_jobs
+        self.seed = seed
+
+    def _frame(self, X: Any, *, reset: bool) -> pd.DataFrame:
+        if isinstance(X, pd.DataFrame):
+            validate_data(self, X, reset=reset, skip_check_array=True)
+            return X.copy()
+        arr = validate_data(self, X, reset=reset, dtype=None, ensure_all_finite="allow-nan")
+        if arr.dtype.kind not in "biufO":
+            arr = arr.astype(float)
+        return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
+
+    def _fit(self, X: Any, y: Any) -> _AutoMetaBase:
+        from autometa._tune import tune
+        from autometa.task import Task
+
+        frame = self._frame(X, reset=True)
+        y_arr = np.asarray(y)
+        if y_arr.ndim != 1:
+            y_arr = np.ravel(y_arr) if y_arr.ndim == 2 and y_arr.shape[1] == 1 else y_arr
+        if y_arr.ndim != 1:
+            raise ValueError(f"y must be one-dimensional; got shape {y_arr.shape}.")
+        if len(y_arr) != len(frame):
+            raise ValueError(f"X has {len(frame)} rows but y has {len(y_arr)}.")
+        label = "__label__"
+        while label in frame.columns:
+            label += "_"
+        frame[label] = y_arr
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AutometaWarning)
+            task = Task(
+                frame,
+                label=label,
+                problem_type=self._problem_type(y_arr),
+                metric=self.metric,
+                seed=self.seed,
+                time_budget_s=self.time_budget_s,
+                drop_id_columns=False,
+            )
+        result = tune(
+            task,
+            backend=self.backend,
+            n_trials=self.n_trials,
+            families=self.families,
+            per_trial_time_limit_s=self.per_trial_time_limit_s,
+            isolation=self.isolation,
+            n_jobs=self.n_jobs,
+        )
+        self.result_ = result
+        self.best_config_ = result.best_config
+        self.best_score_ = result.best_score
+        self.model_ = result.model
+        self.feature_kinds_ = {c: isinstance(task.X[c].dtype, pd.CategoricalDtype) for c in task.X.columns}
+        self.used_columns_ = list(task.X.columns)
+        return self
+
+    def _prepare(self, X: Any) -> pd.DataFrame:
+        check_is_fitted(self, "model_")
+        frame = self._frame(X, reset=False)
+        out = {}
+        for col in self.used_columns_:
+            s = frame[col]
+            if self.feature_kinds_[col]:
+                out[col] = s.astype(str).where(s.notna(), None).astype("category")
+            else:
+                out[col] = pd.to_numeric(s, errors="coerce").astype(float)
+        return pd.DataFrame(out)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predictions of the refit best pipeline."""
+        return np.asarray(self.model_.predict(self._prepare(X)))
+
+    def _problem_type(self, y: np.ndarray) -> str:
+        raise NotImplementedError
+
+
+class AutoMetaClassifier(ClassifierMixin, _AutoMetaBase):
+    """A classifier that tunes a pipeline (model family + hyperparameters) on fit.
+
+    Parameters
+    ----------
+    metric : str, optional
+        Balanced accuracy by default; also accuracy, roc_auc, log_loss.
+    time_budget_s : float
+        Wall-clock budget of ``fit``.
+    n_trials : int, optional
+        Stop after this many configurations.
+    backend : {"smac", "optuna", "random"}
+    families : sequence of str, optional
+        Model families to search (all by default).
+    per_trial_time_limit_s : float, optional
+    isolation : {"process", "none"}
+        Evaluate trials in a killable worker process (default) or in this process.
+    n_jobs : int
+    seed : int
+
+    Attributes
+    ----------
+    classes_ : ndarray
+    best_config_ : dict
+    best_score_ : float
+    model_ : Pipeline
+    result_ : TuneResult
+    """
+
+    def fit(self, X: Any, y: Any) -> AutoMetaClassifier:
+        """Tune on (X, y) and refit the best pipeline on all of it."""
+        check_classification_targets(y)
+        self._fit(X, y)
+        self.classes_ = np.asarray(self.model_.classes_)
+        return self
+
+    def _problem_type(self, y: np.ndarray) -> str:
+        return "binary" if len(np.unique(y)) == 2 else "multiclass"
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, columns in the order of ``classes_``."""
+        return np.asarray(self.model_.predict_proba(self._prepare(X)))
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.non_deterministic = True
+        return tags
+
+
+class AutoMetaRegressor(RegressorMixin, _AutoMetaBase):
+    """A regressor that tunes a pipeline on fit; RMSE by default (also mae, r2).
+
+    Parameters and attributes as :class:`AutoMetaClassifier` (without ``classes_``).
+    """
+
+    def fit(self, X: Any, y: Any) -> AutoMetaRegressor:
+        """Tune on (X, y) and refit the best pipeline on all of it."""
+        y = np.asarray(y, dtype=float)
+        self._fit(X, y)
+        return self
+
+    def _problem_type(self, y: np.ndarray) -> str:
+        return "regression"
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.non_deterministic = True
+        return tags

@@ -1,0 +1,380 @@
+"""The objective: a configuration and a task -> scores on every tracked metric, fit time, status.
+
+Each evaluation runs in a worker process with a wall-time and a memory limit. A
+configuration that raises, runs out of memory, kills its process or exceeds the time
+limit comes back as a failed :class:`TrialResult` with its reason; the worker is
+replaced and the search goes on. The worker keeps the data between trials, so the
+process boundary costs one pickle of the data per worker, not per trial.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import time
+import traceback
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.model_selection import KFold, RepeatedKFold, RepeatedStratifiedKFold, StratifiedKFold, train_test_split
+
+from autometa.exceptions import InputError
+from autometa.metrics import Metric, tracked_metrics
+from autometa.spaces import build_pipeline, config_to_dict
+from autometa.task import Task
+
+__all__ = ["TrialResult", "Evaluator", "make_splits", "STATUSES", "score_predictions"]
+
+#: ``ok`` or the reason a trial failed.
+STATUSES = ("ok", "crash", "timeout", "memory")
+
+#: Up to this many rows: repeated k-fold CV (the estimate is noisy on small data).
+SMALL_DATA_ROWS = 1_000
+#: Up to this many rows: k-fold CV; above, a single stratified holdout.
+CV_MAX_ROWS = 50_000
+_HOLDOUT_FRACTION = 0.25
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """The outcome of evaluating one configuration.
+
+    Attributes
+    ----------
+    config : dict
+        The configuration's active values.
+    status : {"ok", "crash", "timeout", "memory"}
+    scores : dict
+        Mean over splits of every tracked metric, in natural units (NaN where a metric
+        cannot be computed, e.g. log loss without probabilities).
+    fold_scores : list of float
+        The optimized metric on each split.
+    fit_time_s : float
+        Total fit time over splits.
+    duration_s : float
+        Wall time of the whole evaluation, process overhead included.
+    error : str or None
+        One line saying why the trial failed.
+    """
+
+    config: dict[str, Any]
+    status: str
+    scores: dict[str, float] = field(default_factory=dict)
+    fold_scores: list[float] = field(default_factory=list)
+    fit_time_s: float = 0.0
+    duration_s: float = 0.0
+    error: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}; got {self.status!r}.")
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def make_splits(task: Task) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Train/validation index pairs chosen by data size.
+
+    Repeated (2x) k-fold below :data:`SMALL_DATA_ROWS` rows, k-fold up to
+    :data:`CV_MAX_ROWS`, otherwise one holdout of 25%. Stratified for classification;
+    ``k`` is ``task.n_splits`` (5 unless a class is smaller).
+    """
+    n = task.X.shape[0]
+    y = task.y.to_numpy()
+    k = task.n_splits
+    strat = task.is_classification
+    idx = np.arange(n)
+    if n > CV_MAX_ROWS:
+        tr, va = train_test_split(
+            idx, test_size=_HOLDOUT_FRACTION, random_state=task.seed, stratify=y if strat else None
+        )
+        return [(np.sort(tr), np.sort(va))]
+    if n <= SMALL_DATA_ROWS:
+        cv: Any = (RepeatedStratifiedKFold if strat else RepeatedKFold)(n_splits=k, n_repeats=2, random_state=task.seed)
+    else:
+        cv = (StratifiedKFold if strat else KFold)(n_splits=k, shuffle=True, random_state=task.seed)
+    return [(tr, va) for tr, va in cv.split(idx, y if strat else None)]
+
+
+def score_predictions(
+    metrics: list[Metric], y_true: np.ndarray, pred: np.ndarray, proba: np.ndarray | None, labels: np.ndarray | None
+) -> dict[str, float]:
+    """Every metric that the available predictions allow; NaN for the others."""
+    out: dict[str, float] = {}
+    for m in metrics:
+        try:
+            if m.needs == "proba":
+                if proba is None or (m.name == "log_loss" and proba.ndim == 1):
+                    out[m.name] = math.nan
+                    continue
+                out[m.name] = float(m.func(y_true, proba, labels))
+            else:
+                out[m.name] = float(m.func(y_true, pred))
+        except ValueError:  # e.g. a class missing from a validation split
+            out[m.name] = math.nan
+    return out
+
+
+def _scores_of(model: Any, X: pd.DataFrame, y: np.ndarray, metrics: list[Metric], labels: np.ndarray | None) -> dict[str, float]:
+    pred = model.predict(X)
+    proba = None
+    if labels is not None and any(m.needs == "proba" for m in metrics):
+        if hasattr(model, "predict_proba"):
+            try:
+                proba = model.predict_proba(X)
+            except AttributeError:
+                proba = None
+        if proba is None and hasattr(model, "decision_function") and len(labels) == 2:
+            proba = model.decision_function(X)  # ranks suffice for ROC AUC
+    return score_predictions(metrics, y, pred, proba, labels)
+
+
+class _State:
+    """What a worker holds: the data, splits and settings of one task."""
+
+    def __init__(self, payload: Mapping[str, Any]) -> None:
+        self.X: pd.DataFrame = payload["X"]
+        self.y: np.ndarray = payload["y"]
+        self.problem_type: str = payload["problem_type"]
+        self.metric: str = payload["metric"]
+        self.splits: list[tuple[np.ndarray, np.ndarray]] = payload["splits"]
+        self.seed: int = payload["seed"]
+        self.n_jobs: int = payload["n_jobs"]
+        self.metrics = tracked_metrics(self.problem_type)
+        self.labels = None if self.problem_type == "regression" else np.unique(self.y)
+        self.needs_proba = self.metric == "log_loss"
+
+
+def _evaluate(state: _State, config: Mapping[str, Any]) -> dict[str, Any]:
+    pipe = build_pipeline(
+        config, state.X, state.problem_type, seed=state.seed, n_jobs=state.n_jobs, needs_proba=state.needs_proba
+    )
+    fold_scores: list[dict[str, float]] = []
+    fit_time = 0.0
+    for tr, va in state.splits:
+        model = clone(pipe)
+        t0 = time.perf_counter()
+        model.fit(state.X.iloc[tr], state.y[tr])
+        fit_time += time.perf_counter() - t0
+        fold_scores.append(_scores_of(model, state.X.iloc[va], state.y[va], state.metrics, state.labels))
+    scores = {m.name: float(np.nanmean([f[m.name] for f in fold_scores])) if any(
+        not math.isnan(f[m.name]) for f in fold_scores) else math.nan for m in state.metrics}
+    main = [f[state.metric] for f in fold_scores]
+    if any(math.isnan(s) for s in main):
+        raise ValueError(f"the metric {state.metric} could not be computed on every split")
+    return {"status": "ok", "scores": scores, "fold_scores": main, "fit_time_s": fit_time}
+
+
+def _refit(state: _State, config: Mapping[str, Any]) -> dict[str, Any]:
+    pipe = build_pipeline(
+        config, state.X, state.problem_type, seed=state.seed, n_jobs=state.n_jobs, needs_proba=state.needs_proba
+    )
+    t0 = time.perf_counter()
+    pipe.fit(state.X, state.y)
+    return {"status": "ok", "model": pipe, "fit_time_s": time.perf_counter() - t0}
+
+
+def _run(state: _State, kind: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    """Run one job, turning every exception into a failed result."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _evaluate(state, config) if kind == "evaluate" else _refit(state, config)
+    except MemoryError:
+        return {"status": "memory", "error": "out of memory (MemoryError)"}
+    except Exception as exc:  # the configuration crashed: record why, keep searching
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        return {
+            "status": "crash",
+            "error": f"{type(exc).__name__}: {msg[:300]} ({where.filename.rsplit('/', 1)[-1]}:{where.lineno})",
+        }
+
+
+def _serve(reader: Any, writer: Any) -> None:  # pragma: no cover - runs in a child process
+    """The worker loop: first message is the task payload, then ``(kind, config)`` jobs."""
+    from threadpoolctl import threadpool_limits
+
+    try:
+        state = _State(reader.recv())
+    except EOFError:
+        return
+    with threadpool_limits(max(1, state.n_jobs)):
+        while True:
+            try:
+                msg = reader.recv()
+            except EOFError:
+                return
+            if msg is None:
+                return
+            kind, config = msg
+            writer.send(_run(state, kind, config))
+
+
+class Evaluator:
+    """Evaluates configurations of one task under time and memory limits.
+
+    Parameters
+    ----------
+    task : Task
+    time_limit_s : float, optional
+        Wall-time limit per evaluation; ``evaluate`` may lower it further.
+    memory_limit_mb : int, optional
+        Address-space limit of the worker process; a configuration that needs more
+        fails with status ``memory``. None: no limit.
+    n_jobs : int
+        Threads for models that parallelize (forests, kNN, OpenMP in boosting).
+    isolation : {"process", "none"}
+        ``"process"`` (default) evaluates in a worker process that can be killed;
+        ``"none"`` evaluates in this process (faster start, no time or memory limit).
+
+    Notes
+    -----
+    Not thread-safe: one evaluation at a time. Call :meth:`close` (or use it as a
+    context manager) to stop the worker.
+    """
+
+    def __init__(
+        self,
+        task: Task,
+        *,
+        time_limit_s: float | None = None,
+        memory_limit_mb: int | None = None,
+        n_jobs: int = 1,
+        isolation: str = "process",
+    ) -> None:
+        if isolation not in ("process", "none"):
+            raise InputError(f"isolation must be 'process' or 'none'; got {isolation!r}.")
+        if time_limit_s is not None and time_limit_s <= 0:
+            raise InputError(f"The per-trial time limit must be positive; got {time_limit_s!r}.")
+        if memory_limit_mb is not None and memory_limit_mb <= 0:
+            raise InputError(f"The memory limit must be a positive number of MB; got {memory_limit_mb!r}.")
+        self.task = task
+        self.time_limit_s = time_limit_s
+        self.memory_limit_mb = memory_limit_mb
+        self.n_jobs = n_jobs
+        self.isolation = isolation
+        self.splits = make_splits(task)
+        self._payload = {
+            "X": task.X,
+            "y": task.y.to_numpy(),
+            "problem_type": task.problem_type,
+            "metric": task.metric,
+            "splits": self.splits,
+            "seed": int(task.seed),
+            "n_jobs": n_jobs,
+        }
+        self._local: _State | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._send: Any = None
+        self._recv: Any = None
+
+    # ------------------------------------------------------------------ worker handling
+    def _ensure_worker(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            return
+        self._kill()
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        cmd = [sys.executable, "-m", "autometa._worker", str(to_child_r), str(from_child_w), str(self.memory_limit_mb or 0)]
+        env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+        self._proc = subprocess.Popen(cmd, pass_fds=(to_child_r, from_child_w), env=env, stdin=subprocess.DEVNULL)
+        os.close(to_child_r)
+        os.close(from_child_w)
+        self._send = Connection(to_child_w, readable=False)
+        self._recv = Connection(from_child_r, writable=False)
+        self._send.send(self._payload)
+
+    def _kill(self) -> None:
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.kill()
+            self._proc.wait(timeout=10)
+        for conn in (self._send, self._recv):
+            if conn is not None:
+                conn.close()
+        self._proc = self._send = self._recv = None
+
+    def close(self) -> None:
+        """Stop the worker process."""
+        if self._send is not None and self._proc is not None and self._proc.poll() is None:
+            try:
+                self._send.send(None)
+                self._proc.wait(timeout=2)
+            except (BrokenPipeError, OSError, subprocess.TimeoutExpired):
+                pass
+        self._kill()
+
+    def __enter__(self) -> Evaluator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def _call(self, kind: str, config: Mapping[str, Any], time_limit_s: float | None) -> dict[str, Any]:
+        limits = [t for t in (self.time_limit_s, time_limit_s) if t is not None]
+        limit = min(limits) if limits else None
+        if self.isolation == "none":
+            if self._local is None:
+                self._local = _State(self._payload)
+            return _run(self._local, kind, config)
+        self._ensure_worker()
+        try:
+            self._send.send((kind, dict(config)))
+            if self._recv.poll(limit):
+                return self._recv.recv()
+        except (EOFError, BrokenPipeError, ConnectionResetError, OSError):
+            pass
+        if self._proc is not None and self._proc.poll() is not None:
+            code = self._proc.returncode
+            self._kill()
+            if code == -9:  # SIGKILL: the kernel's OOM killer or a hard limit
+                return {"status": "memory", "error": "worker process killed (SIGKILL, likely out of memory)"}
+            return {"status": "crash", "error": f"worker process died (exit code {code})"}
+        self._kill()
+        return {"status": "timeout", "error": f"exceeded the time limit of {limit:.1f} s"}
+
+    # ------------------------------------------------------------------ public API
+    def evaluate(self, config: Mapping[str, Any], *, time_limit_s: float | None = None) -> TrialResult:
+        """Cross-validate ``config``; never raises for a failing configuration."""
+        t0 = time.perf_counter()
+        cfg = config_to_dict(config)
+        out = self._call("evaluate", cfg, time_limit_s)
+        return TrialResult(
+            config=cfg,
+            status=out["status"],
+            scores=out.get("scores", {}),
+            fold_scores=out.get("fold_scores", []),
+            fit_time_s=float(out.get("fit_time_s", 0.0)),
+            duration_s=time.perf_counter() - t0,
+            error=out.get("error"),
+        )
+
+    def refit(self, config: Mapping[str, Any]) -> tuple[Any, str | None]:
+        """Fit ``config`` on all the task's data: ``(pipeline, None)`` or ``(None, reason)``.
+
+        Runs in this process: the configuration already fitted within the time limit on
+        every split, and a worker restart would cost more than the fit on small data.
+        """
+        if self._local is None:
+            self._local = _State(self._payload)
+        out = _run(self._local, "refit", config_to_dict(config))
+        if out["status"] != "ok":
+            return None, out.get("error", out["status"])
+        return out["model"], None

@@ -1,0 +1,43 @@
+"""Optimizers behind one ask/tell interface: SMAC3 (default), Optuna TPE, random search."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ConfigSpace import Configuration, ConfigurationSpace
+
+from autometa.exceptions import InputError
+from autometa.optimizers._base import BaseOptimizer, config_key
+from autometa.optimizers._optuna import OptunaOptimizer
+from autometa.optimizers._random import RandomOptimizer
+from autometa.optimizers._smac import SMACOptimizer
+
+__all__ = [
+    "BACKENDS",
+    "BaseOptimizer",
+    "OptunaOptimizer",
+    "RandomOptimizer",
+    "SMACOptimizer",
+    "config_key",
+    "make_optimizer",
+]
+
+BACKENDS: dict[str, type[BaseOptimizer]] = {
+    "smac": SMACOptimizer,
+    "optuna": OptunaOptimizer,
+    "random": RandomOptimizer,
+}
+
+
+def make_optimizer(
+    backend: str,
+    space: ConfigurationSpace,
+    *,
+    seed: int = 0,
+    initial_configs: Sequence[Configuration | Mapping[str, Any]] = (),
+) -> BaseOptimizer:
+    """The optimizer named ``backend`` (``"smac"``, ``"optuna"`` or ``"random"``)."""
+    if backend not in BACKENDS:
+        raise InputError(f"Unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}.")
+    return BACKENDS[backend](space, seed=seed, initial_configs=initial_configs)

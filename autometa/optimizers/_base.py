@@ -1,0 +1,76 @@
+"""The optimizer contract: ask for a configuration, tell its loss."""
+
+from __future__ import annotations
+
+import abc
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from ConfigSpace import Configuration, ConfigurationSpace
+from ConfigSpace.util import deactivate_inactive_hyperparameters
+
+from autometa.spaces import config_to_dict
+
+__all__ = ["BaseOptimizer", "config_key"]
+
+
+def config_key(config: Mapping[str, Any]) -> str:
+    """Canonical JSON of a configuration: equal configurations, equal keys."""
+    return json.dumps(config_to_dict(config), sort_keys=True, default=str)
+
+
+class BaseOptimizer(abc.ABC):
+    """Ask-tell minimizer over a ConfigSpace search space.
+
+    The caller owns the loop (budget, evaluation, failure handling):
+
+    1. ``ask()`` returns the next configuration to evaluate. The first ones are the
+       ``initial_configs`` (warm start), in the given order, before the backend's own
+       proposals.
+    2. ``tell(config, loss, ok=...)`` reports its loss (lower is better). Failed trials are
+       told with ``ok=False`` and a finite pessimistic loss chosen by the caller.
+       ``tell`` also accepts configurations that were never asked (results of an earlier,
+       interrupted run being resumed); each configuration is told at most once.
+
+    Implementations are not thread-safe and may keep state only in memory; resuming is
+    done by telling past results to a fresh optimizer.
+
+    Parameters
+    ----------
+    space : ConfigurationSpace
+    seed : int
+    initial_configs : sequence of mappings or Configurations
+        Configurations to evaluate first (e.g. from meta-learning or family defaults).
+    """
+
+    name: str = "base"
+
+    def __init__(
+        self,
+        space: ConfigurationSpace,
+        *,
+        seed: int = 0,
+        initial_configs: Sequence[Configuration | Mapping[str, Any]] = (),
+    ) -> None:
+        self.space = space
+        self.seed = int(seed)
+        self.initial_configs = [self._as_config(c) for c in initial_configs]
+
+    def _as_config(self, config: Configuration | Mapping[str, Any]) -> Configuration:
+        if isinstance(config, Configuration) and config.config_space is self.space:
+            return config
+        return deactivate_inactive_hyperparameters(dict(config), self.space)
+
+    @abc.abstractmethod
+    def ask(self) -> Configuration:
+        """The next configuration to evaluate."""
+
+    @abc.abstractmethod
+    def tell(self, config: Configuration | Mapping[str, Any], loss: float, *, ok: bool = True) -> None:
+        """Report the loss of a configuration (asked or not)."""
+
+    def tell_many(self, results: Iterable[tuple[Mapping[str, Any], float, bool]]) -> None:
+        """Report several past results, e.g. when resuming."""
+        for config, loss, ok in results:
+            self.tell(config, loss, ok=ok)

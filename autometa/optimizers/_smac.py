@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import shutil
+import tempfile
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ConfigSpace import Configuration, ConfigurationSpace
+
+from autometa.optimizers._base import BaseOptimizer, config_key
+
+__all__ = ["SMACOptimizer"]
+
+_MAX_TRIALS = 10**7  # the caller's loop enforces the real budget
+
+
+class SMACOptimizer(BaseOptimizer):
+    """SMAC3's hyperparameter-optimization facade (random-forest surrogate, expected
+    improvement, interleaved random configurations), driven through ask/tell.
+
+    Warm-start configurations form SMAC's initial design (``additional_configs``), so
+    they are evaluated first and SMAC's model starts from them.
+    """
+
+    name = "smac"
+
+    def __init__(
+        self,
+        space: ConfigurationSpace,
+        *,
+        seed: int = 0,
+        initial_configs: Sequence[Configuration | Mapping[str, Any]] = (),
+        n_random_initial: int | None = None,
+    ) -> None:
+        super().__init__(space, seed=seed, initial_configs=initial_configs)
+        from smac import HyperparameterOptimizationFacade as HPO
+        from smac import Scenario
+
+        self._dir = tempfile.mkdtemp(prefix="autometa-smac-")
+        scenario = Scenario(
+            space, deterministic=True, n_trials=_MAX_TRIALS, seed=self.seed, output_directory=self._dir
+        )
+        if n_random_initial is None:
+            n_random_initial = 0 if self.initial_configs else 5
+        design = HPO.get_initial_design(
+            scenario, n_configs=n_random_initial, additional_configs=list(self.initial_configs)
+        )
+        self._smac = HPO(
+            scenario,
+            _never_called,
+            initial_design=design,
+            overwrite=True,
+            logging_level=False,  # never touch the root logger
+        )
+        self._asked: dict[str, Any] = {}
+        self._told: set[str] = set()
+
+    def ask(self) -> Configuration:
+        with warnings.catch_warnings():  # numpy warnings from SMAC's surrogate on tiny histories
+            warnings.simplefilter("ignore", RuntimeWarning)
+            info = self._smac.ask()
+        self._asked[config_key(info.config)] = info
+        return info.config
+
+    def tell(self, config: Configuration | Mapping[str, Any], loss: float, *, ok: bool = True) -> None:
+        from smac.runhistory.dataclasses import TrialInfo, TrialValue
+        from smac.runhistory.enumerations import StatusType
+
+        key = config_key(config)
+        info = self._asked.pop(key, None)
+        if info is None:
+            if key in self._told:
+                return
+            info = TrialInfo(self._as_config(config), seed=0)
+        self._told.add(key)
+        status = StatusType.SUCCESS if ok else StatusType.CRASHED
+        self._smac.tell(info, TrialValue(cost=float(loss), status=status), save=False)
+
+    def __del__(self) -> None:
+        shutil.rmtree(getattr(self, "_dir", ""), ignore_errors=True)
+
+
+def _never_called(config: Configuration, seed: int = 0) -> float:  # pragma: no cover
+    raise RuntimeError("autometa drives SMAC through ask/tell; the target function is never called")

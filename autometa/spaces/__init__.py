@@ -1,0 +1,16 @@
+"""Search spaces per model family (ConfigSpace) and the pipeline builder."""
+
+from autometa.spaces._families import FAMILIES, Family
+from autometa.spaces._pipeline import build_pipeline
+from autometa.spaces._space import FAMILY_KEY, config_to_dict, family_defaults, get_space, split_config
+
+__all__ = [
+    "FAMILIES",
+    "FAMILY_KEY",
+    "Family",
+    "build_pipeline",
+    "config_to_dict",
+    "family_defaults",
+    "get_space",
+    "split_config",
+]
