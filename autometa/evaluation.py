@@ -41,6 +41,7 @@ SMALL_DATA_ROWS = 1_000
 #: Up to this many rows: k-fold CV; above, a single stratified holdout.
 CV_MAX_ROWS = 50_000
 _HOLDOUT_FRACTION = 0.25
+_STARTUP_TIMEOUT_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -209,6 +210,7 @@ def _serve(reader: Any, writer: Any) -> None:  # pragma: no cover - runs in a ch
         state = _State(reader.recv())
     except EOFError:
         return
+    writer.send("ready")
     with threadpool_limits(max(1, state.n_jobs)):
         while True:
             try:
@@ -294,6 +296,10 @@ class Evaluator:
         self._send = Connection(to_child_w, readable=False)
         self._recv = Connection(from_child_r, writable=False)
         self._send.send(self._payload)
+        # Start-up (imports, unpickling the data) does not count against a trial's limit.
+        if not self._recv.poll(_STARTUP_TIMEOUT_S) or self._recv.recv() != "ready":
+            self._kill()
+            raise RuntimeError(f"the evaluation worker did not start within {_STARTUP_TIMEOUT_S} s")
 
     def _kill(self) -> None:
         if self._proc is not None:

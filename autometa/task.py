@@ -314,7 +314,7 @@ class Task:
         if problem_type == "regression":
             y_num = pd.to_numeric(y, errors="coerce")
             if y_num.isna().any():
-                bad = y[y_num.isna()].iloc[0]
+                bad = _jsonable(y[y_num.isna()].iloc[0])
                 raise InputError(
                     f"Label column {self.label!r} is not numeric (e.g. {bad!r}) but the problem type is regression; "
                     "use a classification problem type or clean the label."
@@ -329,7 +329,7 @@ class Task:
             counts = y.value_counts()
             if len(counts) < 2:
                 raise InputError(
-                    f"Label column {self.label!r} has a single class ({counts.index[0]!r}); "
+                    f"Label column {self.label!r} has a single class ({_jsonable(counts.index[0])!r}); "
                     "classification needs at least two classes."
                 )
             if problem_type == "binary" and len(counts) > 2:
@@ -339,7 +339,7 @@ class Task:
                 )
             if problem_type == "multiclass" and len(counts) == 2:
                 problem_type = "binary"
-            smallest = counts.idxmin()
+            smallest = _jsonable(counts.idxmin())
             n_small = int(counts.min())
             if n_small < MIN_CLASS_COUNT:
                 raise InputError(

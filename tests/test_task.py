@@ -1,0 +1,159 @@
+"""Task: inference on real data, and every kind of bad input refused or repaired."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import autometa.task as task_module
+from autometa import AutometaWarning, InputError, Task, read_table
+
+
+def test_credit_csv_is_read_typed_and_cleaned(credit, make_csv):
+    path = make_csv(credit)
+    with pytest.warns(AutometaWarning, match="rownames"):
+        task = Task(path, label="Status")
+    assert task.problem_type == "binary"
+    assert task.metric == "balanced_accuracy"
+    assert task.classes == ("bad", "good")
+    assert task.X.shape == (4454, 13)
+    assert "rownames" in task.dropped_columns
+    assert set(task.categorical_features) == {"Home", "Marital", "Records", "Job"}
+    assert task.X["Income"].isna().sum() > 0  # missing values are kept for the pipeline
+    assert task.name == "data"
+
+
+def test_problem_types_are_inferred(iris, diabetes, breast_cancer):
+    assert Task(iris, label="target").problem_type == "multiclass"
+    assert Task(breast_cancer, label="target").problem_type == "binary"
+    reg = Task(diabetes, label="target")
+    assert reg.problem_type == "regression" and reg.metric == "rmse"
+
+
+def test_parquet_and_other_delimiters_are_read(credit, make_csv, tmp_path):
+    pq = tmp_path / "credit.parquet"
+    credit.to_parquet(pq)
+    assert read_table(pq).shape == credit.shape
+    semi = make_csv(credit, name="semi.csv", sep=";")
+    assert read_table(semi).shape == credit.shape
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        (b"", "is empty"),
+        (b"PK\x03\x04\x00\x00binary\x00zip", "looks binary"),
+        (b"a,b,y\n", "no rows"),
+        (b'a,b,y\n1,"2,3\n', "could not be parsed"),
+        (b"a,a,y\n1,2,0\n3,4,1\n", r"duplicated column names \['a'\]"),
+    ],
+    ids=["empty", "binary", "header-only", "unparseable", "duplicated-columns"],
+)
+def test_bad_files_are_refused_in_one_line(make_csv, content, match):
+    path = make_csv(content)
+    with pytest.raises(InputError, match=match) as info:
+        Task(path, label="y")
+    assert "\n" not in str(info.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        Task(tmp_path / "nope.csv", label="y")
+
+
+def test_wrong_delimiter_is_named(credit, make_csv):
+    path = make_csv(credit.head(50), sep=";")
+    with pytest.raises(InputError, match="looks ';'-separated; pass --sep ';'"):
+        Task(path, label="Status", sep=",")
+
+
+def test_missing_label_lists_columns(iris):
+    with pytest.raises(InputError, match="'species' is not in the data; the columns are: sepal length"):
+        Task(iris, label="species")
+
+
+def test_label_all_missing(iris):
+    df = iris.assign(target=np.nan)
+    with pytest.raises(InputError, match="no values"):
+        Task(df, label="target")
+
+
+def test_some_labels_missing_rows_dropped_with_warning(iris):
+    df = iris.copy()
+    df.loc[[0, 60, 120], "target"] = np.nan
+    with pytest.warns(AutometaWarning, match="Dropped 3 of 150 rows"):
+        task = Task(df, label="target")
+    assert len(task.y) == 147 and task.y.notna().all()
+
+
+def test_single_class(iris):
+    with pytest.raises(InputError, match="single class"):
+        Task(iris[iris.target == 0], label="target")
+
+
+def test_class_with_one_row_is_refused(iris):
+    df = pd.concat([iris[iris.target < 2], iris[iris.target == 2].head(1)])
+    with pytest.raises(InputError, match="Class 2 .* only 1 row"):
+        Task(df, label="target")
+
+
+def test_small_class_reduces_folds_with_warning(iris):
+    df = pd.concat([iris[iris.target < 2], iris[iris.target == 2].head(3)])
+    with pytest.warns(AutometaWarning, match="3 folds"):
+        task = Task(df, label="target")
+    assert task.n_splits == 3
+
+
+def test_non_numeric_regression_label(credit):
+    with pytest.raises(InputError, match="not numeric .* regression"):
+        Task(credit, label="Home", problem_type="regression")
+
+
+def test_duplicated_column_names_in_frame(iris):
+    df = iris.copy()
+    df.columns = ["a", "a", "b", "c", "target"]
+    with pytest.raises(InputError, match=r"duplicated column names \['a'\]"):
+        Task(df, label="target")
+
+
+def test_id_columns_are_dropped_with_warning(credit):
+    df = credit.assign(customer_id=[f"C{i:05d}" for i in range(len(credit))])
+    with pytest.warns(AutometaWarning, match="customer_id"):
+        task = Task(df, label="Status")
+    assert "customer_id" not in task.X and "rownames" not in task.X
+    assert "Income" in task.X  # an ordinary numeric column is not an ID
+
+
+def test_all_features_constant(iris):
+    df = pd.DataFrame({"a": 1.0, "b": "x", "target": iris.target})
+    with pytest.raises(InputError, match="No usable feature column"):
+        Task(df, label="target")
+
+
+def test_file_too_large_for_memory(credit, make_csv, monkeypatch):
+    path = make_csv(credit)
+    monkeypatch.setattr(task_module, "_available_memory_bytes", lambda: 100_000)
+    with pytest.raises(InputError, match="needs about .* of memory but only"):
+        Task(path, label="Status")
+
+
+def test_unknown_metric_and_wrong_metric_for_problem(iris):
+    with pytest.raises(InputError, match="Unknown metric 'f7'; choose one of: balanced_accuracy"):
+        Task(iris, label="target", metric="f7")
+    with pytest.raises(InputError, match="'rmse' does not apply to a multiclass task"):
+        Task(iris, label="target", metric="rmse")
+
+
+@pytest.mark.parametrize("budget", [0, -5, float("nan")])
+def test_non_positive_budget(iris, budget):
+    with pytest.raises(InputError, match="time budget must be a positive"):
+        Task(iris, label="target", time_budget_s=budget)
+
+
+def test_task_is_frozen_and_fingerprint_is_stable(iris):
+    a, b = Task(iris, label="target"), Task(iris.copy(), label="target")
+    with pytest.raises(AttributeError):
+        a.seed = 3  # type: ignore[misc]
+    assert a.fingerprint() == b.fingerprint()
+    assert a.fingerprint() != Task(iris, label="target", seed=1).fingerprint()

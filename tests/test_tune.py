@@ -1,0 +1,99 @@
+"""The tuning loop: budget, results on disk, resume, and the API result object."""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+
+import pytest
+
+from autometa import InputError, ResumeError, Task, TrialRecord, tune
+
+FAMS = ["linear", "knn", "decision_tree"]
+
+
+@pytest.fixture()
+def task(credit_small):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Task(credit_small, label="Status", time_budget_s=300)
+
+
+def test_time_budget_includes_everything(task):
+    t0 = time.perf_counter()
+    result = tune(task, backend="random", time_budget_s=6, isolation="none", families=FAMS)
+    elapsed = time.perf_counter() - t0
+    assert elapsed < 6.5
+    assert result.n_trials >= 5 and result.model is not None
+
+
+def test_result_object_and_files(task, tmp_path):
+    out = tmp_path / "run"
+    result = tune(task, backend="random", n_trials=6, out_dir=out, isolation="none", families=FAMS)
+    lb = result.leaderboard
+    assert list(lb.index) == list(range(1, 7))
+    assert lb.iloc[0]["balanced_accuracy"] == result.best_score
+    assert lb["balanced_accuracy"].is_monotonic_decreasing
+    summary = json.loads((out / "result.json").read_text())
+    for key in ("best_config", "best_score", "metric", "n_trials", "elapsed_s", "seed", "package_versions"):
+        assert key in summary
+    assert summary["n_trials"] == 6 and summary["package_versions"]["scikit-learn"]
+    lines = (out / "trials.jsonl").read_text().splitlines()
+    assert [TrialRecord.from_json(ln).number for ln in lines] == list(range(6))
+    assert (out / "model.joblib").exists()
+
+
+def test_resume_does_not_redo_finished_trials(task, tmp_path):
+    out = tmp_path / "run"
+    first = tune(task, backend="smac", n_trials=4, out_dir=out, isolation="none", families=FAMS)
+    lines = (out / "trials.jsonl").read_text().splitlines()
+    # An interruption while writing: a cut-short last line and no result.json.
+    (out / "trials.jsonl").write_text("\n".join(lines) + "\n" + lines[-1][:25])
+    (out / "result.json").unlink()
+    second = tune(task, backend="smac", n_trials=7, out_dir=out, isolation="none", families=FAMS)
+    assert second.n_trials == 7
+    assert [r.to_json() for r in second.history[:4]] == [r.to_json() for r in first.history]
+    keys = [json.dumps(r.config, sort_keys=True) for r in second.history]
+    assert len(set(keys)) == 7  # nothing evaluated twice
+    assert json.loads((out / "result.json").read_text())["n_trials"] == 7
+
+
+def test_resume_refuses_another_run(task, tmp_path, iris):
+    out = tmp_path / "run"
+    tune(task, backend="random", n_trials=2, out_dir=out, isolation="none", families=FAMS)
+    with pytest.raises(ResumeError, match="backend differ"):
+        tune(task, backend="optuna", n_trials=2, out_dir=out, isolation="none", families=FAMS)
+    with pytest.raises(ResumeError, match="task_fingerprint"):
+        tune(Task(iris, label="target"), backend="random", n_trials=2, out_dir=out, isolation="none", families=FAMS)
+
+
+SLOW_MLP = {"family": "mlp", "mlp:n_hidden_layers": 3, "mlp:hidden_width": 512, "mlp:alpha": 1e-4,
+            "mlp:learning_rate_init": 1e-3, "mlp:activation": "relu"}
+
+
+def test_hanging_trial_is_recorded_and_search_goes_on(credit):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        task = Task(credit, label="Status", time_budget_s=300)
+    good = {"family": "linear", "linear:C": 1.0, "linear:penalty": "l2", "linear:class_weight": "balanced"}
+    t0 = time.perf_counter()
+    result = tune(task, backend="smac", n_trials=3, initial_configs=[SLOW_MLP, good], families=FAMS + ["mlp"],
+                  per_trial_time_limit_s=2.0)
+    assert time.perf_counter() - t0 < 25  # the ~30 s fit was cut at 2 s
+    assert result.history[0].status == "timeout" and "time limit of 2.0 s" in result.history[0].error
+    assert result.n_trials == 3 and result.history[1].ok and result.best_score > 0.7
+    assert result.leaderboard.iloc[-1]["status"] == "timeout"  # failures rank last
+
+
+def test_nothing_succeeding_is_a_clear_error(task):
+    with pytest.raises(InputError, match="No configuration succeeded in 1 trial"):
+        tune(task, backend="random", n_trials=1, initial_configs=[SLOW_MLP], per_trial_time_limit_s=0.2)
+
+
+def test_regression_task_tunes_rmse(diabetes):
+    task = Task(diabetes, label="target", time_budget_s=300)
+    result = tune(task, backend="optuna", n_trials=6, isolation="none", families=["linear", "knn"])
+    assert result.metric == "rmse"
+    assert result.best_score == min(r.scores["rmse"] for r in result.history if r.ok)
+    assert 45 < result.best_score < 65  # ridge on diabetes: RMSE ~55 (target std 77)
