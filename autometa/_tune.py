@@ -328,7 +328,7 @@ def tune(
             return 0.0
         k = max(1, len(b.fold_scores))
         # One fit on all rows (a fold fit scaled up), saving the model, and slack.
-        return 0.5 + 0.02 * budget + 1.5 * b.fit_time_s / k * (1.0 + 1.0 / k)
+        return 1.0 + 0.03 * budget + 1.5 * b.fit_time_s / k * (1.0 + 1.0 / k)
 
     evaluator = Evaluator(task, memory_limit_mb=memory_limit_mb, n_jobs=n_jobs, isolation=isolation)
     model, refit_error = None, None

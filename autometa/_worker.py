@@ -8,6 +8,7 @@ otherwise run again) and no state is inherited by forking.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 
@@ -15,6 +16,7 @@ def main(argv: list[str]) -> None:  # pragma: no cover - runs in a child process
     from multiprocessing.connection import Connection
 
     rfd, wfd, mem_mb = int(argv[0]), int(argv[1]), int(argv[2])
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops this worker
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints must not reach the parent's terminal as output
     if mem_mb > 0:
         import resource

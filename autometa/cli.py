@@ -145,8 +145,11 @@ def tune(
     except AutometaError as exc:
         raise _fail(exc) from None
     except KeyboardInterrupt:
-        where = out_dir if out_dir is not None else "the output directory"
-        err.print(f"interrupted: finished trials are saved in {where}; run the same command again to resume.")
+        where = out_dir if out_dir is not None else Path("autometa-out") / Path(data).stem
+        err.print(
+            f"interrupted: finished trials are saved in {where}; run the same command again to resume.",
+            soft_wrap=True, highlight=False,
+        )
         raise typer.Exit(code=130) from None
 
     out.print(_leaderboard_table(result, top))
@@ -159,7 +162,7 @@ def tune(
     if result.model is not None:
         out.print(f"model: {out_path / 'model.joblib'}  results: {out_path / 'result.json'}", highlight=False)
     else:
-        err.print(f"[yellow]warning:[/] the best configuration could not be refit ({result.refit_error}).")
+        err.print(f"[yellow]warning:[/] the best configuration could not be refit ({result.refit_error}).", soft_wrap=True)
 
 
 @app.command()

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d, validate_data
 
 from autometa.exceptions import AutometaWarning
 
@@ -46,9 +46,16 @@ class _AutoMetaBase(BaseEstimator):
     def _frame(self, X: Any, *, reset: bool) -> pd.DataFrame:
         if isinstance(X, pd.DataFrame):
             validate_data(self, X, reset=reset, skip_check_array=True)
-            return X.copy()
+            frame = X.copy()
+            frame.columns = [str(c) for c in frame.columns]
+            return frame
         arr = validate_data(self, X, reset=reset, dtype=None, ensure_all_finite="allow-nan")
-        if arr.dtype.kind not in "biufO":
+        if arr.dtype.kind == "O":
+            try:
+                arr = arr.astype(float)
+            except ValueError:  # strings: categorical columns, kept as they are
+                pass
+        elif arr.dtype.kind not in "biuf":
             arr = arr.astype(float)
         return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
 
@@ -56,14 +63,13 @@ class _AutoMetaBase(BaseEstimator):
         from autometa._tune import tune
         from autometa.task import Task
 
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         frame = self._frame(X, reset=True)
-        y_arr = np.asarray(y)
-        if y_arr.ndim != 1:
-            y_arr = np.ravel(y_arr) if y_arr.ndim == 2 and y_arr.shape[1] == 1 else y_arr
-        if y_arr.ndim != 1:
-            raise ValueError(f"y must be one-dimensional; got shape {y_arr.shape}.")
-        if len(y_arr) != len(frame):
-            raise ValueError(f"X has {len(frame)} rows but y has {len(y_arr)}.")
+        y_arr = column_or_1d(y, warn=True)
+        check_consistent_length(frame, y_arr)
+        if len(y_arr) < 2:
+            raise ValueError(f"Found n_samples={len(y_arr)}; tuning needs at least 2 samples.")
         label = "__label__"
         while label in frame.columns:
             label += "_"
@@ -110,7 +116,8 @@ class _AutoMetaBase(BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """Predictions of the refit best pipeline."""
-        return np.asarray(self.model_.predict(self._prepare(X)))
+        X = self._prepare(X)
+        return np.asarray(self.model_.predict(X))
 
     def _problem_type(self, y: np.ndarray) -> str:
         raise NotImplementedError
@@ -157,7 +164,8 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaBase):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``."""
-        return np.asarray(self.model_.predict_proba(self._prepare(X)))
+        X = self._prepare(X)
+        return np.asarray(self.model_.predict_proba(X))
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

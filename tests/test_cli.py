@@ -1,0 +1,124 @@
+"""The command line as a user meets it: bad input exits 2 with one line, tune/predict work,
+an interrupted run resumes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import warnings
+
+import joblib
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from autometa.cli import app
+
+runner = CliRunner()
+
+
+def _run(*args: str):
+    return runner.invoke(app, list(args))
+
+
+BAD_INPUTS = {
+    "missing-file": (None, ["--label", "y"], "does not exist"),
+    "empty-file": (b"", ["--label", "y"], "is empty"),
+    "binary-file": (b"\x89PNG\r\n\x1a\n\x00\x00\x00IHDR", ["--label", "y"], "looks binary"),
+    "wrong-delimiter": (b"a;b;y\n1;2;0\n3;4;1\n5;6;0\n", ["--label", "y", "--sep", ","], "pass --sep ';'"),
+    "label-missing": (b"a,b,y\n1,2,0\n3,4,1\n", ["--label", "target"], "the columns are: a, b, y"),
+    "label-all-nan": (b"a,b,y\n1,2,\n3,4,\n", ["--label", "y"], "all missing"),
+    "single-class": (b"a,b,y\n1,2,0\n3,4,0\n5,6,0\n", ["--label", "y"], "single class"),
+    "tiny-class": (b"a,b,y\n1,2,0\n3,4,0\n5,6,1\n", ["--label", "y"], "only 1 row"),
+    "regression-text-label": (b"a,b,y\n1,2,x\n3,4,z\n", ["--label", "y", "--problem-type", "regression"], "not numeric"),
+    "duplicated-columns": (b"a,a,y\n1,2,0\n3,4,1\n", ["--label", "y"], "duplicated column names"),
+    "all-constant": (b"a,b,y\n1,x,0\n1,x,1\n1,x,0\n1,x,1\n", ["--label", "y"], "No usable feature column"),
+    "unknown-metric": (b"a,b,y\n1,2,0\n3,4,1\n", ["--label", "y", "--metric", "f1_weird"], "Unknown metric"),
+    "zero-budget": (b"a,b,y\n1,2,0\n3,4,1\n", ["--label", "y", "--time-budget", "0"], "positive number of seconds"),
+    "negative-budget": (b"a,b,y\n1,2,0\n3,4,1\n", ["--label", "y", "--time-budget", "-3"], "positive number of seconds"),
+    "unknown-backend": (None, ["--label", "Status", "--backend", "hyperopt"], "Unknown backend"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(case, tmp_path, make_csv, credit_small):
+    content, args, match = BAD_INPUTS[case]
+    if case == "unknown-backend":
+        path = make_csv(credit_small)
+    else:
+        path = tmp_path / "nope.csv" if content is None else make_csv(content)
+    out = tmp_path / "out"
+    res = _run("tune", str(path), *args, "--out", str(out), "--time-budget" if "--time-budget" not in args else "--seed", "5" if "--time-budget" not in args else "0")
+    assert res.exit_code == 2, res.output
+    errors = [ln for ln in res.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and match in errors[0]
+    assert "Traceback" not in res.output
+    assert not out.exists()
+
+
+def test_tune_predict_end_to_end(tmp_path, make_csv, credit_small):
+    train, test = credit_small.iloc[:450], credit_small.iloc[450:]
+    data, new = make_csv(train, name="train.csv"), make_csv(test.drop(columns="Status"), name="new.csv")
+    out = tmp_path / "out"
+    res = _run("tune", str(data), "--label", "Status", "--n-trials", "4", "--time-budget", "120",
+               "--backend", "random", "--families", "linear,knn", "--out", str(out))
+    assert res.exit_code == 0, res.output
+    assert "Leaderboard" in res.stdout and "balanced_accuracy" in res.stdout
+    assert "rownames" in res.stderr  # the ID column warning reached the user
+    result = json.loads((out / "result.json").read_text())
+    assert result["n_trials"] == 4 and result["best_config"]["family"] in ("linear", "knn")
+    assert len((out / "trials.jsonl").read_text().splitlines()) == 4
+
+    preds_path = tmp_path / "preds.csv"
+    res = _run("predict", str(out / "model.joblib"), str(new), "--out", str(preds_path))
+    assert res.exit_code == 0, res.output
+    preds = pd.read_csv(preds_path)
+    assert len(preds) == len(test) and set(preds["prediction"]) <= {"good", "bad"}
+    assert ((preds["prediction"] == test["Status"].to_numpy()).mean()) > 0.6
+
+    # predict refuses data without the training columns, and a model from other versions
+    res = _run("predict", str(out / "model.joblib"), str(make_csv(b"x,y\n1,2\n", name="other.csv")))
+    assert res.exit_code == 2 and "lacks feature column" in res.stderr
+    bundle = joblib.load(out / "model.joblib")
+    bundle["package_versions"]["scikit-learn"] = "0.24.2"
+    joblib.dump(bundle, out / "old.joblib")
+    res = _run("predict", str(out / "old.joblib"), str(new))
+    assert res.exit_code == 2 and "scikit-learn 0.24.2" in res.stderr
+    res = _run("predict", str(out / "old.joblib"), str(new), "--ignore-versions")
+    assert res.exit_code == 0 and res.stdout.startswith("prediction")
+
+
+@pytest.mark.slow
+def test_interrupted_run_resumes_without_redoing_trials(tmp_path, make_csv, credit):
+    data = make_csv(credit)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "autometa.cli", "tune", str(data), "--label", "Status", "--backend", "smac",
+           "--time-budget", "300", "--out", str(out)]
+    env = {**os.environ, "COLUMNS": "120"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    trials = out / "trials.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not trials.exists() or len(trials.read_text().splitlines()) < 3):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "run the same command again to resume" in stderr and "Traceback" not in stderr
+    done = trials.read_text().splitlines()
+    assert len(done) >= 3 and not (out / "result.json").exists()
+
+    res = subprocess.run(cmd[:-4] + ["--n-trials", str(len(done) + 2), "--out", str(out)], capture_output=True,
+                         text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr
+    after = trials.read_text().splitlines()
+    assert after[: len(done)] == done and len(after) == len(done) + 2
+    configs = [json.dumps(json.loads(ln)["config"], sort_keys=True) for ln in after]
+    assert len(set(configs)) == len(configs)
+    assert json.loads((out / "result.json").read_text())["n_trials"] == len(done) + 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert (out / "model.joblib").exists()
