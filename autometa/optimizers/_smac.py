@@ -4,6 +4,7 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from ConfigSpace import Configuration, ConfigurationSpace
@@ -39,7 +40,7 @@ class SMACOptimizer(BaseOptimizer):
 
         self._dir = tempfile.mkdtemp(prefix="autometa-smac-")
         scenario = Scenario(
-            space, deterministic=True, n_trials=_MAX_TRIALS, seed=self.seed, output_directory=self._dir
+            space, deterministic=True, n_trials=_MAX_TRIALS, seed=self.seed, output_directory=Path(self._dir)
         )
         if n_random_initial is None:
             n_random_initial = 0 if self.initial_configs else 5

@@ -129,7 +129,7 @@ def _tree_build(p: Mapping[str, Any], problem_type: str, ctx: Mapping[str, Any])
 
 # ---------------------------------------------------------------- gradient boosting
 def _hgb_hps(problem_type: str) -> list[tuple[Hyperparameter, str | None, Any]]:
-    return [
+    out: list[tuple[Hyperparameter, str | None, Any]] = [
         (Float("learning_rate", (0.01, 1.0), log=True, default=0.1), None, None),
         (Integer("max_iter", (16, 1024), log=True, default=100), None, None),
         (Integer("max_leaf_nodes", (4, 512), log=True, default=31), None, None),
@@ -137,7 +137,8 @@ def _hgb_hps(problem_type: str) -> list[tuple[Hyperparameter, str | None, Any]]:
         # sklearn's default is 0: 1e-10 is its stand-in on the log scale.
         (Float("l2_regularization", (1e-10, 10.0), log=True, default=1e-10), None, None),
         (Float("max_features", (0.1, 1.0), default=1.0), None, None),
-    ] + _cw(problem_type)
+    ]
+    return out + _cw(problem_type)
 
 
 def _hgb_build(p: Mapping[str, Any], problem_type: str, ctx: Mapping[str, Any]) -> BaseEstimator:
