@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import platform
@@ -24,6 +25,8 @@ from autometa.spaces import FAMILY_KEY, config_to_dict, family_defaults, get_spa
 from autometa.task import Task
 
 __all__ = ["tune", "default_initial_configs", "TuneResult", "TrialRecord", "Progress", "package_versions"]
+
+logger = logging.getLogger(__name__)
 
 _VERSIONED = ("autometa", "scikit-learn", "numpy", "pandas", "scipy", "ConfigSpace", "smac", "optuna", "joblib")
 _MAX_DUPLICATE_ASKS = 50
@@ -370,6 +373,11 @@ def tune(
             seen[key] = record
             if run_dir is not None:
                 run_dir.append(record)
+            logger.info(
+                "trial %d %s: %s %s (%.1f s)%s", record.number, record.family, record.status,
+                f"{task.metric}={record.scores[metric_name]:.4f}" if record.ok else "",
+                record.duration_s, f" {record.error}" if record.error else "",
+            )
             b = best()
             for cb in callbacks:
                 cb(

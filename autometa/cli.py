@@ -72,6 +72,21 @@ def _leaderboard_table(result: Any, top: int) -> Table:
     return table
 
 
+def _split(csv: str | None) -> tuple[str, ...]:
+    return tuple(x.strip() for x in (csv or "").split(",") if x.strip())
+
+
+def _log_to_console() -> None:
+    """Show autometa's log records (the library itself never configures logging)."""
+    import logging
+
+    from rich.logging import RichHandler
+
+    logger = logging.getLogger("autometa")
+    logger.setLevel(logging.INFO)
+    logger.addHandler(RichHandler(console=err, show_path=False))
+
+
 def _process_start() -> float:
     """``perf_counter`` time of this process's start, so the budget covers start-up too."""
     import psutil
@@ -93,13 +108,17 @@ def tune(
     problem_type: Annotated[str | None, typer.Option("--problem-type", help="binary, multiclass or regression (inferred by default).")] = None,
     sep: Annotated[str | None, typer.Option(help="CSV delimiter (detected by default).")] = None,
     families: Annotated[str | None, typer.Option(help="Comma-separated model families to search (default: all).")] = None,
+    categorical: Annotated[str | None, typer.Option(help="Comma-separated numeric columns to treat as categorical (e.g. integer codes).")] = None,
     per_trial_limit: Annotated[float | None, typer.Option("--per-trial-limit", help="Seconds one trial may take (default: a quarter of the budget).")] = None,
     memory_limit_mb: Annotated[int | None, typer.Option("--memory-limit-mb", help="Memory limit of the evaluation process.")] = None,
     n_jobs: Annotated[int, typer.Option("--n-jobs", help="Threads per model fit.")] = 1,
     top: Annotated[int, typer.Option(help="Rows of the leaderboard to print.")] = 10,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every trial.")] = False,
 ) -> None:
     """Tune a pipeline for DATA and save the best model, refit on all rows."""
     start = _process_start()
+    if verbose:
+        _log_to_console()
     from autometa import Task
     from autometa import tune as run_tune
 
@@ -108,13 +127,13 @@ def tune(
             warnings.simplefilter("always")
             task = Task(
                 data, label=label, problem_type=problem_type, metric=metric, seed=seed,
-                time_budget_s=time_budget, sep=sep,
+                time_budget_s=time_budget, sep=sep, categorical_columns=_split(categorical),
             )
         _show_warnings([w for w in caught if issubclass(w.category, UserWarning)])
         if n_trials is not None and n_trials < 1:
             raise AutometaError(f"--n-trials must be at least 1; got {n_trials}.")
         out_path = out_dir if out_dir is not None else Path("autometa-out") / str(task.name)
-        fams = [f.strip() for f in families.split(",") if f.strip()] if families else None
+        fams = list(_split(families)) or None
         d = task.describe()
         err.print(
             f"[bold]{d['name']}[/]: {d['n_rows']} rows, {d['n_features']} features "
