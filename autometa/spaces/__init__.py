@@ -2,11 +2,12 @@
 
 from autometa.spaces._families import FAMILIES, Family
 from autometa.spaces._pipeline import build_pipeline
-from autometa.spaces._space import FAMILY_KEY, config_to_dict, family_defaults, get_space, split_config
+from autometa.spaces._space import FAMILY_KEY, SPACE_VERSION, config_to_dict, family_defaults, get_space, split_config
 
 __all__ = [
     "FAMILIES",
     "FAMILY_KEY",
+    "SPACE_VERSION",
     "Family",
     "build_pipeline",
     "config_to_dict",

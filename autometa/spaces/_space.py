@@ -13,9 +13,11 @@ from ConfigSpace.util import deactivate_inactive_hyperparameters
 from autometa.exceptions import InputError
 from autometa.spaces._families import FAMILIES
 
-__all__ = ["get_space", "family_defaults", "config_to_dict", "split_config", "FAMILY_KEY"]
+__all__ = ["get_space", "family_defaults", "config_to_dict", "split_config", "FAMILY_KEY", "SPACE_VERSION"]
 
 FAMILY_KEY = "family"
+#: Bump when a family's hyperparameters or ranges change: stored evaluations refer to it.
+SPACE_VERSION = "1"
 
 
 def _check_families(families: Iterable[str] | None, problem_type: str) -> list[str]:

@@ -1,0 +1,429 @@
+"""SQLMetaDB: the meta-database on any SQLAlchemy URL (SQLite by default, PostgreSQL tested)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy.engine import Connection
+
+from autometa.exceptions import InputError
+from autometa.metadb._schema import (
+    MEAN_SPLIT,
+    SCHEMA_VERSION,
+    Base,
+    Configuration,
+    Evaluation,
+    Family,
+    MetaFeature,
+    Score,
+    Source,
+    TaskRow,
+)
+from autometa.spaces import FAMILY_KEY, SPACE_VERSION, config_to_dict
+
+__all__ = ["SQLMetaDB", "EvalRecord", "default_url", "config_hash"]
+
+_SOURCE_KINDS = ("own", "openml", "lcdb")
+
+
+def default_url() -> str:
+    """``$AUTOMETA_METADB_URL``, else a SQLite file in ``~/.autometa/``."""
+    url = os.environ.get("AUTOMETA_METADB_URL")
+    if url:
+        return url
+    return f"sqlite:///{Path.home() / '.autometa' / 'metadb.sqlite'}"
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    """SHA-1 of a configuration's canonical JSON (sorted keys, active values only)."""
+    return hashlib.sha1(_canonical(config).encode()).hexdigest()
+
+
+def _canonical(config: Mapping[str, Any]) -> str:
+    return json.dumps(config_to_dict(config), sort_keys=True, separators=(",", ":"), default=str)
+
+
+@dataclass(frozen=True)
+class EvalRecord:
+    """One evaluation to store: a configuration, its scores (metric -> value), a split
+    (``-1`` for the mean over splits), status and fit time."""
+
+    config: Mapping[str, Any]
+    scores: Mapping[str, float] = field(default_factory=dict)
+    split: int = MEAN_SPLIT
+    status: str = "ok"
+    fit_time_s: float | None = None
+    run_key: str = ""
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    """WAL, a generous busy timeout, and BEGIN IMMEDIATE so that concurrent writers
+    queue for the lock instead of failing on a read-to-write upgrade."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _: Any) -> None:
+        dbapi_conn.isolation_level = None  # let SQLAlchemy's begin event emit BEGIN
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _insert_ignore(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        conn.execute(pg_insert(table).on_conflict_do_nothing(), rows)
+    elif conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        conn.execute(sqlite_insert(table).on_conflict_do_nothing(), rows)
+    else:  # other databases: plain inserts of rows not present yet
+        for row in rows:
+            try:
+                with conn.begin_nested():
+                    conn.execute(table.insert(), row)
+            except Exception:
+                pass
+
+
+def _float(v: Any) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) or math.isinf(f) else f
+
+
+class SQLMetaDB:
+    """The meta-database: tasks, meta-features, configurations and their evaluations.
+
+    Parameters
+    ----------
+    url : str, optional
+        Any SQLAlchemy URL (``sqlite:///path.sqlite``,
+        ``postgresql+psycopg://user@host/db``); :func:`default_url` when omitted.
+        Tables are created if missing.
+
+    Notes
+    -----
+    Safe for concurrent writers in several processes: every write is one transaction,
+    get-or-create uses ``INSERT ... ON CONFLICT DO NOTHING`` on unique keys, and SQLite
+    runs in WAL mode with ``BEGIN IMMEDIATE``. One instance per process (engines are not
+    shared across ``fork``).
+    """
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or default_url()
+        if self.url.startswith("sqlite:///"):
+            path = Path(self.url[len("sqlite:///"):])
+            if str(path) not in ("", ":memory:"):
+                path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.engine = create_engine(self.url, future=True)
+        except Exception as exc:
+            raise InputError(f"Cannot open meta-database URL {self.url!r} ({exc}).") from None
+        if self.engine.dialect.name == "sqlite":
+            _sqlite_pragmas(self.engine)
+        Base.metadata.create_all(self.engine)
+
+    def __repr__(self) -> str:
+        return f"SQLMetaDB({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------ writes
+    def add_source(self, name: str, kind: str, *, description: str = "", versions: Mapping[str, Any] | None = None) -> int:
+        """Get or create a source; returns its id."""
+        if kind not in _SOURCE_KINDS:
+            raise InputError(f"Source kind must be one of {_SOURCE_KINDS}; got {kind!r}.")
+        with self.engine.begin() as conn:
+            _insert_ignore(conn, Source.__table__, [{
+                "name": name, "kind": kind, "description": description,
+                "versions": json.dumps(dict(versions or {}), sort_keys=True, default=str),
+            }])
+            return int(conn.execute(select(Source.id).where(Source.name == name)).scalar_one())
+
+    def add_task(
+        self,
+        name: str,
+        *,
+        source: str,
+        problem_type: str,
+        target: str = "",
+        n_rows: int | None = None,
+        n_features: int | None = None,
+        n_classes: int | None = None,
+        openml_task_id: int | None = None,
+        openml_dataset_id: int | None = None,
+        fingerprint: str | None = None,
+        protocol: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Get or create a task by name (the source must exist); returns its id."""
+        with self.engine.begin() as conn:
+            source_id = self._source_id(conn, source)
+            _insert_ignore(conn, TaskRow.__table__, [{
+                "name": name, "source_id": source_id, "problem_type": problem_type, "target": target,
+                "n_rows": n_rows, "n_features": n_features, "n_classes": n_classes,
+                "openml_task_id": openml_task_id, "openml_dataset_id": openml_dataset_id,
+                "fingerprint": fingerprint, "protocol": json.dumps(dict(protocol or {}), sort_keys=True),
+            }])
+            return int(conn.execute(select(TaskRow.id).where(TaskRow.name == name)).scalar_one())
+
+    def add_metafeatures(
+        self, task: str, values: Mapping[str, Any], *, extractor: str = "autometa", version: str = "1"
+    ) -> int:
+        """Store (or replace) meta-features of a task; returns how many were written."""
+        with self.engine.begin() as conn:
+            task_id = self._task_id(conn, task)
+            conn.execute(
+                MetaFeature.__table__.delete().where(
+                    (MetaFeature.task_id == task_id) & (MetaFeature.extractor == extractor)
+                )
+            )
+            rows = [
+                {"task_id": task_id, "name": str(k), "extractor": extractor, "extractor_version": str(version),
+                 "value": _float(v)}
+                for k, v in values.items()
+            ]
+            _insert_ignore(conn, MetaFeature.__table__, rows)
+        return len(rows)
+
+    def add_evaluations(self, task: str, records: Iterable[EvalRecord], *, source: str) -> int:
+        """Store evaluations of configurations on a task in one transaction.
+
+        An evaluation already present (same task, configuration, split, source and run
+        key) is left as it is. Returns the number of evaluations newly written.
+        """
+        records = list(records)
+        if not records:
+            return 0
+        with self.engine.begin() as conn:
+            task_id = self._task_id(conn, task)
+            source_id = self._source_id(conn, source)
+            cfg_ids = self._config_ids(conn, [r.config for r in records])
+            before = conn.execute(
+                select(func.count()).select_from(Evaluation).where(
+                    (Evaluation.task_id == task_id) & (Evaluation.source_id == source_id)
+                )
+            ).scalar_one()
+            _insert_ignore(conn, Evaluation.__table__, [
+                {"task_id": task_id, "configuration_id": cfg_ids[config_hash(r.config)], "split": int(r.split),
+                 "status": r.status, "fit_time_s": _float(r.fit_time_s), "source_id": source_id, "run_key": r.run_key}
+                for r in records
+            ])
+            rows = conn.execute(
+                select(Evaluation.id, Evaluation.configuration_id, Evaluation.split, Evaluation.run_key).where(
+                    (Evaluation.task_id == task_id) & (Evaluation.source_id == source_id)
+                    & Evaluation.configuration_id.in_(set(cfg_ids.values()))
+                )
+            ).all()
+            eval_ids = {(c, s, k): i for i, c, s, k in rows}
+            scores = []
+            for r in records:
+                eid = eval_ids[(cfg_ids[config_hash(r.config)], int(r.split), r.run_key)]
+                scores += [{"evaluation_id": eid, "metric": m, "value": _float(v)} for m, v in r.scores.items()]
+            _insert_ignore(conn, Score.__table__, scores)
+            after = conn.execute(
+                select(func.count()).select_from(Evaluation).where(
+                    (Evaluation.task_id == task_id) & (Evaluation.source_id == source_id)
+                )
+            ).scalar_one()
+        return int(after - before)
+
+    def append_run(self, run_dir: str | os.PathLike[str], *, task_name: str | None = None) -> int:
+        """Add the trials of a finished ``autometa tune`` output directory as own runs.
+
+        The user's meta-database grows with use: each successful trial becomes an
+        evaluation (mean over its splits) and each split a per-split evaluation.
+        """
+        from autometa._tune import TrialRecord, package_versions
+
+        d = Path(run_dir)
+        try:
+            run = json.loads((d / "run.json").read_text())
+            result = json.loads((d / "result.json").read_text())
+        except FileNotFoundError:
+            raise InputError(f"'{d}' is not a finished autometa tune directory (run.json/result.json missing).") from None
+        task = result["task"]
+        name = task_name or f"own/{task.get('name', 'data')}/{run['task_fingerprint']}"
+        self.add_source("own", "own", description="runs of autometa tune", versions=package_versions())
+        self.add_task(
+            name, source="own", problem_type=task["problem_type"], target=task["label"], n_rows=task["n_rows"],
+            n_features=task["n_features"], n_classes=len(task["classes"]) if task.get("classes") else None,
+            fingerprint=run["task_fingerprint"],
+        )
+        records: list[EvalRecord] = []
+        for line in (d / "trials.jsonl").read_text().splitlines():
+            try:
+                t = TrialRecord.from_json(line)
+            except (json.JSONDecodeError, TypeError, KeyError):
+                continue
+            key = str(d.resolve())
+            records.append(EvalRecord(t.config, t.scores, MEAN_SPLIT, t.status, t.fit_time_s, key))
+            records += [
+                EvalRecord(t.config, {task["metric"]: s}, i, t.status, None, key) for i, s in enumerate(t.fold_scores)
+            ]
+        return self.add_evaluations(name, records, source="own")
+
+    # ------------------------------------------------------------------ reads
+    def tasks(self) -> pd.DataFrame:
+        """All tasks with their source."""
+        q = select(
+            TaskRow.name, Source.name.label("source"), TaskRow.problem_type, TaskRow.target, TaskRow.n_rows,
+            TaskRow.n_features, TaskRow.n_classes, TaskRow.openml_task_id, TaskRow.openml_dataset_id,
+        ).join(Source, Source.id == TaskRow.source_id).order_by(TaskRow.name)
+        with self.engine.connect() as conn:
+            return pd.DataFrame(conn.execute(q).all(), columns=list(q.selected_columns.keys())).set_index("name")
+
+    def metafeatures(self, *, extractor: str = "autometa") -> pd.DataFrame:
+        """Meta-features of all tasks: one row per task, one column per meta-feature."""
+        q = select(TaskRow.name, MetaFeature.name, MetaFeature.value).join(
+            TaskRow, TaskRow.id == MetaFeature.task_id
+        ).where(MetaFeature.extractor == extractor)
+        with self.engine.connect() as conn:
+            long = pd.DataFrame(conn.execute(q).all(), columns=["task", "name", "value"])
+        if long.empty:
+            return pd.DataFrame()
+        wide = long.pivot(index="task", columns="name", values="value").astype(float)
+        wide.columns.name = None
+        return wide
+
+    def configurations(self, family: str | None = None) -> dict[str, dict[str, Any]]:
+        """Stored configurations by hash (of one family, or all)."""
+        q = select(Configuration.hash, Configuration.config_json).join(Family, Family.id == Configuration.family_id)
+        if family is not None:
+            q = q.where(Family.name == family)
+        with self.engine.connect() as conn:
+            return {h: json.loads(c) for h, c in conn.execute(q).all()}
+
+    def performance_matrix(
+        self, metric: str, *, family: str | None = None, source: str | None = None, split: int = MEAN_SPLIT
+    ) -> pd.DataFrame:
+        """Task x configuration matrix of ``metric`` (rows: task names, columns: config
+        hashes); missing or failed evaluations are NaN."""
+        q = (
+            select(TaskRow.name, Configuration.hash, func.avg(Score.value))
+            .select_from(Score)
+            .join(Evaluation, Evaluation.id == Score.evaluation_id)
+            .join(TaskRow, TaskRow.id == Evaluation.task_id)
+            .join(Configuration, Configuration.id == Evaluation.configuration_id)
+            .join(Family, Family.id == Configuration.family_id)
+            .where((Score.metric == metric) & (Evaluation.split == split) & (Evaluation.status == "ok"))
+            .group_by(TaskRow.name, Configuration.hash)
+        )
+        if family is not None:
+            q = q.where(Family.name == family)
+        if source is not None:
+            q = q.join(Source, Source.id == Evaluation.source_id).where(Source.name == source)
+        with self.engine.connect() as conn:
+            long = pd.DataFrame(conn.execute(q).all(), columns=["task", "config", "value"])
+        if long.empty:
+            return pd.DataFrame()
+        wide = long.pivot(index="task", columns="config", values="value").astype(float)
+        wide.columns.name = None
+        return wide
+
+    def best_configs(
+        self, task: str, *, metric: str, k: int = 5, greater_is_better: bool = True, family: str | None = None
+    ) -> list[tuple[dict[str, Any], float]]:
+        """The ``k`` best stored configurations of a task by ``metric``: ``(config, score)``."""
+        col = self.performance_matrix(metric, family=family)
+        if col.empty or task not in col.index:
+            return []
+        row = col.loc[task].dropna().sort_values(ascending=not greater_is_better).head(k)
+        configs = self.configurations(family)
+        return [(configs[h], float(v)) for h, v in row.items()]
+
+    def info(self) -> dict[str, Any]:
+        """Counts: tasks, sources, families, configurations per family, evaluations, extractors."""
+        with self.engine.connect() as conn:
+            n_tasks = conn.execute(select(func.count()).select_from(TaskRow)).scalar_one()
+            by_type = dict(conn.execute(select(TaskRow.problem_type, func.count()).group_by(TaskRow.problem_type)).all())
+            sources = {
+                name: {"kind": kind, "tasks": int(nt or 0)}
+                for name, kind, nt in conn.execute(
+                    select(Source.name, Source.kind, func.count(TaskRow.id))
+                    .join(TaskRow, TaskRow.source_id == Source.id, isouter=True)
+                    .group_by(Source.name, Source.kind)
+                ).all()
+            }
+            evals_by_source = dict(conn.execute(
+                select(Source.name, func.count(Evaluation.id)).join(Evaluation, Evaluation.source_id == Source.id)
+                .where(Evaluation.split == MEAN_SPLIT).group_by(Source.name)
+            ).all())
+            for name in sources:
+                sources[name]["evaluations"] = int(evals_by_source.get(name, 0))
+            cfgs = dict(conn.execute(
+                select(Family.name, func.count(Configuration.id)).join(Configuration, Configuration.family_id == Family.id)
+                .group_by(Family.name)
+            ).all())
+            n_evals = conn.execute(select(func.count()).select_from(Evaluation).where(Evaluation.split == MEAN_SPLIT)).scalar_one()
+            n_split = conn.execute(select(func.count()).select_from(Evaluation).where(Evaluation.split != MEAN_SPLIT)).scalar_one()
+            extractors = {
+                e: {"version": v, "features": int(n)}
+                for e, v, n in conn.execute(
+                    select(MetaFeature.extractor, MetaFeature.extractor_version, func.count(func.distinct(MetaFeature.name)))
+                    .group_by(MetaFeature.extractor, MetaFeature.extractor_version)
+                ).all()
+            }
+        return {
+            "url": self.engine.url.render_as_string(hide_password=True),
+            "schema_version": SCHEMA_VERSION,
+            "space_version": SPACE_VERSION,
+            "tasks": int(n_tasks),
+            "tasks_by_problem_type": {k: int(v) for k, v in by_type.items()},
+            "sources": sources,
+            "families": len(cfgs),
+            "configurations_per_family": {k: int(v) for k, v in sorted(cfgs.items())},
+            "evaluations": int(n_evals),
+            "split_evaluations": int(n_split),
+            "metafeature_extractors": extractors,
+        }
+
+    # ------------------------------------------------------------------ helpers
+    def _source_id(self, conn: Connection, name: str) -> int:
+        sid = conn.execute(select(Source.id).where(Source.name == name)).scalar_one_or_none()
+        if sid is None:
+            raise InputError(f"Unknown source {name!r}; add it first with add_source().")
+        return int(sid)
+
+    def _task_id(self, conn: Connection, name: str) -> int:
+        tid = conn.execute(select(TaskRow.id).where(TaskRow.name == name)).scalar_one_or_none()
+        if tid is None:
+            raise InputError(f"Unknown task {name!r}; add it first with add_task().")
+        return int(tid)
+
+    def _config_ids(self, conn: Connection, configs: list[Mapping[str, Any]]) -> dict[str, int]:
+        by_hash: dict[str, Mapping[str, Any]] = {}
+        for c in configs:
+            by_hash.setdefault(config_hash(c), c)
+        families = sorted({str(c.get(FAMILY_KEY, "unknown")) for c in by_hash.values()})
+        _insert_ignore(conn, Family.__table__, [{"name": f, "space_version": SPACE_VERSION} for f in families])
+        fam_ids = dict(conn.execute(
+            select(Family.name, Family.id).where(Family.name.in_(families) & (Family.space_version == SPACE_VERSION))
+        ).all())
+        _insert_ignore(conn, Configuration.__table__, [
+            {"hash": h, "family_id": fam_ids[str(c.get(FAMILY_KEY, "unknown"))], "config_json": _canonical(c)}
+            for h, c in by_hash.items()
+        ])
+        return dict(conn.execute(
+            select(Configuration.hash, Configuration.id).where(Configuration.hash.in_(list(by_hash)))
+        ).all())

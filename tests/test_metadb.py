@@ -1,0 +1,143 @@
+"""The meta-database store on SQLite and PostgreSQL (a real server: .ci/postgres.sh)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import numpy as np
+import pytest
+
+from autometa import InputError, Task, tune
+from autometa.metadb import EvalRecord, SQLMetaDB, config_hash
+from autometa.spaces import family_defaults, get_space
+
+PG_URL = os.environ.get("AUTOMETA_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'meta.sqlite'}"
+    if not PG_URL:
+        pytest.skip("AUTOMETA_TEST_POSTGRES_URL is not set (.ci/run starts a server and sets it)")
+    from sqlalchemy import create_engine
+
+    from autometa.metadb._schema import Base
+
+    engine = create_engine(PG_URL)
+    Base.metadata.drop_all(engine)  # a fresh schema per test
+    engine.dispose()
+    return PG_URL
+
+
+def _configs(n: int, seed: int = 0) -> list[dict]:
+    cs = get_space("binary", seed=seed)
+    return [dict(c) for c in family_defaults(cs)] + [dict(c) for c in cs.sample_configuration(n)]
+
+
+def test_round_trip_matrix_and_queries(url):
+    db = SQLMetaDB(url)
+    db.add_source("own", "own", versions={"scikit-learn": "1.9"})
+    configs = _configs(12)
+    rng = np.random.default_rng(0)
+    truth = {}
+    for t in ("a", "b", "c"):
+        db.add_task(t, source="own", problem_type="binary", target="y", n_rows=100, n_features=4, n_classes=2)
+        recs = []
+        for c in configs:
+            s = float(rng.uniform(0.5, 1.0))
+            truth[(t, config_hash(c))] = s
+            recs.append(EvalRecord(c, {"balanced_accuracy": s, "roc_auc": s + 0.01}, fit_time_s=0.1))
+            recs += [EvalRecord(c, {"balanced_accuracy": s}, split=i) for i in range(3)]
+        assert db.add_evaluations(t, recs, source="own") == len(recs)
+        assert db.add_evaluations(t, recs, source="own") == 0  # idempotent
+        db.add_metafeatures(t, {"NumberOfInstances": 100, "ClassEntropy": 1.0 if t != "c" else float("nan")})
+    m = db.performance_matrix("balanced_accuracy")
+    assert m.shape == (3, len(configs))
+    for (t, h), s in truth.items():
+        assert m.loc[t, h] == pytest.approx(s)
+    assert db.performance_matrix("balanced_accuracy", family="knn").shape[1] == sum(
+        c["family"] == "knn" for c in configs)
+    best = db.best_configs("a", metric="balanced_accuracy", k=3)
+    assert [s for _, s in best] == sorted([s for (t, _), s in truth.items() if t == "a"], reverse=True)[:3]
+    mf = db.metafeatures()
+    assert mf.loc["b", "NumberOfInstances"] == 100 and np.isnan(mf.loc["c", "ClassEntropy"])
+    info = db.info()
+    assert info["tasks"] == 3 and info["evaluations"] == 3 * len(configs)
+    assert info["split_evaluations"] == 9 * len(configs)
+    assert sum(info["configurations_per_family"].values()) == len(configs)
+    assert info["sources"]["own"]["evaluations"] == 3 * len(configs)
+    db.close()
+
+
+def test_unknown_references_are_refused(url):
+    db = SQLMetaDB(url)
+    with pytest.raises(InputError, match="Unknown source 'lcdb'"):
+        db.add_task("t", source="lcdb", problem_type="binary")
+    db.add_source("own", "own")
+    with pytest.raises(InputError, match="Unknown task 'nope'"):
+        db.add_evaluations("nope", [EvalRecord({"family": "knn"})], source="own")
+    with pytest.raises(InputError, match="Source kind"):
+        db.add_source("x", "kaggle")
+    db.close()
+
+
+_WRITER = textwrap.dedent("""
+    import sys
+    from autometa.metadb import EvalRecord, SQLMetaDB
+    from autometa.spaces import get_space, family_defaults
+    url, worker = sys.argv[1], int(sys.argv[2])
+    db = SQLMetaDB(url)
+    db.add_source("own", "own")
+    db.add_task("shared", source="own", problem_type="binary")
+    cs = get_space("binary", seed=worker)
+    shared = [dict(c) for c in family_defaults(cs)]          # every writer races on these configurations
+    own = [dict(c) for c in cs.sample_configuration(20)]
+    for i, c in enumerate(shared + own):
+        db.add_evaluations("shared", [EvalRecord(c, {"accuracy": 0.5}, run_key=f"w{worker}")], source="own")
+""")
+
+
+def test_eight_concurrent_writers_lose_no_row(url):
+    SQLMetaDB(url).close()  # create the schema once
+    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, url, str(w)], stderr=subprocess.PIPE, text=True)
+             for w in range(8)]
+    for p in procs:
+        _, err = p.communicate(timeout=240)
+        assert p.returncode == 0, err[-2000:]
+    db = SQLMetaDB(url)
+    info = db.info()
+    assert info["evaluations"] == 8 * (8 + 20)  # each writer's rows, none lost
+    assert info["configurations_per_family"]  # shared configurations stored once:
+    n_distinct = len(db.configurations())
+    assert 8 <= n_distinct <= 8 + 8 * 20
+    db.close()
+
+
+def test_append_run_of_autometa_tune(url, credit_small, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        task = Task(credit_small, label="Status", time_budget_s=300)
+    out = tmp_path / "run"
+    result = tune(task, backend="random", n_trials=4, out_dir=out, isolation="none", families=["linear", "knn"])
+    db = SQLMetaDB(url)
+    n = db.append_run(out)
+    assert n == 4 * (1 + 10)  # a mean row and 10 split rows (2 x 5-fold) per trial
+    m = db.performance_matrix("balanced_accuracy", source="own")
+    assert m.shape == (1, 4)
+    assert m.max(axis=1).iloc[0] == pytest.approx(result.best_score)
+    assert db.append_run(out) == 0  # appending twice adds nothing
+    with pytest.raises(InputError, match="not a finished autometa tune directory"):
+        db.append_run(tmp_path)
+    db.close()
+
+
+def test_info_is_json_serializable(url):
+    db = SQLMetaDB(url)
+    json.dumps(db.info())
+    db.close()
