@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import Engine, create_engine, delete, event, func, select
 from sqlalchemy.engine import Connection
 
 from autometa.exceptions import InputError
@@ -194,7 +194,7 @@ class SQLMetaDB:
         with self.engine.begin() as conn:
             task_id = self._task_id(conn, task)
             conn.execute(
-                MetaFeature.__table__.delete().where(
+                delete(MetaFeature).where(
                     (MetaFeature.task_id == task_id) & (MetaFeature.extractor == extractor)
                 )
             )
