@@ -1,6 +1,21 @@
 """The meta-database: past runs (own, OpenML, LCDB) and task meta-features in SQL."""
 
+from autometa.metadb._lcdb import LCDB_METRICS, LCDBImport, import_lcdb
+from autometa.metadb._openml import OPENML_TO_METRIC, OpenMLImport, import_openml
 from autometa.metadb._schema import MEAN_SPLIT, SCHEMA_VERSION
 from autometa.metadb._store import EvalRecord, SQLMetaDB, config_hash, default_url
 
-__all__ = ["EvalRecord", "MEAN_SPLIT", "SCHEMA_VERSION", "SQLMetaDB", "config_hash", "default_url"]
+__all__ = [
+    "EvalRecord",
+    "LCDBImport",
+    "LCDB_METRICS",
+    "MEAN_SPLIT",
+    "OPENML_TO_METRIC",
+    "OpenMLImport",
+    "SCHEMA_VERSION",
+    "SQLMetaDB",
+    "config_hash",
+    "default_url",
+    "import_lcdb",
+    "import_openml",
+]

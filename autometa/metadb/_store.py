@@ -248,6 +248,11 @@ class SQLMetaDB:
             ).scalar_one()
         return int(after - before)
 
+    def add_configurations(self, configs: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+        """Store configurations (e.g. a fixed design or OpenML setups); returns hash -> id."""
+        with self.engine.begin() as conn:
+            return self._config_ids(conn, list(configs))
+
     def append_run(self, run_dir: str | os.PathLike[str], *, task_name: str | None = None) -> int:
         """Add the trials of a finished ``autometa tune`` output directory as own runs.
 

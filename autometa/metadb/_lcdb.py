@@ -1,0 +1,147 @@
+"""Import the Learning Curve Database (LCDB, Mohr et al. 2022) shipped by the ``lcdb`` package:
+learning curves of 20 scikit-learn learners (default settings) on OpenML datasets, and the
+OpenML qualities of those datasets.
+
+For each dataset and learner, the largest training-set anchor is stored as the evaluation
+(mean over LCDB's outer x inner seeds of the test score), per metric: accuracy, ROC AUC,
+log loss and F1. The full curves stay in the package; ``anchor`` in the run key records
+which training size the stored scores belong to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from autometa.exceptions import InputError
+from autometa.metadb._schema import MEAN_SPLIT
+from autometa.metadb._store import EvalRecord, SQLMetaDB
+
+__all__ = ["import_lcdb", "LCDBImport", "LCDB_METRICS"]
+
+#: LCDB file suffix -> autometa metric name.
+LCDB_METRICS = {"accuracy": "accuracy", "auc": "roc_auc", "logloss": "log_loss", "f1": "f1"}
+_SOURCE = "lcdb"
+
+
+@dataclass
+class LCDBImport:
+    datasets: list[int] = field(default_factory=list)
+    learners: list[str] = field(default_factory=list)
+    evaluations: int = 0
+    qualities: int = 0
+
+
+def _package_file(name: str) -> Path:
+    """A data file of the installed ``lcdb`` distribution, found without importing the
+    package (its ``__init__`` imports optional dependencies it does not declare)."""
+    try:
+        path = Path(str(metadata.distribution("lcdb").locate_file(f"lcdb/{name}")))
+    except metadata.PackageNotFoundError:
+        raise InputError("The LCDB importer needs the 'lcdb' package: pip install 'autometa[data]'.") from None
+    if not path.is_file():
+        raise InputError(f"The installed lcdb package has no {name}; reinstall it (pip install --force-reinstall lcdb).")
+    return path
+
+
+def _read_curves(metric: str, dataset_ids: set[int] | None) -> pd.DataFrame:
+    """One metric's curves, restricted to ``dataset_ids`` while reading (the files are large)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from pyarrow import csv as pacsv
+
+    columns = ["openmlid", "learner", "size_train", "outer_seed", "inner_seed", "traintime", "score_test"]
+    table = pacsv.read_csv(
+        _package_file(f"database-{metric}.csv"), convert_options=pacsv.ConvertOptions(include_columns=columns)
+    )
+    if dataset_ids is not None:
+        table = table.filter(pc.is_in(table["openmlid"], value_set=pa.array(sorted(dataset_ids))))
+    return table.to_pandas()
+
+
+def import_lcdb(
+    db: SQLMetaDB,
+    *,
+    dataset_ids: Iterable[int] | None = None,
+    metrics: Iterable[str] = tuple(LCDB_METRICS),
+) -> LCDBImport:
+    """Import LCDB's largest-anchor scores and its OpenML qualities into ``db``.
+
+    Parameters
+    ----------
+    dataset_ids : iterable of int, optional
+        OpenML dataset ids to import (all 248 by default).
+    metrics : iterable of str
+        LCDB metrics among ``accuracy``, ``auc``, ``logloss``, ``f1``.
+    """
+    metrics = list(metrics)
+    unknown = [m for m in metrics if m not in LCDB_METRICS]
+    if unknown:
+        raise InputError(f"Unknown LCDB metric(s) {unknown}; choose from {list(LCDB_METRICS)}.")
+    wanted = None if dataset_ids is None else {int(d) for d in dataset_ids}
+    db.add_source(_SOURCE, "lcdb", description="Learning Curve Database (Mohr et al. 2022): 20 sklearn learners, default settings",
+                  versions={"lcdb": metadata.version("lcdb"), "protocol": "largest anchor, mean over outer x inner seeds, test score"})
+    meta = pd.read_csv(_package_file("datasets.csv"))
+    if wanted is not None:
+        meta = meta[meta.openmlid.isin(wanted)]
+
+    # Largest anchor per (dataset, learner), averaged over seeds, for every metric.
+    per_metric = []
+    for m in metrics:
+        df = _read_curves(m, wanted)
+        if df.empty:
+            continue
+        largest = df.groupby(["openmlid", "learner"])["size_train"].transform("max")
+        top = df[df.size_train == largest]
+        agg = top.groupby(["openmlid", "learner"]).agg(
+            size_train=("size_train", "max"), traintime=("traintime", "mean"), score=("score_test", "mean"),
+            n_seeds=("score_test", "size"),
+        )
+        agg["metric"] = LCDB_METRICS[m]
+        per_metric.append(agg.reset_index())
+    report = LCDBImport()
+    if not per_metric:
+        return report
+    scores = pd.concat(per_metric, ignore_index=True)
+    meta_by_id = meta.set_index("openmlid")
+    for did, group in scores.groupby("openmlid"):
+        did = int(did)
+        q = meta_by_id.loc[did].to_dict() if did in meta_by_id.index else {}
+        n_classes = q.get("NumberOfClasses")
+        n_cls = int(n_classes) if n_classes is not None and n_classes == n_classes else None
+        name = f"lcdb/openml-dataset/{did}"
+        db.add_task(
+            name, source=_SOURCE,
+            problem_type="classification" if n_cls is None else ("binary" if n_cls == 2 else "multiclass"),
+            n_rows=_int(q.get("NumberOfInstances")), n_features=_int(q.get("NumberOfFeatures")), n_classes=n_cls,
+            openml_dataset_id=did, protocol={"openml_name": q.get("Name"), "lcdb": "largest anchor, test score"},
+        )
+        if q:
+            qualities = {k: v for k, v in q.items() if k != "Name" and isinstance(v, (int, float, np.number))}
+            report.qualities += db.add_metafeatures(name, qualities, extractor="openml", version="lcdb")
+        records = []
+        for learner, g in group.groupby("learner"):
+            anchor = int(g.size_train.max())
+            records.append(EvalRecord(
+                {"family": f"lcdb:{learner}"},
+                {row.metric: float(row.score) for row in g.itertuples()},
+                MEAN_SPLIT, "ok", float(g.traintime.mean()), f"anchor={anchor}",
+            ))
+        report.evaluations += db.add_evaluations(name, records, source=_SOURCE)
+        report.datasets.append(did)
+    report.learners = sorted(scores.learner.unique().tolist())
+    return report
+
+
+def _int(v: Any) -> int | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if f != f else int(f)
