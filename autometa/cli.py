@@ -32,6 +32,15 @@ out = Console()
 err = Console(stderr=True)
 
 
+_URL_HELP = "SQLAlchemy URL of the meta-database (default: $AUTOMETA_METADB_URL or ~/.autometa/metadb.sqlite)."
+
+
+def _open_db(url: str | None) -> Any:
+    from autometa.metadb import SQLMetaDB
+
+    return SQLMetaDB(url)
+
+
 def _fail(exc: BaseException) -> typer.Exit:
     err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
@@ -114,6 +123,8 @@ def tune(
     n_jobs: Annotated[int, typer.Option("--n-jobs", help="Threads per model fit.")] = 1,
     top: Annotated[int, typer.Option(help="Rows of the leaderboard to print.")] = 10,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every trial.")] = False,
+    record: Annotated[bool, typer.Option("--record/--no-record", help="Add the trials to the meta-database (own runs).")] = True,
+    metadb_url: Annotated[str | None, typer.Option("--metadb", help=_URL_HELP)] = None,
 ) -> None:
     """Tune a pipeline for DATA and save the best model, refit on all rows."""
     start = _process_start()
@@ -182,6 +193,12 @@ def tune(
         out.print(f"model: {out_path / 'model.joblib'}  results: {out_path / 'result.json'}", highlight=False)
     else:
         err.print(f"[yellow]warning:[/] the best configuration could not be refit ({result.refit_error}).", soft_wrap=True)
+    if record:
+        try:  # the user's meta-database grows with use; failing to record never fails the run
+            n = _open_db(metadb_url).append_run(out_path)
+            err.print(f"recorded {n} evaluations in the meta-database", highlight=False)
+        except Exception as exc:
+            err.print(f"[yellow]warning:[/] trials not recorded in the meta-database ({exc}).", soft_wrap=True)
 
 
 @app.command()
@@ -208,6 +225,103 @@ def predict(
     preds.to_csv(tmp, index=False)
     os.replace(tmp, output)
     err.print(f"wrote {len(preds)} predictions to {output}", highlight=False)
+
+
+metadb_app = typer.Typer(no_args_is_help=True, help="The meta-database: counts, imports, own runs.")
+app.add_typer(metadb_app, name="metadb")
+@metadb_app.command("info")
+def metadb_info(
+    url: Annotated[str | None, typer.Option("--url", help=_URL_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Counts: tasks, sources, families, configurations per family, evaluations, extractors."""
+    try:
+        info = _open_db(url).info()
+    except AutometaError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        out.print_json(json.dumps(info))
+        return
+    out.print(f"[bold]{info['url']}[/]  schema {info['schema_version']}, search space {info['space_version']}", highlight=False)
+    out.print(f"tasks: {info['tasks']} {info['tasks_by_problem_type']}", highlight=False)
+    out.print(f"evaluations: {info['evaluations']} (+ {info['split_evaluations']} per split)", highlight=False)
+    table = Table(title="sources")
+    for col in ("source", "kind", "tasks", "evaluations"):
+        table.add_column(col)
+    for name, s in sorted(info["sources"].items()):
+        table.add_row(name, s["kind"], str(s["tasks"]), str(s["evaluations"]))
+    out.print(table)
+    table = Table(title=f"configurations per family ({info['families']} families)")
+    table.add_column("family")
+    table.add_column("configurations", justify="right")
+    for fam, n in info["configurations_per_family"].items():
+        table.add_row(fam, str(n))
+    out.print(table)
+    for ext, e in info["metafeature_extractors"].items():
+        out.print(f"meta-features: {ext} (version {e['version']}): {e['features']} features", highlight=False)
+
+
+@metadb_app.command("import-openml")
+def metadb_import_openml(
+    datasets: Annotated[str | None, typer.Option(help="Comma-separated OpenML dataset ids (qualities).")] = None,
+    tasks: Annotated[str | None, typer.Option(help="Comma-separated OpenML task ids.")] = None,
+    runs: Annotated[str | None, typer.Option(help="Comma-separated OpenML run ids.")] = None,
+    setups: Annotated[str | None, typer.Option(help="Comma-separated OpenML setup ids.")] = None,
+    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="openml-python cache root.")] = None,
+    server: Annotated[str | None, typer.Option(help="OpenML API URL (default: openml-python's, www.openml.org).")] = None,
+    online: Annotated[bool, typer.Option("--online", help="Download what is not cached (needs internet).")] = False,
+    url: Annotated[str | None, typer.Option("--url", help=_URL_HELP)] = None,
+) -> None:
+    """Import OpenML dataset qualities, tasks, runs and setups (offline from a cache by default)."""
+    from autometa.metadb import import_openml
+
+    def ids(v: str | None) -> list[int]:
+        try:
+            return [int(x) for x in _split(v)]
+        except ValueError:
+            raise AutometaError(f"OpenML ids must be integers separated by commas; got {v!r}.") from None
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            rep = import_openml(_open_db(url), cache_dir=cache_dir, server=server, datasets=ids(datasets),
+                                tasks=ids(tasks), runs=ids(runs), setups=ids(setups), offline=not online)
+    except AutometaError as exc:
+        raise _fail(exc) from None
+    out.print(f"imported {len(rep.datasets)} datasets ({rep.qualities} qualities), {len(rep.tasks)} tasks, "
+              f"{len(rep.runs)} runs ({rep.evaluations} evaluations), {len(rep.setups)} setups", highlight=False)
+
+
+@metadb_app.command("import-lcdb")
+def metadb_import_lcdb(
+    datasets: Annotated[str | None, typer.Option(help="Comma-separated OpenML dataset ids (default: all 248).")] = None,
+    url: Annotated[str | None, typer.Option("--url", help=_URL_HELP)] = None,
+) -> None:
+    """Import the Learning Curve Database shipped by the lcdb package (largest anchors, qualities)."""
+    from autometa.metadb import import_lcdb
+
+    try:
+        ids = [int(x) for x in _split(datasets)] or None
+        rep = import_lcdb(_open_db(url), dataset_ids=ids)
+    except ValueError:
+        raise _fail(AutometaError(f"Dataset ids must be integers separated by commas; got {datasets!r}.")) from None
+    except AutometaError as exc:
+        raise _fail(exc) from None
+    out.print(f"imported {len(rep.datasets)} datasets, {len(rep.learners)} learners, {rep.evaluations} evaluations, "
+              f"{rep.qualities} qualities", highlight=False)
+
+
+@metadb_app.command("append")
+def metadb_append(
+    run_dir: Annotated[Path, typer.Argument(help="An output directory of 'autometa tune'.")],
+    url: Annotated[str | None, typer.Option("--url", help=_URL_HELP)] = None,
+) -> None:
+    """Add the trials of a finished tune run to the meta-database (own runs)."""
+    try:
+        n = _open_db(url).append_run(run_dir)
+    except AutometaError as exc:
+        raise _fail(exc) from None
+    out.print(f"added {n} evaluations from {run_dir}", highlight=False)
 
 
 @app.command()

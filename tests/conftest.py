@@ -14,6 +14,14 @@ import pytest  # noqa: E402
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _private_metadb(tmp_path_factory, monkeypatch):
+    """Never write to the user's meta-database (~/.autometa) from tests."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('metadb') / 'metadb.sqlite'}"
+    monkeypatch.setenv("AUTOMETA_METADB_URL", url)
+    return url
+
+
 @pytest.fixture(scope="session")
 def credit() -> pd.DataFrame:
     """modeldata/credit_data (R): 4454 credit applicants, numeric and categorical

@@ -72,6 +72,9 @@ def test_tune_predict_end_to_end(tmp_path, make_csv, credit_small):
     result = json.loads((out / "result.json").read_text())
     assert result["n_trials"] == 4 and result["best_config"]["family"] in ("linear", "knn")
     assert len((out / "trials.jsonl").read_text().splitlines()) == 4
+    assert "recorded 44 evaluations in the meta-database" in res.stderr  # 4 trials x (mean + 10 splits)
+    res = _run("metadb", "info", "--json")
+    assert res.exit_code == 0 and json.loads(res.stdout)["sources"]["own"]["evaluations"] == 4
 
     preds_path = tmp_path / "preds.csv"
     res = _run("predict", str(out / "model.joblib"), str(new), "--out", str(preds_path))
