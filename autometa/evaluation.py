@@ -239,6 +239,9 @@ class Evaluator:
     isolation : {"process", "none"}
         ``"process"`` (default) evaluates in a worker process that can be killed;
         ``"none"`` evaluates in this process (faster start, no time or memory limit).
+    splits : list of (train, validation) index arrays, optional
+        A fixed resampling protocol instead of :func:`make_splits` (e.g. the 3-fold CV
+        of the shipped meta-database).
 
     Notes
     -----
@@ -254,6 +257,7 @@ class Evaluator:
         memory_limit_mb: int | None = None,
         n_jobs: int = 1,
         isolation: str = "process",
+        splits: list[tuple[np.ndarray, np.ndarray]] | None = None,
     ) -> None:
         if isolation not in ("process", "none"):
             raise InputError(f"isolation must be 'process' or 'none'; got {isolation!r}.")
@@ -266,7 +270,7 @@ class Evaluator:
         self.memory_limit_mb = memory_limit_mb
         self.n_jobs = n_jobs
         self.isolation = isolation
-        self.splits = make_splits(task)
+        self.splits = make_splits(task) if splits is None else list(splits)
         self._payload = {
             "X": task.X,
             "y": task.y.to_numpy(),

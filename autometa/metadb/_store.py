@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, create_engine, delete, event, func, select
+from sqlalchemy import Engine, create_engine, delete, event, func, select, update
 from sqlalchemy.engine import Connection
 
 from autometa.exceptions import InputError
@@ -130,6 +130,7 @@ class SQLMetaDB:
     """
 
     def __init__(self, url: str | None = None) -> None:
+        use_default = url is None and not os.environ.get("AUTOMETA_METADB_URL")
         self.url = url or default_url()
         if self.url.startswith("sqlite:///"):
             path = Path(self.url[len("sqlite:///"):])
@@ -142,6 +143,30 @@ class SQLMetaDB:
         if self.engine.dialect.name == "sqlite":
             _sqlite_pragmas(self.engine)
         Base.metadata.create_all(self.engine)
+        if use_default:
+            self.ensure_shipped()
+
+    def ensure_shipped(self) -> bool:
+        """Load the shipped meta-dataset (metadata/) if this store lacks its current build;
+        returns whether anything was loaded. Runs on first use of the default store."""
+        from autometa.metadb._shipped import SHIPPED_SOURCE, load_shipped, shipped_dir
+
+        d = shipped_dir()
+        if d is None:
+            return False
+        stamp = json.loads((d / "MANIFEST.json").read_text()).get("updated_at", "")
+        with self.engine.connect() as conn:
+            versions = conn.execute(select(Source.versions).where(Source.name == SHIPPED_SOURCE)).scalar_one_or_none()
+        if versions is not None and json.loads(versions).get("updated_at") == stamp:
+            return False
+        load_shipped(self, d)
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(Source).where(Source.name == SHIPPED_SOURCE).values(
+                    versions=json.dumps({"updated_at": stamp, "from": str(d)})
+                )
+            )
+        return True
 
     def __repr__(self) -> str:
         return f"SQLMetaDB({self.engine.url.render_as_string(hide_password=True)!r})"

@@ -2,7 +2,15 @@
 
 from autometa.spaces._families import FAMILIES, Family
 from autometa.spaces._pipeline import build_pipeline
-from autometa.spaces._space import FAMILY_KEY, SPACE_VERSION, config_to_dict, family_defaults, get_space, split_config
+from autometa.spaces._space import (
+    FAMILY_KEY,
+    SPACE_VERSION,
+    config_to_dict,
+    family_defaults,
+    fixed_design,
+    get_space,
+    split_config,
+)
 
 __all__ = [
     "FAMILIES",
@@ -12,6 +20,7 @@ __all__ = [
     "build_pipeline",
     "config_to_dict",
     "family_defaults",
+    "fixed_design",
     "get_space",
     "split_config",
 ]

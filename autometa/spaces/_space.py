@@ -3,6 +3,7 @@ hyperparameters conditional on it (``"<family>:<name>"``)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -13,7 +14,7 @@ from ConfigSpace.util import deactivate_inactive_hyperparameters
 from autometa.exceptions import InputError
 from autometa.spaces._families import FAMILIES
 
-__all__ = ["get_space", "family_defaults", "config_to_dict", "split_config", "FAMILY_KEY", "SPACE_VERSION"]
+__all__ = ["get_space", "family_defaults", "fixed_design", "config_to_dict", "split_config", "FAMILY_KEY", "SPACE_VERSION"]
 
 FAMILY_KEY = "family"
 #: Bump when a family's hyperparameters or ranges change: stored evaluations refer to it.
@@ -74,6 +75,38 @@ def family_defaults(space: ConfigurationSpace) -> list[Configuration]:
             if hp.name.startswith(prefix):
                 values[hp.name] = hp.default_value
         out.append(_complete(space, values))
+    return out
+
+
+def fixed_design(problem_type: str, family: str, *, n: int = 32, seed: int = 0) -> list[dict[str, Any]]:
+    """A deterministic design of ``n`` configurations of one family: its default first,
+    then ``n - 1`` space-filling points (SMAC3's scrambled Sobol design), duplicates removed.
+
+    The same arguments give the same list on every machine, so a stored evaluation
+    matrix and a new task's lookups refer to the same configurations.
+    """
+    import warnings
+
+    from smac import Scenario
+    from smac.initial_design import SobolInitialDesign
+
+    if n < 1:
+        raise InputError(f"n must be at least 1; got {n}.")
+    space = get_space(problem_type, families=[family], seed=seed)
+    default = config_to_dict(family_defaults(space)[0])
+    out, seen = [default], {json.dumps(default, sort_keys=True)}
+    if n > 1:
+        scenario = Scenario(space, n_trials=100 * n, seed=seed, deterministic=True)  # SMAC caps designs at 25% of n_trials
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # twice the points needed: small discrete spaces (kNN) repeat some of them
+            points = SobolInitialDesign(scenario, n_configs=2 * n, seed=seed).select_configurations()
+        for c in points:
+            d = config_to_dict(c)
+            key = json.dumps(d, sort_keys=True)
+            if key not in seen and len(out) < n:
+                seen.add(key)
+                out.append(d)
     return out
 
 
