@@ -20,7 +20,7 @@ import logging
 import sys
 import time
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -152,7 +152,7 @@ def write_manifest(suite: pd.DataFrame, families: list[str], row_cap: int, time_
                    "tasks_with_metafeatures": len(list((ROOT / "metafeatures").glob("*.json")))},
         "versions": package_versions(),
         "build_seconds_total": round(float(old.get("build_seconds_total", 0)) + seconds, 1),
-        "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest
