@@ -87,3 +87,19 @@ def test_pipeline_handles_unseen_categories_and_missing_values(credit_task):
     new.loc[new.index[0], "Home"] = "castle"
     new.loc[new.index[1], "Income"] = np.nan
     assert len(pipe.predict(new)) == 5
+
+
+@pytest.mark.parametrize("problem_type", ["binary", "regression"])
+def test_fixed_design_is_deterministic_space_filling_and_starts_at_the_default(problem_type):
+    from autometa.spaces import fixed_design
+
+    for family in FAMILIES:
+        design = fixed_design(problem_type, family, n=32)
+        assert len(design) == 32
+        assert design == fixed_design(problem_type, family, n=32)  # same on every call and machine
+        assert design[0] == dict(family_defaults(get_space(problem_type, families=[family]))[0])
+        keys = {tuple(sorted(c.items())) for c in design}
+        assert len(keys) == 32
+    # space-filling: a log-scaled range is covered across its decades
+    cs = np.log10([c["svm:C"] for c in fixed_design(problem_type, "svm", n=32)[1:]])
+    assert cs.min() < -1.5 and cs.max() > 2.5 and len(np.unique(np.floor(cs))) >= 6
