@@ -351,10 +351,11 @@ def tune(
                     break
                 continue
             duplicates = 0
-            limit = min(per_trial, remaining)
-            res = evaluator.evaluate(config, time_limit_s=limit)
-            if res.status == "timeout" and limit < per_trial:
-                res = TrialResult(**{**res.__dict__, "error": f"stopped when the time budget ran out ({limit:.1f} s left)"})
+            trial_deadline = time.perf_counter() + remaining
+            res = evaluator.evaluate(config, time_limit_s=per_trial, deadline=trial_deadline)
+            if res.status == "timeout" and time.perf_counter() >= trial_deadline - 0.05:
+                msg = f"stopped when the time budget ran out ({remaining:.1f} s were left)"
+                res = TrialResult(**{**res.__dict__, "error": msg})
             loss = metric.to_loss(res.scores[metric_name]) if res.ok else math.nan
             record = TrialRecord(
                 number=len(history),

@@ -286,9 +286,10 @@ class Evaluator:
         self._recv: Any = None
 
     # ------------------------------------------------------------------ worker handling
-    def _ensure_worker(self) -> None:
+    def _ensure_worker(self, timeout_s: float) -> str | None:
+        """Start the worker if needed; None when ready, else why it is not."""
         if self._proc is not None and self._proc.poll() is None:
-            return
+            return None
         self._kill()
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
@@ -299,11 +300,19 @@ class Evaluator:
         os.close(from_child_w)
         self._send = Connection(to_child_w, readable=False)
         self._recv = Connection(from_child_r, writable=False)
-        self._send.send(self._payload)
-        # Start-up (imports, unpickling the data) does not count against a trial's limit.
-        if not self._recv.poll(_STARTUP_TIMEOUT_S) or self._recv.recv() != "ready":
-            self._kill()
-            raise RuntimeError(f"the evaluation worker did not start within {_STARTUP_TIMEOUT_S} s")
+        try:
+            self._send.send(self._payload)
+            # Start-up (imports, unpickling the data) does not count against a trial's limit.
+            if self._recv.poll(max(0.0, timeout_s)) and self._recv.recv() == "ready":
+                return None
+        except (EOFError, BrokenPipeError, ConnectionResetError, OSError):
+            pass
+        code = self._proc.poll() if self._proc is not None else None
+        self._kill()
+        if code is not None:
+            hint = " (is the memory limit too low to start Python?)" if self.memory_limit_mb else ""
+            return f"the evaluation worker exited while starting (exit code {code}){hint}"
+        return f"the evaluation worker did not start within {timeout_s:.1f} s"
 
     def _kill(self) -> None:
         if self._proc is not None:
@@ -337,14 +346,23 @@ class Evaluator:
         except Exception:
             pass
 
-    def _call(self, kind: str, config: Mapping[str, Any], time_limit_s: float | None) -> dict[str, Any]:
-        limits = [t for t in (self.time_limit_s, time_limit_s) if t is not None]
-        limit = min(limits) if limits else None
+    def _call(
+        self, kind: str, config: Mapping[str, Any], time_limit_s: float | None, deadline: float | None
+    ) -> dict[str, Any]:
         if self.isolation == "none":
             if self._local is None:
                 self._local = _State(self._payload)
             return _run(self._local, kind, config)
-        self._ensure_worker()
+        startup = _STARTUP_TIMEOUT_S if deadline is None else min(_STARTUP_TIMEOUT_S, deadline - time.perf_counter())
+        problem = self._ensure_worker(startup)
+        if problem is not None:
+            status = "timeout" if "did not start" in problem else "crash"
+            return {"status": status, "error": problem}
+        # The limit counts from now, after start-up, and never runs past the deadline.
+        limits = [t for t in (self.time_limit_s, time_limit_s) if t is not None]
+        if deadline is not None:
+            limits.append(max(0.0, deadline - time.perf_counter()))
+        limit = min(limits) if limits else None
         try:
             self._send.send((kind, dict(config)))
             if self._recv.poll(limit):
@@ -361,11 +379,17 @@ class Evaluator:
         return {"status": "timeout", "error": f"exceeded the time limit of {limit:.1f} s"}
 
     # ------------------------------------------------------------------ public API
-    def evaluate(self, config: Mapping[str, Any], *, time_limit_s: float | None = None) -> TrialResult:
-        """Cross-validate ``config``; never raises for a failing configuration."""
+    def evaluate(
+        self, config: Mapping[str, Any], *, time_limit_s: float | None = None, deadline: float | None = None
+    ) -> TrialResult:
+        """Cross-validate ``config``; never raises for a failing configuration.
+
+        ``time_limit_s`` limits this evaluation (on top of the evaluator's limit);
+        ``deadline`` (a ``time.perf_counter()`` value) is a hard end, worker start-up included.
+        """
         t0 = time.perf_counter()
         cfg = config_to_dict(config)
-        out = self._call("evaluate", cfg, time_limit_s)
+        out = self._call("evaluate", cfg, time_limit_s, deadline)
         return TrialResult(
             config=cfg,
             status=out["status"],
