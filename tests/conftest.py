@@ -67,3 +67,25 @@ def make_csv(tmp_path: Path):
         return path
 
     return _make
+
+
+def _task(frame: pd.DataFrame, label: str, **kw):
+    import warnings
+
+    from autometa import Task
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Task(frame, label=label, **kw)
+
+
+@pytest.fixture(scope="session")
+def credit_task(credit):
+    """The whole credit_data table as a Task (warnings about its ID column silenced)."""
+    return _task(credit, "Status")
+
+
+@pytest.fixture(scope="session")
+def small_task(credit_small):
+    """600 rows of credit_data as a Task."""
+    return _task(credit_small, "Status")

@@ -15,20 +15,6 @@ from autometa.evaluation import Evaluator, make_splits
 LINEAR = {"family": "linear", "linear:C": 1.0, "linear:penalty": "l2", "linear:class_weight": "none"}
 
 
-@pytest.fixture(scope="module")
-def credit_task(credit):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return Task(credit, label="Status")
-
-
-@pytest.fixture(scope="module")
-def small_task(credit_small):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return Task(credit_small, label="Status")
-
-
 def test_splits_follow_data_size(credit_task, small_task):
     big = make_splits(credit_task)
     assert len(big) == 5  # k-fold

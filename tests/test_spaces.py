@@ -13,13 +13,6 @@ from autometa.spaces import FAMILIES, build_pipeline, family_defaults, get_space
 
 
 @pytest.fixture(scope="module")
-def credit_task(credit_small):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return Task(credit_small, label="Status")
-
-
-@pytest.fixture(scope="module")
 def credit_regression(credit_small):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -60,8 +53,8 @@ def test_unknown_family_is_refused():
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
-def test_every_family_fits_and_predicts_real_mixed_data(family, credit_task, credit_regression):
-    for task in (credit_task, credit_regression):
+def test_every_family_fits_and_predicts_real_mixed_data(family, small_task, credit_regression):
+    for task in (small_task, credit_regression):
         cs = get_space(task.problem_type, families=[family], seed=1)
         configs = family_defaults(cs) + [cs.sample_configuration()]
         for cfg in configs:
@@ -79,10 +72,10 @@ def test_every_family_fits_and_predicts_real_mixed_data(family, credit_task, cre
                 assert np.isfinite(pred).all()
 
 
-def test_pipeline_handles_unseen_categories_and_missing_values(credit_task):
+def test_pipeline_handles_unseen_categories_and_missing_values(small_task):
     cfg = family_defaults(get_space("binary", families=["linear"]))[0]
-    pipe = build_pipeline(cfg, credit_task.X, "binary").fit(credit_task.X, credit_task.y)
-    new = credit_task.X.head(5).copy()
+    pipe = build_pipeline(cfg, small_task.X, "binary").fit(small_task.X, small_task.y)
+    new = small_task.X.head(5).copy()
     new["Home"] = new["Home"].cat.add_categories(["castle"])
     new.loc[new.index[0], "Home"] = "castle"
     new.loc[new.index[1], "Income"] = np.nan

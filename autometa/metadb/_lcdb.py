@@ -14,14 +14,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from autometa.exceptions import InputError
 from autometa.metadb._schema import MEAN_SPLIT
-from autometa.metadb._store import EvalRecord, SQLMetaDB
+from autometa.metadb._store import EvalRecord, SQLMetaDB, _int
 
 __all__ = ["import_lcdb", "LCDBImport", "LCDB_METRICS"]
 
@@ -137,11 +136,3 @@ def import_lcdb(
         report.datasets.append(did)
     report.learners = sorted(scores.learner.unique().tolist())
     return report
-
-
-def _int(v: Any) -> int | None:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return None if f != f else int(f)

@@ -17,7 +17,7 @@ from typing import Any
 
 from autometa.exceptions import InputError
 from autometa.metadb._schema import MEAN_SPLIT
-from autometa.metadb._store import EvalRecord, SQLMetaDB
+from autometa.metadb._store import EvalRecord, SQLMetaDB, _int
 
 __all__ = ["import_openml", "OpenMLImport", "OPENML_TO_METRIC"]
 
@@ -145,14 +145,6 @@ def _import_dataset(db: SQLMetaDB, openml: Any, did: int, offline: bool) -> int:
         openml_dataset_id=did, protocol={"openml_name": ds.name, "openml_version": ds.version},
     )
     return db.add_metafeatures(name, q, extractor="openml", version="openml")
-
-
-def _int(v: Any) -> int | None:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return None if f != f else int(f)
 
 
 def _load_task(openml: Any, tid: int, offline: bool) -> Any:

@@ -103,6 +103,12 @@ def _insert_ignore(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> 
                 pass
 
 
+def _int(v: Any) -> int | None:
+    """An integer, or None for missing/NaN/unparseable values (OpenML qualities, CSV cells)."""
+    f = _float(v)
+    return None if f is None else int(f)
+
+
 def _float(v: Any) -> float | None:
     try:
         f = float(v)
