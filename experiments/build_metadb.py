@@ -163,8 +163,8 @@ def main() -> None:
     ap.add_argument("--n-jobs", type=int, default=2)
     ap.add_argument("--max-tasks", type=int, default=None)
     ap.add_argument("--families", default=",".join(FAMILIES))
-    ap.add_argument("--row-cap", type=int, default=2000)
-    ap.add_argument("--time-limit", type=float, default=60.0)
+    ap.add_argument("--row-cap", type=int, default=1000)
+    ap.add_argument("--time-limit", type=float, default=30.0)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     families = [f for f in args.families.split(",") if f]

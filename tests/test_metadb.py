@@ -141,3 +141,10 @@ def test_info_is_json_serializable(url):
     db = SQLMetaDB(url)
     json.dumps(db.info())
     db.close()
+
+
+def test_bad_urls_are_clear_errors():
+    with pytest.raises(InputError, match="needs the driver 'MySQLdb'"):
+        SQLMetaDB("mysql+mysqldb://u@localhost/x")
+    with pytest.raises(InputError, match="Cannot connect .* is the server running"):
+        SQLMetaDB("postgresql+psycopg://postgres@127.0.0.1:1/nothing")

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, create_engine, delete, event, func, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 
 from autometa.exceptions import InputError
 from autometa.metadb._schema import (
@@ -144,11 +145,20 @@ class SQLMetaDB:
                 path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.engine = create_engine(self.url, future=True)
+        except ModuleNotFoundError as exc:
+            raise InputError(
+                f"The meta-database URL {self.url!r} needs the driver {exc.name!r}: "
+                "pip install 'autometa[distributed]' (PostgreSQL) or the driver of your database."
+            ) from None
         except Exception as exc:
-            raise InputError(f"Cannot open meta-database URL {self.url!r} ({exc}).") from None
+            raise InputError(f"Cannot open meta-database URL {self.url!r} ({exc}); check the URL.") from None
         if self.engine.dialect.name == "sqlite":
             _sqlite_pragmas(self.engine)
-        Base.metadata.create_all(self.engine)
+        try:
+            Base.metadata.create_all(self.engine)
+        except OperationalError as exc:
+            first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise InputError(f"Cannot connect to the meta-database {self!r} ({first}); is the server running?") from None
         if use_default:
             self.ensure_shipped()
 
