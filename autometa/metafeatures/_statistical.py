@@ -1,0 +1,141 @@
+"""Statistical meta-features of the numeric attributes: moments and correlation.
+
+Everything is computed for all columns at once (column sums and one matrix product), with
+missing values skipped.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from autometa.metafeatures._aggregate import SUMMARIES, summarize
+from autometa.metafeatures._table import Table
+
+__all__ = ["statistical_features", "column_moments", "mean_abs_correlation", "MAX_CORRELATION_COLUMNS"]
+
+_STATS = ("Means", "StdDev", "Kurtosis", "Skewness")
+
+
+def column_moments(values: np.ndarray, missing: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Mean, standard deviation, skewness and kurtosis of every column, NaN-aware.
+
+    Definitions reproduce OpenML's recorded qualities: ``sd`` divides by ``n - 1``,
+    ``skewness = sum(d**3) / ((n - 1) * sd**3)`` and ``kurtosis = sum(d**4) / ((n - 1) *
+    sd**4) - 3`` with ``d = x - mean`` over the non-missing values. The standard deviation
+    of one value is 0 (as Apache Commons Math gives). Skewness needs three values and
+    kurtosis four, and both need a non-constant column; otherwise they are NaN.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n, p)
+        Columns with NaN for missing values.
+    missing : ndarray of bool, optional
+        ``np.isnan(values)``, when already computed.
+    """
+    p = values.shape[1]
+    if missing is None:
+        missing = np.isnan(values)
+    any_missing = bool(missing.any())
+    if any_missing:
+        count = (~missing).sum(axis=0).astype(np.float64)
+        filled = np.where(missing, 0.0, values)
+    else:
+        count = np.full(p, float(values.shape[0]))
+        filled = values
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = filled.sum(axis=0) / count
+        d = filled - mean
+        if any_missing:
+            d[missing] = 0.0
+        d2 = d * d
+        m2 = d2.sum(axis=0)
+        m3 = np.einsum("ij,ij->j", d2, d)
+        m4 = np.einsum("ij,ij->j", d2, d2)
+        if any_missing:
+            lo = np.where(missing, np.inf, values).min(axis=0)
+            hi = np.where(missing, -np.inf, values).max(axis=0)
+        else:
+            lo, hi = values.min(axis=0), values.max(axis=0)
+        constant = ~(hi > lo)
+        var = m2 / (count - 1.0)
+        sd = np.sqrt(var)
+        sd = np.where(count == 1, 0.0, sd)
+        sd = np.where(constant & (count >= 1), 0.0, sd)
+        skew = (m3 / (count - 1.0)) / (var * sd)
+        kurt = (m4 / (count - 1.0)) / (var * var) - 3.0
+    skew = np.where(constant | (count < 3), np.nan, skew)
+    kurt = np.where(constant | (count < 4), np.nan, kurt)
+    mean = np.where(count > 0, mean, np.nan)
+    sd = np.where(count > 0, sd, np.nan)
+    return {"Means": mean, "StdDev": sd, "Skewness": skew, "Kurtosis": kurt}
+
+
+#: Wider tables use this many numeric columns (evenly spaced) for the correlation; its
+#: cost grows with the square of the width.
+MAX_CORRELATION_COLUMNS = 1000
+
+
+def mean_abs_correlation(values: np.ndarray, missing: np.ndarray | None = None) -> float:
+    """Mean of ``|r|`` over column pairs, ``r`` the Pearson correlation on the rows where
+    both columns are present (as :meth:`pandas.DataFrame.corr`). Pairs with a constant
+    column or fewer than two common rows are left out; NaN when no pair is left. Tables
+    with more than :data:`MAX_CORRELATION_COLUMNS` numeric columns use that many, evenly
+    spaced in column order."""
+    if missing is None:
+        missing = np.isnan(values)
+    if values.shape[1] > MAX_CORRELATION_COLUMNS:
+        cols = np.linspace(0, values.shape[1] - 1, MAX_CORRELATION_COLUMNS).round().astype(np.int64)
+        values, missing = values[:, cols], missing[:, cols]
+    lo = np.where(missing, np.inf, values).min(axis=0, initial=np.inf)
+    hi = np.where(missing, -np.inf, values).max(axis=0, initial=-np.inf)
+    varying = hi > lo
+    if not varying.all():
+        values, missing = values[:, varying], missing[:, varying]
+    p = values.shape[1]
+    if p < 2:
+        return float("nan")
+    present = ~missing
+    count = present.sum(axis=0)
+    filled = np.where(missing, 0.0, values)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        center = filled.sum(axis=0) / np.maximum(count, 1)
+    d = np.where(missing, 0.0, filled - center)  # centering first keeps the sums accurate
+    cross = d.T @ d
+    if bool(missing.any()):
+        m = present.astype(np.float64)
+        n_pair = m.T @ m
+        s = d.T @ m  # s[i, j]: sum of column i over rows where j is present
+        sq = (d * d).T @ m
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cov = cross - s * s.T / n_pair
+            var_i = sq - s * s / n_pair
+            r = cov / np.sqrt(var_i * var_i.T)
+        r = np.where(n_pair >= 2, r, np.nan)
+    else:
+        diag = np.diag(cross)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = cross / np.sqrt(np.outer(diag, diag))
+    upper = np.abs(r[np.triu_indices(p, k=1)])
+    upper = np.minimum(upper[np.isfinite(upper)], 1.0)  # rounding can exceed 1 slightly
+    return float(upper.mean()) if upper.size else float("nan")
+
+
+def statistical_features(table: Table) -> dict[str, float]:
+    """Summaries of the per-attribute moments (OpenML's ``Statistical`` characterizer)
+    and the mean absolute correlation between numeric input attributes."""
+    values = table.numeric
+    missing = table.numeric_missing
+    if not table.is_classification:  # OpenML treats a numeric target as a numeric attribute
+        values = np.column_stack([values, table.y_values])
+        missing = np.column_stack([missing, np.zeros(len(table.y_values), dtype=bool)])
+    out: dict[str, float] = {}
+    if values.shape[1]:
+        moments = column_moments(values, missing)
+    else:
+        moments = {stat: np.zeros(0) for stat in _STATS}
+    for stat in _STATS:
+        summary = summarize(moments[stat])
+        for s in SUMMARIES:
+            out[f"{s}{stat}OfNumericAtts"] = summary[s]
+    out["MeanAbsCorrelationOfNumericAtts"] = mean_abs_correlation(table.numeric, table.numeric_missing)
+    return out

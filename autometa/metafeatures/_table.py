@@ -1,0 +1,159 @@
+"""The validated, array form of a table that every meta-feature group reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from autometa.exceptions import InputError
+
+__all__ = ["Table", "make_table", "PROBLEM_TYPES"]
+
+PROBLEM_TYPES = ("binary", "multiclass", "regression")
+
+
+@dataclass(frozen=True, eq=False)
+class Table:
+    """Numeric and nominal input attributes and the label of one problem, as arrays.
+
+    Attributes
+    ----------
+    numeric : ndarray of shape (n, p_num), float64
+        Numeric input attributes; NaN marks a missing (or infinite) value.
+    nominal : ndarray of shape (n, p_cat), int32
+        Category codes of the nominal input attributes; -1 marks a missing value.
+    n_levels : ndarray of shape (p_cat,), int64
+        Number of categories of each nominal attribute (declared categories of a
+        categorical dtype, observed values otherwise).
+    problem_type : str
+        "binary", "multiclass" or "regression".
+    y_codes : ndarray of shape (n,), int64
+        Class codes in ``range(n_classes)`` for classification; empty for regression.
+    n_classes : int
+        Number of classes (declared categories of a categorical label), 0 for regression.
+    y_values : ndarray of shape (n,), float64
+        The numeric target for regression; empty for classification.
+    """
+
+    numeric: np.ndarray
+    nominal: np.ndarray
+    n_levels: np.ndarray
+    problem_type: str
+    y_codes: np.ndarray
+    n_classes: int
+    y_values: np.ndarray
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.numeric.shape[0])
+
+    @property
+    def is_classification(self) -> bool:
+        return self.problem_type != "regression"
+
+    @cached_property
+    def numeric_missing(self) -> np.ndarray:
+        """Boolean mask of the missing numeric cells, computed once."""
+        return np.isnan(self.numeric)
+
+    @cached_property
+    def numeric_has_missing(self) -> bool:
+        return bool(self.numeric_missing.any())
+
+
+def _is_nominal(s: pd.Series) -> bool:
+    dtype = s.dtype
+    if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dtype):
+        return True
+    return not pd.api.types.is_numeric_dtype(dtype)
+
+
+def _codes(s: pd.Series) -> tuple[np.ndarray, int]:
+    """Category codes (-1 = missing) and the number of categories of one column."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        return s.cat.codes.to_numpy(dtype=np.int64), len(s.cat.categories)
+    codes, uniques = pd.factorize(s, sort=False, use_na_sentinel=True)
+    return np.asarray(codes, dtype=np.int64), len(uniques)
+
+
+def make_table(X: pd.DataFrame, y: pd.Series, problem_type: str) -> Table:
+    """Validate ``X``, ``y`` and ``problem_type`` and convert them to a :class:`Table`.
+
+    Rows whose label is missing are dropped. Categorical, string, object and boolean
+    columns are nominal; every other column is numeric.
+
+    Raises
+    ------
+    InputError
+        ``X`` is not a DataFrame or has duplicated column names, ``y`` is not a Series of
+        the same length, an unknown problem type, a non-numeric regression target, or no
+        labelled row.
+    """
+    if not isinstance(X, pd.DataFrame):
+        raise InputError(f"The 'X' parameter of extract_frame must be a pandas DataFrame; got {type(X).__name__}.")
+    if not isinstance(y, pd.Series):
+        raise InputError(f"The 'y' parameter of extract_frame must be a pandas Series; got {type(y).__name__}.")
+    if len(y) != len(X):
+        raise InputError(
+            f"The 'y' parameter of extract_frame must have one label per row of X ({len(X)} rows); got {len(y)}."
+        )
+    if X.columns.has_duplicates:
+        dupes = sorted({str(c) for c in X.columns[X.columns.duplicated()]})
+        raise InputError(f"The 'X' parameter of extract_frame has duplicated column names {dupes}; rename them.")
+    if problem_type not in PROBLEM_TYPES:
+        raise InputError(
+            f"The 'problem_type' parameter of extract_frame must be one of {PROBLEM_TYPES}; got {problem_type!r}."
+        )
+
+    keep = y.notna().to_numpy()
+    if not keep.any():
+        raise InputError("The label 'y' has no values (all missing); meta-features need labelled rows.")
+    if not keep.all():
+        X = X.loc[keep]
+        y = y.loc[keep]
+
+    nominal_cols = [c for c in X.columns if _is_nominal(X[c])]
+    nominal_set = set(nominal_cols)
+    numeric_cols = [c for c in X.columns if c not in nominal_set]
+    n = len(y)
+
+    if numeric_cols:
+        numeric = X[numeric_cols].to_numpy(dtype=np.float64, na_value=np.nan)
+        if not np.isfinite(numeric).all():
+            numeric = np.where(np.isfinite(numeric), numeric, np.nan)
+    else:
+        numeric = np.empty((n, 0), dtype=np.float64)
+
+    nominal = np.empty((n, len(nominal_cols)), dtype=np.int32)
+    n_levels = np.zeros(len(nominal_cols), dtype=np.int64)
+    for j, col in enumerate(nominal_cols):
+        codes, k = _codes(X[col])
+        nominal[:, j] = codes
+        n_levels[j] = k
+
+    y_codes = np.zeros(0, dtype=np.int64)
+    y_values = np.zeros(0, dtype=np.float64)
+    n_classes = 0
+    if problem_type == "regression":
+        values = pd.to_numeric(y, errors="coerce")
+        if values.isna().any():
+            bad = y[values.isna()].iloc[0]
+            raise InputError(
+                f"The label 'y' must be numeric for problem type 'regression'; got the value {bad!r}."
+            )
+        y_values = values.to_numpy(dtype=np.float64)
+    else:
+        y_codes, n_classes = _codes(y)
+
+    return Table(
+        numeric=numeric,
+        nominal=nominal,
+        n_levels=n_levels,
+        problem_type=problem_type,
+        y_codes=y_codes,
+        n_classes=int(n_classes),
+        y_values=y_values,
+    )
