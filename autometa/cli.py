@@ -325,6 +325,39 @@ def metadb_append(
 
 
 @app.command()
+def metafeatures(
+    data: Annotated[Path, typer.Argument(help="CSV or Parquet file with a header row.")],
+    label: Annotated[str, typer.Option("--label", "-l", help="Name of the target column.")],
+    problem_type: Annotated[str | None, typer.Option("--problem-type", help="binary, multiclass or regression (inferred by default).")] = None,
+    sep: Annotated[str | None, typer.Option(help="CSV delimiter (detected by default).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the landmarkers' subsample and folds.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (name -> value).")] = False,
+) -> None:
+    """Print the meta-features of a table (OpenML quality names)."""
+    from autometa import Task
+    from autometa.metafeatures import EXTRACTOR_VERSION, FEATURES, extract
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            task = Task(data, label=label, problem_type=problem_type, sep=sep, seed=seed)
+        _show_warnings([w for w in caught if issubclass(w.category, UserWarning)])
+        t0 = time.perf_counter()
+        values = extract(task)
+    except AutometaError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        out.print_json(json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in values.items()}))
+        return
+    table = Table(title=f"{len(values)} meta-features of {task.name} (extractor {EXTRACTOR_VERSION}, {time.perf_counter() - t0:.2f} s)")
+    for col in ("group", "name", "value"):
+        table.add_column(col, justify="right" if col == "value" else "left")
+    for name, v in values.items():
+        table.add_row(FEATURES[name].group if name in FEATURES else "", name, _fmt(v))
+    out.print(table)
+
+
+@app.command()
 def info(run_dir: Annotated[Path, typer.Argument(help="An output directory of 'autometa tune'.")]) -> None:
     """Print the result.json of a finished run."""
     path = run_dir / "result.json"

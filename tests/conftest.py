@@ -14,6 +14,14 @@ import pytest  # noqa: E402
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris  # noqa: E402
 
 
+def recorded_openml_dir() -> Path:
+    """Real OpenML server responses: $AUTOMETA_OPENML_RECORDED, else ../shared beside the
+    checkout, else /work/shared (this machine's layout)."""
+    candidates = [os.environ.get("AUTOMETA_OPENML_RECORDED", "")]
+    candidates += [str(Path(__file__).resolve().parents[2] / "shared" / "openml-recorded"), "/work/shared/openml-recorded"]
+    return next((Path(c) for c in candidates if c and Path(c).is_dir()), Path(candidates[1]))
+
+
 @pytest.fixture(autouse=True)
 def _private_metadb(tmp_path_factory, monkeypatch):
     """Never write to the user's meta-database (~/.autometa) from tests."""

@@ -125,3 +125,21 @@ def test_interrupted_run_resumes_without_redoing_trials(tmp_path, make_csv, cred
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert (out / "model.joblib").exists()
+
+
+def test_metafeatures_command(make_csv, credit_small):
+    res = _run("metafeatures", str(make_csv(credit_small)), "--label", "Status", "--json")
+    assert res.exit_code == 0, res.output
+    values = json.loads(res.stdout)
+    assert len(values) >= 40 and values["NumberOfInstances"] == 600 and values["NumberOfClasses"] == 2
+    res = _run("metafeatures", str(make_csv(credit_small)), "--label", "nope")
+    assert res.exit_code == 2 and "the columns are" in res.stderr
+
+
+def test_metadb_import_and_info_commands():
+    res = _run("metadb", "import-lcdb", "--datasets", "3,6")
+    assert res.exit_code == 0 and "imported 2 datasets, 20 learners" in res.stdout
+    info = json.loads(_run("metadb", "info", "--json").stdout)
+    assert info["sources"]["lcdb"]["tasks"] == 2 and info["families"] == 20
+    res = _run("metadb", "import-openml", "--datasets", "x1")
+    assert res.exit_code == 2 and "must be integers" in res.stderr

@@ -5,16 +5,16 @@ from __future__ import annotations
 import re
 import shutil
 import warnings
-from pathlib import Path
 
 import pytest
+from conftest import recorded_openml_dir
 from sqlalchemy import func, select
 
 from autometa import InputError
 from autometa.metadb import SQLMetaDB, import_lcdb, import_openml
 from autometa.metadb._schema import Evaluation, Score
 
-RECORDED = Path(__file__).resolve().parents[2] / "shared" / "openml-recorded"
+RECORDED = recorded_openml_dir()
 TEST_SERVER = "https://test.openml.org/api/v1/xml"
 
 

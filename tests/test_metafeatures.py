@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import math
-import os
 import re
 import time
 import warnings
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import recorded_openml_dir
 
 from autometa import Task
 from autometa.exceptions import AutometaError, InputError
@@ -36,7 +36,7 @@ from autometa.metafeatures import (
     feature_names,
 )
 
-RECORDED = Path(os.environ.get("AUTOMETA_OPENML_RECORDED", "/work/shared/openml-recorded"))
+RECORDED = recorded_openml_dir()
 ANNEAL = RECORDED / "org/openml/test/datasets/2"
 
 
