@@ -236,7 +236,10 @@ def metadb_info(
 ) -> None:
     """Counts: tasks, sources, families, configurations per family, evaluations, extractors."""
     try:
-        info = _open_db(url).info()
+        db = _open_db(url)
+        if url is None and not os.environ.get("AUTOMETA_METADB_URL"):
+            db.ensure_shipped()  # the default store starts with the shipped meta-dataset
+        info = db.info()
     except AutometaError as exc:
         raise _fail(exc) from None
     if as_json:

@@ -137,7 +137,6 @@ class SQLMetaDB:
     """
 
     def __init__(self, url: str | None = None) -> None:
-        use_default = url is None and not os.environ.get("AUTOMETA_METADB_URL")
         self.url = url or default_url()
         if self.url.startswith("sqlite:///"):
             path = Path(self.url[len("sqlite:///"):])
@@ -159,12 +158,12 @@ class SQLMetaDB:
         except OperationalError as exc:
             first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise InputError(f"Cannot connect to the meta-database {self!r} ({first}); is the server running?") from None
-        if use_default:
-            self.ensure_shipped()
 
     def ensure_shipped(self) -> bool:
         """Load the shipped meta-dataset (metadata/) if this store lacks its current build;
-        returns whether anything was loaded. Runs on first use of the default store."""
+        returns whether anything was loaded. Readers of the default store (``autometa
+        metadb info``, warm starts) call it on first use; writers of own runs do not, so
+        recording a tune run stays cheap."""
         from autometa.metadb._shipped import SHIPPED_SOURCE, load_shipped, shipped_dir
 
         d = shipped_dir()
