@@ -274,7 +274,7 @@ class Task:
             get_metric(self.metric)  # unknown names fail before the data is read
 
         if isinstance(self.data, pd.DataFrame):
-            df = self.data
+            df = self.data.copy(deep=False)  # never rename or drop in the caller's frame
             dupes = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
             if dupes:
                 raise InputError(f"The data has duplicated column names {dupes}; rename them so each column is unique.")

@@ -157,3 +157,10 @@ def test_task_is_frozen_and_fingerprint_is_stable(iris):
         a.seed = 3  # type: ignore[misc]
     assert a.fingerprint() == b.fingerprint()
     assert a.fingerprint() != Task(iris, label="target", seed=1).fingerprint()
+
+
+def test_the_callers_frame_is_not_modified(iris):
+    df = iris.rename(columns={"sepal length (cm)": 0})
+    before = df.copy()
+    Task(df, label="target")
+    pd.testing.assert_frame_equal(df, before)
