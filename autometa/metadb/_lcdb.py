@@ -84,9 +84,9 @@ def import_lcdb(
     if unknown:
         raise InputError(f"Unknown LCDB metric(s) {unknown}; choose from {list(LCDB_METRICS)}.")
     wanted = None if dataset_ids is None else {int(d) for d in dataset_ids}
+    meta = pd.read_csv(_package_file("datasets.csv"))  # first: a clear error when lcdb is missing
     db.add_source(_SOURCE, "lcdb", description="Learning Curve Database (Mohr et al. 2022): 20 sklearn learners, default settings",
                   versions={"lcdb": metadata.version("lcdb"), "protocol": "largest anchor, mean over outer x inner seeds, test score"})
-    meta = pd.read_csv(_package_file("datasets.csv"))
     if wanted is not None:
         meta = meta[meta.openmlid.isin(wanted)]
 
