@@ -77,3 +77,30 @@ def test_warm_started_tune_evaluates_the_suggestions_first(db, breast_cancer):
     result = tune(task, backend="smac", n_trials=6, initial_configs=initial, isolation="none")
     assert [config_key(r.config) for r in result.history[:6]] == [config_key(c) for c in initial[:6]]
     assert result.best_score > 0.9
+
+
+def test_normalized_regret_is_zero_for_the_best_and_one_for_the_worst_or_failed():
+    import pandas as pd
+
+    from autometa.warmstart import normalized_regret
+
+    m = pd.DataFrame({"a": [0.9, 10.0], "b": [0.7, 12.0], "c": [np.nan, 11.0]}, index=["t1", "t2"])
+    r = normalized_regret(m, greater_is_better=True)
+    assert r.loc["t1"].tolist() == [0.0, 1.0, 1.0] and r.loc["t2"].tolist() == [1.0, 0.0, 0.5]
+    assert normalized_regret(m, greater_is_better=False).loc["t2"].tolist() == [0.0, 1.0, 0.5]
+
+
+def test_greedy_portfolio_lowers_mean_regret_monotonically(db):
+    from autometa.warmstart import PortfolioWarmStarter, normalized_regret
+
+    pf = PortfolioWarmStarter(db, metric="balanced_accuracy", problem_type="binary", size=8)
+    assert len(pf.portfolio) == 8 and len({config_key(c) for c in pf.portfolio}) == 8
+    assert all(a >= b for a, b in zip(pf.curve, pf.curve[1:], strict=False))
+    # the first pick is the single configuration with the lowest mean regret over the tasks
+    m = db.performance_matrix("balanced_accuracy").loc[pf.tasks]
+    r = normalized_regret(m.dropna(axis=1, how="all"), greater_is_better=True)
+    assert pf.curve[0] == pytest.approx(r.mean().min())
+    # leave-one-task-out: the held-out task is not used
+    loo = PortfolioWarmStarter(db, metric="balanced_accuracy", problem_type="binary", size=4, exclude=[pf.tasks[0]])
+    assert pf.tasks[0] not in loo.tasks
+    assert [s.source for s in pf.suggest(3)] == ["portfolio"] * 3
