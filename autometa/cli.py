@@ -381,6 +381,37 @@ def suggest(
 
 
 @app.command()
+def defaults(
+    family: Annotated[str | None, typer.Option(help="Only this family (all by default).")] = None,
+    metric: Annotated[str, typer.Option(help="Metric (balanced_accuracy for classification; r2 compares regression tasks on one scale).")] = "balanced_accuracy",
+    problem_type: Annotated[str, typer.Option("--problem-type", help="binary/multiclass (classification) or regression.")] = "binary",
+    metadb_url: Annotated[str | None, typer.Option("--metadb", help=_URL_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON with the learned defaults.")] = False,
+) -> None:
+    """Tunability per family (vs the package default and vs a learned default) and the learned defaults."""
+    from autometa.defaults import tunability
+
+    try:
+        db = _open_db(metadb_url)
+        if metadb_url is None and not os.environ.get("AUTOMETA_METADB_URL"):
+            db.ensure_shipped()
+        rows = tunability(db, metric=metric, problem_type=problem_type, families=[family] if family else None)
+    except AutometaError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        out.print_json(json.dumps([{**r.as_row(), "learned_default": r.learned_default} for r in rows]))
+        return
+    table = Table(title=f"Tunability ({metric}): mean gain of the best stored configuration over a default")
+    for col in ("family", "tasks", "configurations", "vs package default", "vs learned default"):
+        table.add_column(col, justify="left" if col == "family" else "right")
+    for r in rows:
+        row = r.as_row()
+        table.add_row(r.family, str(r.n_tasks), str(r.n_configs),
+                      _fmt(row["tunability_vs_package_default"]), _fmt(row["tunability_vs_learned_default"]))
+    out.print(table)
+
+
+@app.command()
 def metafeatures(
     data: Annotated[Path, typer.Argument(help="CSV or Parquet file with a header row.")],
     label: Annotated[str, typer.Option("--label", "-l", help="Name of the target column.")],

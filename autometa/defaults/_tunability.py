@@ -1,0 +1,97 @@
+"""Tunability and learned defaults from the task x configuration matrix (Probst, Boulesteix
+& Bischl 2019): per family, how much tuning gains over the package default and over a
+default learned across tasks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from autometa.exceptions import InputError
+from autometa.metadb import SQLMetaDB
+from autometa.metadb._store import config_hash
+from autometa.metrics import get_metric
+from autometa.spaces import family_defaults, get_space
+from autometa.warmstart._knn import _CLASSIFICATION
+from autometa.warmstart._portfolio import normalized_regret
+
+__all__ = ["FamilyTunability", "tunability"]
+
+
+@dataclass(frozen=True)
+class FamilyTunability:
+    """Tunability of one family on the stored tasks (metric in its natural units).
+
+    Attributes
+    ----------
+    vs_package_default : float
+        Mean over tasks of (best stored configuration - package default), sign-adjusted
+        so that a gain is positive.
+    vs_learned_default : float
+        The same against the learned default (computed leave-one-task-out, so the
+        default never saw the task it is scored on).
+    learned_default : dict
+        The configuration with the lowest mean normalized regret over all stored tasks.
+    """
+
+    family: str
+    n_tasks: int
+    n_configs: int
+    vs_package_default: float
+    vs_learned_default: float
+    learned_default: dict[str, Any]
+
+    def as_row(self) -> dict[str, Any]:
+        return {"family": self.family, "tasks": self.n_tasks, "configurations": self.n_configs,
+                "tunability_vs_package_default": round(self.vs_package_default, 4),
+                "tunability_vs_learned_default": round(self.vs_learned_default, 4)}
+
+
+def tunability(metadb: SQLMetaDB, *, metric: str, problem_type: str, families: list[str] | None = None) -> list[FamilyTunability]:
+    """Tunability of each family (all by default) on the stored tasks of this problem kind."""
+    m = get_metric(metric)
+    sign = 1.0 if m.greater_is_better else -1.0
+    kind = _CLASSIFICATION if problem_type in _CLASSIFICATION else ("regression",)
+    pt = "binary" if kind[0] != "regression" else "regression"
+    tasks = metadb.tasks()
+    space = get_space(pt)
+    out = []
+    for fam_cfg in family_defaults(space):
+        family = str(fam_cfg["family"])
+        if families is not None and family not in families:
+            continue
+        mat = metadb.performance_matrix(m.name, family=family)
+        if mat.empty:
+            continue
+        mat = mat.loc[[t for t in mat.index if t in tasks.index and tasks.loc[t, "problem_type"] in kind]]
+        default_hash = config_hash(dict(fam_cfg))
+        if default_hash not in mat.columns:
+            continue
+        mat = mat.loc[mat.notna().mean(axis=1) >= 0.9].dropna(subset=[default_hash])
+        if len(mat) < 3:
+            continue
+        best = (mat * sign).max(axis=1) * sign
+        gain_pkg = ((best - mat[default_hash]) * sign).mean()
+        regret = normalized_regret(mat, greater_is_better=m.greater_is_better)
+        learned = regret.mean().idxmin()
+        # leave-one-task-out learned default: chosen without the task it is scored on
+        loo = []
+        totals = regret.sum()
+        for t in mat.index:
+            h = ((totals - regret.loc[t]) / (len(mat) - 1)).idxmin()
+            loo.append((best[t] - mat.loc[t, h]) * sign if not np.isnan(mat.loc[t, h]) else np.nan)
+        out.append(FamilyTunability(
+            family=family, n_tasks=len(mat), n_configs=mat.shape[1],
+            vs_package_default=float(gain_pkg), vs_learned_default=float(np.nanmean(loo)),
+            learned_default=metadb.configurations(family)[learned],
+        ))
+    if not out:
+        raise InputError(f"No family has enough stored {kind[0]} tasks with {m.name} scores to measure tunability.")
+    return out
+
+
+def tunability_table(rows: list[FamilyTunability]) -> pd.DataFrame:
+    return pd.DataFrame([r.as_row() for r in rows]).set_index("family")
