@@ -116,3 +116,13 @@ def test_tunability_against_package_and_learned_defaults(db):
         assert r.learned_default["family"] == r.family and r.n_configs == 32
     # learned defaults beat package defaults on average (Probst et al.: they roughly halve tunability)
     assert np.mean([r.vs_learned_default for r in rows.values()]) < np.mean([r.vs_package_default for r in rows.values()])
+
+
+def test_a_task_far_from_the_metadb_falls_back_to_default_then_portfolio(db, iris):
+    from autometa.metafeatures import extract
+
+    task = Task(iris, label="target")
+    far = {k: (v * 1e4 + 1e4 if np.isfinite(v) else v) for k, v in extract(task).items()}
+    sugg = suggest_config(task, n=4, metadb=db, metafeatures=far)
+    assert [s.source for s in sugg] == ["default", "portfolio", "portfolio", "portfolio"]
+    assert "far from every stored task" in sugg[0].explanation

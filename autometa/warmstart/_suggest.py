@@ -9,7 +9,9 @@ from autometa.metadb import SQLMetaDB
 from autometa.optimizers import config_key
 from autometa.spaces import get_space
 from autometa.task import Task
+from autometa.exceptions import InputError
 from autometa.warmstart._knn import KNNWarmStarter, Suggestion
+from autometa.warmstart._portfolio import PortfolioWarmStarter
 
 __all__ = ["suggest_config", "warm_start_configs"]
 
@@ -29,8 +31,9 @@ def suggest_config(
     """Ranked configurations for ``task`` from the nearest stored tasks, each with its source
     (neighbour task and distance), the score it reached there and the meta-features that
     matched best. The package default is always among the first two: a suggestion never
-    depends on the meta-database alone (FLAML issue 1247), and it comes first when the task
-    is farther from the meta-database than any stored task is from its nearest neighbour.
+    depends on the meta-database alone (FLAML issue 1247). A task farther from the
+    meta-database than any stored task is from its nearest neighbour gets the default
+    first and then the greedy portfolio instead of its (distant) neighbours' bests.
     """
     from autometa._tune import default_initial_configs
     from autometa.metafeatures import extract
@@ -46,6 +49,14 @@ def suggest_config(
         explanation="package default (kept among the first candidates as a guard against negative transfer)"
         + ("; the task is far from every stored task, so it goes first" if far else ""),
     )
+    if far:
+        # No stored task is near: neighbours' bests are no better informed than a portfolio
+        # that does well across all stored tasks, so fall back to default + portfolio.
+        try:
+            pf = PortfolioWarmStarter(db, metric=str(task.metric), problem_type=str(task.problem_type), size=n)
+            found = pf.suggest(n)
+        except InputError:
+            pass
     found = [s for s in found if config_key(s.config) != config_key(default_cfg)]
     ranked = [default] + found if far or not found else [found[0], default] + found[1:]
     return ranked[:n]
