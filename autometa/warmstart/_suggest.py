@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from autometa.exceptions import InputError
 from autometa.metadb import SQLMetaDB
 from autometa.optimizers import config_key
 from autometa.spaces import get_space
 from autometa.task import Task
-from autometa.exceptions import InputError
 from autometa.warmstart._knn import KNNWarmStarter, Suggestion
 from autometa.warmstart._portfolio import PortfolioWarmStarter
 
