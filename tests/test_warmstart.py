@@ -126,3 +126,13 @@ def test_a_task_far_from_the_metadb_falls_back_to_default_then_portfolio(db, iri
     sugg = suggest_config(task, n=4, metadb=db, metafeatures=far)
     assert [s.source for s in sugg] == ["default", "portfolio", "portfolio", "portfolio"]
     assert "far from every stored task" in sugg[0].explanation
+
+
+def test_hyperparameter_importance_by_fanova(db):
+    from autometa.defaults import hyperparameter_importance
+
+    imp = hyperparameter_importance(db, family="svm", metric="balanced_accuracy", problem_type="binary", max_tasks=6)
+    assert set(imp.index) == {"C", "gamma_scale", "class_weight"}
+    assert imp["mean"].sum() == pytest.approx(1.0, abs=1e-6)  # shares of explained variance
+    assert imp.index[0] == "gamma_scale"  # the RBF width matters most (as in the tunability literature)
+    assert (imp["tasks"] == 6).all()
