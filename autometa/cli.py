@@ -46,9 +46,17 @@ def _fail(exc: BaseException) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _show_warnings(caught: list[warnings.WarningMessage]) -> None:
+def _load_task(data: Path, **kwargs: Any) -> Any:
+    """Build the Task, showing its repairs (dropped rows or columns) as warning lines."""
+    from autometa import Task
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        task = Task(data, **kwargs)
     for w in caught:
-        err.print(f"[yellow]warning:[/] {w.message}", highlight=False, soft_wrap=True)
+        if issubclass(w.category, UserWarning):
+            err.print(f"[yellow]warning:[/] {w.message}", highlight=False, soft_wrap=True)
+    return task
 
 
 def _fmt(v: Any) -> str:
@@ -131,17 +139,13 @@ def tune(
     start = _process_start()
     if verbose:
         _log_to_console()
-    from autometa import Task
     from autometa import tune as run_tune
 
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            task = Task(
-                data, label=label, problem_type=problem_type, metric=metric, seed=seed,
-                time_budget_s=time_budget, sep=sep, categorical_columns=_split(categorical),
-            )
-        _show_warnings([w for w in caught if issubclass(w.category, UserWarning)])
+        task = _load_task(
+            data, label=label, problem_type=problem_type, metric=metric, seed=seed,
+            time_budget_s=time_budget, sep=sep, categorical_columns=_split(categorical),
+        )
         if n_trials is not None and n_trials < 1:
             raise AutometaError(f"--n-trials must be at least 1; got {n_trials}.")
         out_path = out_dir if out_dir is not None else Path("autometa-out") / str(task.name)
@@ -354,14 +358,10 @@ def suggest(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Zero-shot: configurations for DATA from the nearest stored tasks, explained, without fitting."""
-    from autometa import Task
     from autometa.warmstart import suggest_config
 
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            task = Task(data, label=label, problem_type=problem_type, metric=metric, sep=sep)
-        _show_warnings([w for w in caught if issubclass(w.category, UserWarning)])
+        task = _load_task(data, label=label, problem_type=problem_type, metric=metric, sep=sep)
         found = suggest_config(task, n=n, metadb=_open_db(metadb_url) if metadb_url else None)
     except AutometaError as exc:
         raise _fail(exc) from None
@@ -421,14 +421,10 @@ def metafeatures(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (name -> value).")] = False,
 ) -> None:
     """Print the meta-features of a table (OpenML quality names)."""
-    from autometa import Task
     from autometa.metafeatures import EXTRACTOR_VERSION, FEATURES, extract
 
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            task = Task(data, label=label, problem_type=problem_type, sep=sep, seed=seed)
-        _show_warnings([w for w in caught if issubclass(w.category, UserWarning)])
+        task = _load_task(data, label=label, problem_type=problem_type, sep=sep, seed=seed)
         t0 = time.perf_counter()
         values = extract(task)
     except AutometaError as exc:
