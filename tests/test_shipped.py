@@ -53,3 +53,13 @@ def test_loads_into_a_store_in_seconds(tmp_path):
     load_shipped(db, METADATA)  # idempotent
     assert db.info()["sources"][SHIPPED_SOURCE]["evaluations"] == n_rows
     db.close()
+
+
+def test_ensure_shipped_loads_once_per_build(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTOMETA_METADATA_DIR", str(METADATA))
+    db = SQLMetaDB(f"sqlite:///{tmp_path / 'm.sqlite'}")
+    assert db.ensure_shipped() is True
+    n = db.info()["evaluations"]
+    assert n > 0 and db.ensure_shipped() is False  # same build: nothing to do
+    assert db.info()["evaluations"] == n
+    db.close()
