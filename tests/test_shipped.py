@@ -38,25 +38,33 @@ def test_evaluation_files_refer_to_suite_tasks_and_design():
         assert not ev.duplicated(["config_hash"]).any()
 
 
-def test_loads_into_a_store_in_seconds(tmp_path):
+@pytest.fixture()
+def snapshot(tmp_path):
+    """A copy of metadata/ (a build may be adding files while the tests run)."""
+    import shutil
+
+    return Path(shutil.copytree(METADATA, tmp_path / "metadata"))
+
+
+def test_loads_into_a_store_in_seconds(tmp_path, snapshot):
     db = SQLMetaDB(f"sqlite:///{tmp_path / 'm.sqlite'}")
     t0 = time.perf_counter()
-    manifest = load_shipped(db, METADATA)
+    manifest = load_shipped(db, snapshot)
     elapsed = time.perf_counter() - t0
     info = db.info()
-    files = sorted((METADATA / "evaluations").glob("*.csv"))
+    files = sorted((snapshot / "evaluations").glob("*.csv"))
     n_rows = sum(len(pd.read_csv(f)) for f in files)
     assert info["sources"][SHIPPED_SOURCE]["tasks"] == len(files)
     assert info["sources"][SHIPPED_SOURCE]["evaluations"] == n_rows
-    assert manifest["counts"]["tasks_in_suite"] == len(pd.read_csv(METADATA / "suite.csv"))
+    assert manifest["counts"]["tasks_in_suite"] == len(pd.read_csv(snapshot / "suite.csv"))
     assert elapsed < 60
-    load_shipped(db, METADATA)  # idempotent
+    load_shipped(db, snapshot)  # idempotent
     assert db.info()["sources"][SHIPPED_SOURCE]["evaluations"] == n_rows
     db.close()
 
 
-def test_ensure_shipped_loads_once_per_build(tmp_path, monkeypatch):
-    monkeypatch.setenv("AUTOMETA_METADATA_DIR", str(METADATA))
+def test_ensure_shipped_loads_once_per_build(tmp_path, monkeypatch, snapshot):
+    monkeypatch.setenv("AUTOMETA_METADATA_DIR", str(snapshot))
     db = SQLMetaDB(f"sqlite:///{tmp_path / 'm.sqlite'}")
     assert db.ensure_shipped() is True
     n = db.info()["evaluations"]
