@@ -9,10 +9,12 @@ BUDGET ?= 60
 
 .PHONY: demo test test-fast lint clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	# torch pinned first: an unpinned torch pulls a multi-GB CUDA build (the nas extra pins it too)
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[dev,nas]"
 	touch $@
 
 $(DEMO_CSV): $(VENV)/.installed
