@@ -169,3 +169,18 @@ def test_suggest_and_knn_warm_started_tune(make_csv, credit_small, tmp_path, _pr
     assert "warm start:" in res.stderr and "counted in the budget" in res.stderr
     res = _run("tune", str(data), "--label", "Status", "--warm-start", "magic", "--out", str(tmp_path / "o2"))
     assert res.exit_code == 2 and "--warm-start must be" in res.stderr
+
+
+def test_metalearn_command_trains_resumes_and_reports(tmp_path):
+    pytest.importorskip("torch")
+    out = tmp_path / "ml"
+    res = _run("metalearn", "--algo", "fomaml", "--iterations", "40", "--meta-batch", "5", "--out", str(out))
+    assert res.exit_code == 0, res.output
+    first = json.loads((out / "results.json").read_text())
+    assert first["iterations"] == 40 and (out / "init.pt").is_file()
+    res = _run("metalearn", "--algo", "fomaml", "--iterations", "60", "--meta-batch", "5", "--out", str(out))
+    assert res.exit_code == 0 and "resuming at meta-iteration 40" in res.stderr
+    assert json.loads((out / "results.json").read_text())["iterations"] == 60
+    res = _run("metalearn", "--algo", "maml", "--iterations", "60", "--meta-batch", "5", "--out", str(out))
+    assert res.exit_code == 2 and "other settings" in res.stderr
+    assert _run("metalearn", "--algo", "sgd").exit_code == 2
