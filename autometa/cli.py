@@ -516,8 +516,8 @@ def metalearn(
     table = Table(title=f"{algo} on {tasks}, K={shots}, {done} meta-iterations: test MSE over 1000 tasks")
     table.add_column("adaptation steps", justify="right")
     table.add_column("MSE (95% CI)", justify="right")
-    for k, v in mse.items():
-        table.add_row(k.split("_")[1], f"{v['mean']:.3f} +- {v['ci95']:.3f}")
+    for name, stat in mse.items():
+        table.add_row(name.split("_")[1], f"{stat['mean']:.3f} +- {stat['ci95']:.3f}")
     out.print(table)
     out.print(f"initialization: {out_dir / 'init.pt'}  results: {out_dir / 'results.json'}", highlight=False)
 
