@@ -15,6 +15,14 @@ from autometa.task import Task, read_table
 
 __version__ = "0.1.0"
 
+
+def suggest_config(task: Task, n: int = 5, **kwargs: object) -> list:  # type: ignore[type-arg]
+    """Zero-shot, explained configurations for ``task`` from the meta-database; see
+    :func:`autometa.warmstart.suggest_config` (imported on first use: it loads the store)."""
+    from autometa.warmstart import suggest_config as _suggest
+
+    return _suggest(task, n, **kwargs)  # type: ignore[arg-type]
+
 __all__ = [
     "AutoMetaClassifier",
     "AutoMetaRegressor",
@@ -32,5 +40,6 @@ __all__ = [
     "package_versions",
     "read_table",
     "save_model",
+    "suggest_config",
     "tune",
 ]

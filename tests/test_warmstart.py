@@ -136,3 +136,10 @@ def test_hyperparameter_importance_by_fanova(db):
     assert imp["mean"].sum() == pytest.approx(1.0, abs=1e-6)  # shares of explained variance
     assert imp.index[0] == "gamma_scale"  # the RBF width matters most (as in the tunability literature)
     assert (imp["tasks"] == 6).all()
+
+
+def test_top_level_suggest_config(db, iris):
+    import autometa
+
+    sugg = autometa.suggest_config(Task(iris, label="target"), n=3, metadb=db)
+    assert len(sugg) == 3 and "default" in [s.source for s in sugg[:2]]
