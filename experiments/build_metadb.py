@@ -78,6 +78,15 @@ def _subsample(df: pd.DataFrame, target: str, problem_type: str, cap: int) -> pd
 
 
 def run_task(row: dict, design: dict, families: list[str], row_cap: int, time_limit: float) -> dict:
+    """Evaluate every missing (family, configuration) of one task; a task that fails is
+    logged and skipped, never stopping the build."""
+    try:
+        return _run_task(row, design, families, row_cap, time_limit)
+    except Exception as exc:  # noqa: BLE001 - one bad task must not lose the others
+        return {"task_id": row["task_id"], "skipped": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+
+
+def _run_task(row: dict, design: dict, families: list[str], row_cap: int, time_limit: float) -> dict:
     """Evaluate every missing (family, configuration) of one task; returns a summary."""
     warnings.simplefilter("ignore")
     t0 = time.perf_counter()
@@ -108,7 +117,8 @@ def run_task(row: dict, design: dict, families: list[str], row_cap: int, time_li
 
     k = min(N_FOLDS, task.n_splits)
     cv = (StratifiedKFold if task.is_classification else KFold)(n_splits=k, shuffle=True, random_state=SEED)
-    splits = list(cv.split(np.arange(len(task.y)), task.y if task.is_classification else None))
+    labels = task.y.astype(str) if task.is_classification else None  # numeric class codes stratify as labels
+    splits = list(cv.split(np.arange(len(task.y)), labels))
     metrics = [m.name for m in tracked_metrics(task.problem_type)]
     rows = [] if done.empty else done.to_dict("records")
     with Evaluator(task, time_limit_s=time_limit, splits=splits, n_jobs=1) as ev:
@@ -181,7 +191,9 @@ def main() -> None:
         delayed(run_task)(r, design, families, args.row_cap, args.time_limit) for r in rows
     ):
         done += 1
-        if not summary.get("skipped"):
+        if summary.get("error"):
+            log.warning("[%d/%d] %s FAILED: %s", done, len(rows), summary["task_id"], summary["error"])
+        elif not summary.get("skipped"):
             log.info("[%d/%d] %s: %s rows (of %s), %s s", done, len(rows), summary["task_id"], summary["n_rows_used"],
                      summary["n_rows_full"], summary["seconds"])
         if done % 5 == 0 or done == len(rows):
