@@ -94,6 +94,14 @@ def _split(csv: str | None) -> tuple[str, ...]:
     return tuple(x.strip() for x in (csv or "").split(",") if x.strip())
 
 
+def _ids(csv: str | None) -> list[int]:
+    """Comma-separated OpenML ids; a clear error (not a mis-reported one) for anything else."""
+    try:
+        return [int(x) for x in _split(csv)]
+    except ValueError:
+        raise AutometaError(f"OpenML ids must be integers separated by commas; got {csv!r}.") from None
+
+
 def _log_to_console() -> None:
     """Show autometa's log records (the library itself never configures logging)."""
     import logging
@@ -298,17 +306,11 @@ def metadb_import_openml(
     """Import OpenML dataset qualities, tasks, runs and setups (offline from a cache by default)."""
     from autometa.metadb import import_openml
 
-    def ids(v: str | None) -> list[int]:
-        try:
-            return [int(x) for x in _split(v)]
-        except ValueError:
-            raise AutometaError(f"OpenML ids must be integers separated by commas; got {v!r}.") from None
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            rep = import_openml(_open_db(url), cache_dir=cache_dir, server=server, datasets=ids(datasets),
-                                tasks=ids(tasks), runs=ids(runs), setups=ids(setups), offline=not online)
+            rep = import_openml(_open_db(url), cache_dir=cache_dir, server=server, datasets=_ids(datasets),
+                                tasks=_ids(tasks), runs=_ids(runs), setups=_ids(setups), offline=not online)
     except AutometaError as exc:
         raise _fail(exc) from None
     out.print(f"imported {len(rep.datasets)} datasets ({rep.qualities} qualities), {len(rep.tasks)} tasks, "
@@ -324,10 +326,7 @@ def metadb_import_lcdb(
     from autometa.metadb import import_lcdb
 
     try:
-        ids = [int(x) for x in _split(datasets)] or None
-        rep = import_lcdb(_open_db(url), dataset_ids=ids)
-    except ValueError:
-        raise _fail(AutometaError(f"Dataset ids must be integers separated by commas; got {datasets!r}.")) from None
+        rep = import_lcdb(_open_db(url), dataset_ids=_ids(datasets) or None)
     except AutometaError as exc:
         raise _fail(exc) from None
     out.print(f"imported {len(rep.datasets)} datasets, {len(rep.learners)} learners, {rep.evaluations} evaluations, "
