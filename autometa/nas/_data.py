@@ -1,0 +1,117 @@
+"""Image data for the searches: validation of ``(x, y)`` pairs, a seeded minibatch
+sampler that can be checkpointed, and the offline digits task family."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from autometa.exceptions import InputError
+
+__all__ = ["ImageData", "MinibatchSampler", "digits_data", "digits_task"]
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """Labelled images: ``x`` of shape ``(n, channels, height, width)``, ``y`` int64 ``(n,)``
+    holding class indices ``0 .. n_classes - 1``."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.x, torch.Tensor) or self.x.ndim != 4 or not self.x.is_floating_point():
+            shape = tuple(self.x.shape) if hasattr(self.x, "shape") else type(self.x).__name__
+            raise InputError(f"Images 'x' must be a float tensor of shape (n, channels, height, width); got {shape}.")
+        if not isinstance(self.y, torch.Tensor) or self.y.ndim != 1 or self.y.shape[0] != self.x.shape[0]:
+            shape = tuple(self.y.shape) if hasattr(self.y, "shape") else type(self.y).__name__
+            raise InputError(f"Labels 'y' must be a tensor of shape ({self.x.shape[0]},); got {shape}.")
+        if self.y.dtype != torch.int64:
+            raise InputError(f"Labels 'y' must be int64 class indices; got dtype {self.y.dtype}.")
+        if len(self.y) == 0 or int(self.y.min()) < 0:
+            raise InputError("Labels 'y' must be non-empty class indices >= 0.")
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.y.max()) + 1
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.x.shape[1])
+
+    def subset(self, index: torch.Tensor | Sequence[int]) -> ImageData:
+        index = torch.as_tensor(index, dtype=torch.long)
+        return ImageData(self.x[index], self.y[index])
+
+    def split(self, fraction: float, seed: int = 0) -> tuple[ImageData, ImageData]:
+        """A seeded random split into ``fraction`` and the rest."""
+        if not 0.0 < fraction < 1.0:
+            raise InputError(f"The 'fraction' parameter of ImageData.split must be in (0, 1); got {fraction!r}.")
+        order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
+        cut = int(round(fraction * len(self)))
+        return self.subset(order[:cut]), self.subset(order[cut:])
+
+    def to(self, device: torch.device | str) -> ImageData:
+        return ImageData(self.x.to(device), self.y.to(device))
+
+
+class MinibatchSampler:
+    """Endless seeded minibatches: shuffled epochs, the last partial batch dropped.
+
+    Its state (:meth:`state_dict`) can be saved with a checkpoint, so a resumed run
+    draws the batches an uninterrupted run would have drawn.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int) -> None:
+        if batch_size < 1:
+            raise InputError(f"The 'batch_size' parameter must be >= 1; got {batch_size!r}.")
+        self.n = n
+        self.batch_size = min(batch_size, n)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.order = torch.randperm(n, generator=self.generator)
+        self.position = 0
+
+    def next(self) -> torch.Tensor:
+        if self.position + self.batch_size > self.n:
+            self.order = torch.randperm(self.n, generator=self.generator)
+            self.position = 0
+        index = self.order[self.position : self.position + self.batch_size]
+        self.position += self.batch_size
+        return index
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator": self.generator.get_state(), "order": self.order, "position": self.position}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["generator"])
+        self.order = state["order"]
+        self.position = int(state["position"])
+
+
+def digits_data() -> ImageData:
+    """scikit-learn's 1,797 handwritten digits as 1x8x8 images scaled to [0, 1] (offline)."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = torch.tensor(np.asarray(bunch.images, dtype=np.float32) / 16.0).unsqueeze(1)
+    return ImageData(x, torch.tensor(bunch.target, dtype=torch.int64))
+
+
+def digits_task(classes: Sequence[int], data: ImageData | None = None) -> ImageData:
+    """The digits of ``classes`` only, relabelled ``0 .. len(classes) - 1`` in that order:
+    a family of related tasks (class subsets) for warm-started search."""
+    classes = list(classes)
+    if len(classes) < 2 or len(set(classes)) != len(classes) or not all(0 <= c <= 9 for c in classes):
+        raise InputError(f"The 'classes' parameter of digits_task must be >= 2 distinct digits 0-9; got {classes!r}.")
+    data = data if data is not None else digits_data()
+    mask = torch.isin(data.y, torch.tensor(classes))
+    lookup = torch.full((10,), -1, dtype=torch.int64)
+    lookup[torch.tensor(classes)] = torch.arange(len(classes))
+    return ImageData(data.x[mask], lookup[data.y[mask]])
