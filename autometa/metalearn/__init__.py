@@ -26,25 +26,35 @@ from autometa.metalearn._algorithms import (  # noqa: E402
     Reptile,
     TaskDistribution,
 )
+from autometa.metalearn._episodes import GlyphTasks, OmniglotTasks, sample_episodes  # noqa: E402
 from autometa.metalearn._functional import InnerLoop, make_mlp, mse_loss  # noqa: E402
+from autometa.metalearn._glyphs import ALPHABETS, GLYPH_DATA_VERSION, Alphabet, GlyphDataset, load_glyph_dataset  # noqa: E402
 from autometa.metalearn._imports import MissingDependencyError  # noqa: E402
 from autometa.metalearn._tasks import SinusoidTasks, TaskBatch  # noqa: E402
 
 __all__ = [
+    "ALPHABETS",
     "FOMAML",
+    "GLYPH_DATA_VERSION",
     "MAML",
     "AdaptedModel",
+    "Alphabet",
     "BaseMetaLearner",
+    "GlyphDataset",
+    "GlyphTasks",
     "InnerLoop",
     "MetaStep",
     "MetaTrainHistory",
     "MissingDependencyError",
+    "OmniglotTasks",
     "Reptile",
     "SinusoidTasks",
     "TaskBatch",
     "TaskDistribution",
     "adapt",
     "evaluate_adaptation",
+    "load_glyph_dataset",
     "make_mlp",
     "mse_loss",
+    "sample_episodes",
 ]
