@@ -230,6 +230,18 @@ def default_initial_configs(space: ConfigurationSpace, task: Task) -> list[dict[
     return configs
 
 
+def _valid_in(config: Mapping[str, Any], space: ConfigurationSpace) -> bool:
+    """Whether a configuration is a point of ``space`` (a pruned space drops some)."""
+    from ConfigSpace.util import deactivate_inactive_hyperparameters
+
+    try:
+        c = deactivate_inactive_hyperparameters(dict(config), space)
+        c.check_valid_configuration()
+        return all(k in space for k in config) and config_to_dict(c) == config_to_dict(config)
+    except Exception:  # noqa: BLE001 - outside the (pruned) space
+        return False
+
+
 def tune(
     task: Task,
     *,
@@ -246,6 +258,8 @@ def tune(
     refit: bool = True,
     callbacks: Sequence[Callable[[Progress], None]] = (),
     start_time: float | None = None,
+    transfer: Any | None = None,
+    space: ConfigurationSpace | None = None,
 ) -> TuneResult:
     """Search the combined pipeline space for the best configuration of ``task``.
 
@@ -280,6 +294,13 @@ def tune(
     start_time : float, optional
         ``time.perf_counter()`` when the run began (e.g. before the data was loaded), so
         that the budget covers it.
+    transfer : {"rgpe", "tstr"} or TransferEnsemble, optional
+        Surrogate transfer from the meta-database (:mod:`autometa.transfer`): the
+        ensemble becomes SMAC's model or Optuna's sampler. A name builds the ensemble
+        from the default meta-database (its fitting time counts in the budget).
+    space : ConfigurationSpace, optional
+        A custom (e.g. pruned, :func:`autometa.transfer.bounding_box`) search space of
+        autometa's hyperparameters; overrides ``families``.
     """
     t0 = time.perf_counter() if start_time is None else start_time
     budget = float(task.time_budget_s if time_budget_s is None else time_budget_s)
@@ -294,9 +315,20 @@ def tune(
     metric = task.metric_obj
     metric_name = metric.name
 
-    space = get_space(str(task.problem_type), families=families, seed=task.seed)
+    if space is None:
+        space = get_space(str(task.problem_type), families=families, seed=task.seed)
+    elif FAMILY_KEY not in space:
+        raise InputError(f"A custom search space must have the {FAMILY_KEY!r} hyperparameter of autometa's spaces.")
     initial = default_initial_configs(space, task) if initial_configs is None else list(initial_configs)
-    optimizer = make_optimizer(backend, space, seed=task.seed, initial_configs=initial)
+    initial = [c for c in initial if _valid_in(c, space)]
+    if isinstance(transfer, str):
+        if transfer == "none":
+            transfer = None
+        else:
+            from autometa.transfer import transfer_for_task
+
+            transfer = transfer_for_task(task, transfer, space=space)
+    optimizer = make_optimizer(backend, space, seed=task.seed, initial_configs=initial, transfer=transfer)
 
     run_dir = None
     history: list[TrialRecord] = []

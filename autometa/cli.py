@@ -143,6 +143,8 @@ def tune(
     record: Annotated[bool, typer.Option("--record/--no-record", help="Add the trials to the meta-database (own runs).")] = True,
     warm_start: Annotated[str, typer.Option("--warm-start", help="defaults: each family's default first; knn: the best configurations of the nearest stored tasks, then the defaults; none: the backend's own design.")] = "defaults",
     metadb_url: Annotated[str | None, typer.Option("--metadb", help=_URL_HELP)] = None,
+    transfer: Annotated[str, typer.Option("--transfer", help="Surrogate transfer from the meta-database inside the optimizer: rgpe (ranking-weighted ensemble of past tasks' GPs), tstr (similarity-weighted) or none.")] = "none",
+    prune: Annotated[str, typer.Option("--prune", help="Prune the search space from the meta-database: box (bounding box of the nearest tasks' best configurations), importance (fix hyperparameters of low importance to learned defaults) or none.")] = "none",
 ) -> None:
     """Tune a pipeline for DATA and save the best model, refit on all rows."""
     start = _process_start()
@@ -173,6 +175,29 @@ def tune(
                       f"({time.perf_counter() - t_ws:.1f} s, counted in the budget)", highlight=False, soft_wrap=True)
         elif warm_start == "none":
             initial = []
+        if prune not in ("none", "box", "importance"):
+            raise AutometaError(f"--prune must be box, importance or none; got {prune!r}.")
+        if transfer not in ("rgpe", "tstr", "none"):
+            raise AutometaError(f"--transfer must be rgpe, tstr or none; got {transfer!r}.")
+        if transfer != "none" and backend == "random":
+            raise AutometaError("--transfer needs a model-based backend: use --backend smac or optuna.")
+        search_space, ensemble = None, None
+        if prune != "none" or transfer != "none":
+            from autometa.metafeatures import extract
+            from autometa.spaces import get_space
+            from autometa.transfer import pruned_space_for_task, transfer_for_task
+
+            t_tr = time.perf_counter()
+            db = _open_db(metadb_url) if metadb_url else None
+            mf = extract(task)
+            search_space = get_space(str(task.problem_type), families=fams, seed=seed)
+            if prune != "none":
+                search_space, what = pruned_space_for_task(task, prune, metadb=db, space=search_space, metafeatures=mf)
+                err.print(f"pruned space: {what}", highlight=False, soft_wrap=True)
+            if transfer != "none":
+                ensemble = transfer_for_task(task, transfer, metadb=db, space=search_space, metafeatures=mf)
+                err.print(f"transfer: {transfer} over {len(ensemble.store.tasks)} stored tasks", highlight=False)
+            err.print(f"meta-learning setup {time.perf_counter() - t_tr:.1f} s (counted in the budget)", highlight=False)
         d = task.describe()
         err.print(
             f"[bold]{d['name']}[/]: {d['n_rows']} rows, {d['n_features']} features "
@@ -197,7 +222,7 @@ def tune(
             result = run_tune(
                 task, backend=backend, n_trials=n_trials, out_dir=out_path, families=fams, initial_configs=initial,
                 per_trial_time_limit_s=per_trial_limit, memory_limit_mb=memory_limit_mb, n_jobs=n_jobs,
-                callbacks=[on_trial], start_time=start,
+                callbacks=[on_trial], start_time=start, transfer=ensemble, space=search_space,
             )
             progress.update(bar, completed=total)
     except AutometaError as exc:

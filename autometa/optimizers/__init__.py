@@ -36,8 +36,15 @@ def make_optimizer(
     *,
     seed: int = 0,
     initial_configs: Sequence[Configuration | Mapping[str, Any]] = (),
+    transfer: Any | None = None,
 ) -> BaseOptimizer:
-    """The optimizer named ``backend`` (``"smac"``, ``"optuna"`` or ``"random"``)."""
+    """The optimizer named ``backend`` (``"smac"``, ``"optuna"`` or ``"random"``); with
+    ``transfer`` (an :class:`autometa.transfer.TransferEnsemble`), its surrogate (SMAC)
+    or sampler (Optuna) is the ensemble."""
     if backend not in BACKENDS:
         raise InputError(f"Unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}.")
-    return BACKENDS[backend](space, seed=seed, initial_configs=initial_configs)
+    if transfer is None:
+        return BACKENDS[backend](space, seed=seed, initial_configs=initial_configs)
+    if backend == "random":
+        raise InputError("Surrogate transfer needs a model-based backend: use --backend smac or optuna.")
+    return BACKENDS[backend](space, seed=seed, initial_configs=initial_configs, transfer=transfer)

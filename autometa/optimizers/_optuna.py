@@ -44,7 +44,9 @@ class OptunaOptimizer(BaseOptimizer):
 
     The ConfigSpace space is sampled define-by-run: a hyperparameter is suggested only
     when its conditions hold. Warm-start configurations are queued with
-    ``study.enqueue_trial``; past results are added with ``study.add_trial``.
+    ``study.enqueue_trial``; past results are added with ``study.add_trial``. With
+    ``transfer`` (a :class:`autometa.transfer.TransferEnsemble`), a
+    :class:`autometa.transfer.TransferSampler` replaces TPE.
     """
 
     name = "optuna"
@@ -56,16 +58,23 @@ class OptunaOptimizer(BaseOptimizer):
         seed: int = 0,
         initial_configs: Sequence[Configuration | Mapping[str, Any]] = (),
         n_startup_trials: int = 10,
+        transfer: Any | None = None,
     ) -> None:
         super().__init__(space, seed=seed, initial_configs=initial_configs)
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        with warnings.catch_warnings():  # multivariate/group are flagged experimental
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            sampler = optuna.samplers.TPESampler(
-                seed=self.seed, multivariate=True, group=True, n_startup_trials=n_startup_trials
-            )
+        self.transfer = transfer
+        if transfer is not None:  # the transfer ensemble proposes every trial
+            from autometa.transfer import TransferSampler
+
+            sampler: Any = TransferSampler(transfer, seed=self.seed)
+        else:
+            with warnings.catch_warnings():  # multivariate/group are flagged experimental
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                sampler = optuna.samplers.TPESampler(
+                    seed=self.seed, multivariate=True, group=True, n_startup_trials=n_startup_trials
+                )
         self._study = optuna.create_study(direction="minimize", sampler=sampler)
         self._dists = {hp.name: to_optuna_distribution(hp) for hp in space.values()}
         for config in self.initial_configs:

@@ -21,7 +21,9 @@ class SMACOptimizer(BaseOptimizer):
     improvement, interleaved random configurations), driven through ask/tell.
 
     Warm-start configurations form SMAC's initial design (``additional_configs``), so
-    they are evaluated first and SMAC's model starts from them.
+    they are evaluated first and SMAC's model starts from them. With ``transfer`` (a
+    :class:`autometa.transfer.TransferEnsemble`), the ensemble of past tasks' surrogates
+    replaces the random forest as SMAC's model.
     """
 
     name = "smac"
@@ -33,6 +35,7 @@ class SMACOptimizer(BaseOptimizer):
         seed: int = 0,
         initial_configs: Sequence[Configuration | Mapping[str, Any]] = (),
         n_random_initial: int | None = None,
+        transfer: Any | None = None,
     ) -> None:
         super().__init__(space, seed=seed, initial_configs=initial_configs)
         from smac import HyperparameterOptimizationFacade as HPO
@@ -47,12 +50,23 @@ class SMACOptimizer(BaseOptimizer):
         design = HPO.get_initial_design(
             scenario, n_configs=n_random_initial, additional_configs=list(self.initial_configs)
         )
+        extra: dict[str, Any] = {}
+        if transfer is not None:  # a transfer ensemble as SMAC's surrogate, on plain costs
+            from smac.acquisition.function import EI
+            from smac.runhistory.encoder import RunHistoryEncoder
+
+            from autometa.transfer import TransferModel
+
+            extra = {"model": TransferModel(transfer, seed=self.seed), "acquisition_function": EI(),
+                     "runhistory_encoder": RunHistoryEncoder(scenario)}
+        self.transfer = transfer
         self._smac = HPO(
             scenario,
             _never_called,
             initial_design=design,
             overwrite=True,
             logging_level=False,  # never touch the root logger
+            **extra,
         )
         self._asked: dict[str, Any] = {}
         self._told: set[str] = set()

@@ -1,0 +1,66 @@
+"""Surrogate transfer inside Bayesian optimization: past tasks keep guiding every step.
+
+Each stored task gets a surrogate of its response surface (a Gaussian process per model
+family, fitted once on its stored evaluations and cached); a new task's search uses an
+ensemble of them with its own surrogate:
+
+- :class:`RGPE`: members weighted by how well they rank the new task's observations
+  (bootstrap ranking loss; the target's own model by leave-one-out), members that rank
+  worse than chance dropped (Feurer et al. 2018);
+- :class:`TSTR`: members weighted by meta-feature similarity and ranking agreement
+  (Wistuba et al. 2016).
+
+The ensemble drives expected improvement inside SMAC3 (:class:`TransferModel`, its
+surrogate model) and Optuna (:class:`TransferSampler`); ``autometa tune --transfer
+rgpe|tstr``. :func:`bounding_box` and :func:`fix_unimportant` prune the search space. ::
+
+    from autometa.transfer import RGPE, fit_surrogate_store
+
+    store = fit_surrogate_store(db, metric="balanced_accuracy", problem_type="binary")
+    ensemble = RGPE(store, space, metafeatures=extract(task))
+"""
+
+from autometa.transfer._api import PRUNE_METHODS, pruned_space_for_task, transfer_for_task
+from autometa.transfer._ensemble import (
+    RGPE,
+    TSTR,
+    TransferEnsemble,
+    expected_improvement,
+    make_ensemble,
+    ranking_losses,
+)
+from autometa.transfer._integrations import TransferModel, TransferSampler, propose, stored_candidates
+from autometa.transfer._prune import bounding_box, fix_unimportant
+from autometa.transfer._surrogates import (
+    SpaceLayout,
+    SurrogateStore,
+    TaskSurrogate,
+    encode_configs,
+    fit_surrogate_store,
+)
+
+TRANSFER_METHODS = ("rgpe", "tstr", "none")
+
+__all__ = [
+    "PRUNE_METHODS",
+    "RGPE",
+    "TRANSFER_METHODS",
+    "TSTR",
+    "SpaceLayout",
+    "SurrogateStore",
+    "TaskSurrogate",
+    "TransferEnsemble",
+    "TransferModel",
+    "TransferSampler",
+    "bounding_box",
+    "encode_configs",
+    "expected_improvement",
+    "fit_surrogate_store",
+    "fix_unimportant",
+    "make_ensemble",
+    "propose",
+    "pruned_space_for_task",
+    "ranking_losses",
+    "stored_candidates",
+    "transfer_for_task",
+]
