@@ -356,3 +356,46 @@ def test_digits_tasks_relabel_their_classes():
     assert set(task.y.tolist()) == {0, 1} and len(task) == int(((full.y == 7) | (full.y == 3)).sum())
     with pytest.raises(InputError, match="distinct digits"):
         digits_task([3, 3])
+
+
+# --- warm start ------------------------------------------------------------------------------------
+
+from autometa.nas import ArchitectureStore, SearchResult, image_task_embedding  # noqa: E402
+
+
+def _result(value: float, ops=SMOOTH_OPS, n_nodes=2) -> SearchResult:
+    normal = torch.full((edge_count(n_nodes), len(ops)), value)
+    normal[:, 1] += 1.0
+    return SearchResult(discretize(normal, normal, ops), normal, normal.clone() * 2, tuple(ops), (), steps=1)
+
+
+def test_warm_start_loads_the_nearest_tasks_parameters(tmp_path):
+    store = ArchitectureStore(tmp_path / "store")
+    shape = (edge_count(2), 3)
+    for name, descriptor, value in [("a", [0.0, 0.0], 1.0), ("b", [5.0, 5.0], 2.0), ("c", [10.0, 0.0], 3.0)]:
+        weights = {"stem.0.weight": torch.full((2, 2), value), "classifier.weight": torch.zeros(3, 2)}
+        store.add(name, descriptor, _result(value), weights=weights)
+    start = store.warm_start([4.8, 5.1], ops=SMOOTH_OPS, shape=shape, with_weights=True)
+    assert start.sources[0][0] == "b"
+    torch.testing.assert_close(start.alphas[0], _result(2.0).alpha_normal)
+    torch.testing.assert_close(start.alphas[1], _result(2.0).alpha_reduce)
+    assert set(start.weights) == {"stem.0.weight"} and float(start.weights["stem.0.weight"][0, 0]) == 2.0
+
+    reopened = ArchitectureStore(tmp_path / "store")  # persisted: index.json and weights/
+    assert [r.name for r, _ in reopened.nearest([9.0, 1.0], k=2)] == ["c", "b"]
+    assert reopened.warm_start([9.0, 1.0], ops=SMOOTH_OPS, shape=shape, with_weights=True).weights is not None
+    assert reopened.warm_start([9.0, 1.0], ops=SMOOTH_OPS, shape=shape, exclude=["c"]).sources[0][0] != "c"
+    assert reopened.warm_start([0.0, 0.0], ops=DARTS_OPS, shape=(5, 8)) is None  # other search space: cold start
+    averaged = reopened.warm_start([2.5, 2.5], ops=SMOOTH_OPS, shape=shape, k=2)  # halfway between a and b
+    torch.testing.assert_close(averaged.alphas[0], _result(1.5).alpha_normal)
+    with pytest.raises(InputError, match="already holds"):
+        store.add("a", [0.0, 0.0], _result(1.0))
+
+
+def test_image_task_embedding_tells_related_tasks_apart():
+    data = digits_data()
+    same_a, same_b = digits_task([0, 1, 2], data).split(0.5, seed=0)
+    other = digits_task([7, 8, 9], data)
+    emb = [image_task_embedding(d) for d in (same_a, same_b, other)]
+    assert emb[0].shape == (66,)
+    assert torch.dist(emb[0], emb[1]) < torch.dist(emb[0], emb[2])

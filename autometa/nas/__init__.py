@@ -36,11 +36,20 @@ from autometa.nas._search import (  # noqa: E402
     dominant_hessian_eigenvalue,
 )
 from autometa.nas._train import TrainResult, train_genotype, train_network  # noqa: E402
+from autometa.nas._warmstart import (  # noqa: E402
+    ArchitectureRecord,
+    ArchitectureStore,
+    WarmStart,
+    image_task_embedding,
+    table_descriptor,
+)
 
 __all__ = [
     "DARTS_OPS",
     "FEWSHOT_OPS",
     "OPERATIONS",
+    "ArchitectureRecord",
+    "ArchitectureStore",
     "AuxiliarySkip",
     "BNSettings",
     "DARTSSearch",
@@ -54,6 +63,7 @@ __all__ = [
     "SearchRecord",
     "SearchResult",
     "TrainResult",
+    "WarmStart",
     "accuracy",
     "arch_gradient",
     "count_parameters",
@@ -62,7 +72,9 @@ __all__ = [
     "discretize",
     "dominant_hessian_eigenvalue",
     "edge_count",
+    "image_task_embedding",
     "reduction_cells",
+    "table_descriptor",
     "train_genotype",
     "train_network",
 ]

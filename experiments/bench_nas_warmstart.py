@@ -1,0 +1,185 @@
+"""Warm-started against cold DARTS on related tasks (class subsets of the digits).
+
+Source tasks (5-digit subsets of sklearn's digits) are searched cold and stored in an
+:class:`ArchitectureStore` with their task embedding (:func:`image_task_embedding`) and
+search-network weights. Each target task (another 5-digit subset, overlapping its
+intended source in 4 digits) is then searched three ways for ``--steps`` steps:
+
+* cold: architecture parameters near zero, fresh weights (plain DARTS);
+* warm (alphas): the architecture parameters of the nearest stored task (the nearest
+  is found by the embedding, not given);
+* warm (alphas + weights): also its search-network weights (the classifier excepted).
+
+Cost measure (Grobelnik & Vanschoren 2022): the search steps a warm search needs to
+reach the cold search's final validation accuracy (supernet accuracy, recorded every
+``--eval-every`` steps), as a fraction of the cold search's steps. Anchor: 60% less
+search cost on average.
+
+Search network: 2 cells (normal, reduction), 3 nodes, 8 channels, the 8 DARTS
+operations, first order, arch Adam lr 3e-3, batch 64; each task's images split 50/50 into
+search-train and search-valid (seeded). torch uses 1 thread. Writes
+experiments/results/nas_warmstart.json, .md and .png.
+
+    PYTHONPATH=. nice -n 10 python experiments/bench_nas_warmstart.py [--steps 80] [--source-steps 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from autometa.nas import (
+    DARTS_OPS,
+    ArchitectureStore,
+    DARTSSearch,
+    digits_data,
+    digits_task,
+    edge_count,
+    image_task_embedding,
+)
+
+RESULTS = Path(__file__).parent / "results"
+SOURCES = {"0-4": [0, 1, 2, 3, 4], "5-9": [5, 6, 7, 8, 9], "even": [0, 2, 4, 6, 8], "odd": [1, 3, 5, 7, 9]}
+TARGETS = {"0-3,6": [0, 1, 2, 3, 6], "5-8,1": [5, 6, 7, 8, 1], "odd-9+8": [1, 3, 5, 7, 8]}
+N_NODES = 3
+
+
+def make_search(steps: int, eval_every: int) -> DARTSSearch:
+    return DARTSSearch(
+        ops=DARTS_OPS, channels=8, n_cells=2, n_nodes=N_NODES, order="first", arch_lr=3e-3, batch_size=64,
+        eval_every=eval_every, device="cpu", seed=0,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=80)
+    parser.add_argument("--source-steps", type=int, default=100)
+    parser.add_argument("--eval-every", type=int, default=5)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.steps, args.source_steps, args.eval_every = 4, 4, 2
+    torch.set_num_threads(1)
+    data = digits_data()
+    started = time.perf_counter()
+    store = ArchitectureStore()  # in memory; pass a directory to keep it
+    sources = {}
+    for name, classes in SOURCES.items():
+        task = digits_task(classes, data)
+        train, valid = task.split(0.5, seed=0)
+        search = make_search(args.source_steps, args.eval_every)
+        result = search.search(train, valid, steps=args.source_steps)
+        store.add(name, image_task_embedding(task), result, weights=search.network_.state_dict())
+        sources[name] = {"classes": classes, "valid_accuracy": result.final_valid_accuracy,
+                         "genotype": result.genotype.to_dict()}
+        print(f"source {name}: valid acc {result.final_valid_accuracy:.3f}", flush=True)
+
+    targets = {}
+    shape = (edge_count(N_NODES), len(DARTS_OPS))
+    for name, classes in TARGETS.items():
+        task = digits_task(classes, data)
+        train, valid = task.split(0.5, seed=0)
+        start = store.warm_start(image_task_embedding(task), ops=DARTS_OPS, shape=shape, with_weights=True)
+        assert start is not None
+        runs = {}
+        for variant, kwargs in {
+            "cold": {},
+            "warm (alphas)": {"init_alphas": start.alphas},
+            "warm (alphas + weights)": {"init_alphas": start.alphas, "init_weights": start.weights},
+        }.items():
+            t0 = time.perf_counter()
+            result = make_search(args.steps, args.eval_every).search(train, valid, steps=args.steps, **kwargs)
+            runs[variant] = {
+                "seconds": time.perf_counter() - t0,
+                "curve": [(r.step, r.valid_accuracy) for r in result.history],
+                "final_valid_accuracy": result.final_valid_accuracy,
+                "genotype": result.genotype.to_dict(),
+            }
+        target_acc = runs["cold"]["final_valid_accuracy"]
+        for run in runs.values():
+            reached = next((s for s, a in run["curve"] if a >= target_acc), None)
+            run["steps_to_cold_final"] = reached
+            run["cost_fraction"] = reached / args.steps if reached is not None else None
+        targets[name] = {"classes": classes, "nearest": start.sources[0][0], "distance": start.sources[0][1], "runs": runs}
+        print(f"target {name}: nearest {start.sources[0][0]}; "
+              + "; ".join(f"{v}: {r['steps_to_cold_final']} steps, final {r['final_valid_accuracy']:.3f}" for v, r in runs.items()),
+              flush=True)
+
+    payload = {
+        "settings": vars(args),
+        "machine": {"platform": platform.machine(), "cores": os.cpu_count(), "torch": torch.__version__,
+                    "load_average_end": os.getloadavg()[0]},
+        "seconds": time.perf_counter() - started,
+        "sources": sources,
+        "targets": targets,
+    }
+    suffix = "_quick" if args.quick else ""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"nas_warmstart{suffix}.json").write_text(json.dumps(payload, indent=1))
+    write_report(payload, suffix)
+
+
+def write_report(payload: dict, suffix: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    args = payload["settings"]
+    variants = ["warm (alphas)", "warm (alphas + weights)"]
+    lines = [
+        "# Warm-started vs cold DARTS on related digit tasks",
+        "",
+        f"Machine: {payload['machine']['platform']}, {payload['machine']['cores']} cores, torch "
+        f"{payload['machine']['torch']}, 1 thread, shared with another job (load average "
+        f"{payload['machine']['load_average_end']:.1f} at the end). Whole benchmark: {payload['seconds'] / 60:.1f} min.",
+        "",
+        f"Sources searched cold for {args['source_steps']} steps and stored with their task embedding: "
+        + ", ".join(f"{n} ({s['valid_accuracy']:.3f})" for n, s in payload["sources"].items())
+        + f". Targets searched for {args['steps']} steps, validation accuracy recorded every {args['eval_every']} steps.",
+        "",
+        "Cost = steps until the warm search first reaches the cold search's final validation accuracy, "
+        "as a share of the cold search's steps (lower is better; the anchor is 0.40, i.e. 60% less).",
+        "",
+        "| target | nearest stored task | cold final acc | " + " | ".join(f"{v}: steps (cost)" for v in variants)
+        + " | " + " | ".join(f"{v}: final acc" for v in variants) + " |",
+        "|---|---|---:|" + "---:|" * (2 * len(variants)),
+    ]
+    costs: dict[str, list[float]] = {v: [] for v in variants}
+    for name, t in payload["targets"].items():
+        cells = []
+        for v in variants:
+            run = t["runs"][v]
+            frac = run["cost_fraction"]
+            costs[v].append(frac if frac is not None else 1.0)
+            cells.append(f"{run['steps_to_cold_final']} ({frac:.2f})" if frac is not None else "not reached (1.00)")
+        finals = [f"{t['runs'][v]['final_valid_accuracy']:.3f}" for v in variants]
+        lines.append(f"| {name} | {t['nearest']} | {t['runs']['cold']['final_valid_accuracy']:.3f} | "
+                     + " | ".join(cells) + " | " + " | ".join(finals) + " |")
+    lines += ["", "Mean cost (not reached counts as 1.00): "
+              + "; ".join(f"{v}: {statistics.mean(c):.2f} ({100 * (1 - statistics.mean(c)):.0f}% less search)"
+                          for v, c in costs.items()) + "."]
+    (RESULTS / f"nas_warmstart{suffix}.md").write_text("\n".join(lines) + "\n")
+
+    fig, axes = plt.subplots(1, len(payload["targets"]), figsize=(4 * len(payload["targets"]), 3.4), squeeze=False)
+    for ax, (name, t) in zip(axes[0], payload["targets"].items(), strict=True):
+        for variant, run in t["runs"].items():
+            steps, accs = zip(*run["curve"], strict=True)
+            ax.plot(steps, accs, marker=".", label=variant)
+        ax.axhline(t["runs"]["cold"]["final_valid_accuracy"], color="grey", lw=0.8, ls="--")
+        ax.set(title=f"target {name} (nearest: {t['nearest']})", xlabel="search step", ylabel="valid accuracy")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(RESULTS / f"nas_warmstart{suffix}.png", dpi=120)
+
+
+if __name__ == "__main__":
+    main()
