@@ -1,4 +1,6 @@
-"""Meta-learning of initial weights: MAML, first-order MAML and Reptile with torch.func.
+"""Meta-learning: MAML, first-order MAML, Reptile, ANIL, Meta-SGD (torch.func, tasks
+vmapped) and Prototypical Networks; regression task families and few-shot image episodes
+(an offline glyph benchmark rendered from the Hershey fonts, and Omniglot from a local copy).
 
 Needs torch (an optional dependency: ``pip install torch==2.13.0``); importing this
 subpackage without it raises :class:`autometa.exceptions.AutometaError` (also an
@@ -10,6 +12,13 @@ subpackage without it raises :class:`autometa.exceptions.AutometaError` (also an
     history = learner.meta_train(SinusoidTasks(k_support=10), iterations=1000, seed=0)
     predictor = learner.adapt(support_x, support_y, steps=10)
     predictor(x_new)
+
+    from autometa.metalearn import ANIL, GlyphTasks, accuracy, cross_entropy_loss, make_convnet
+
+    learner = ANIL(make_convnet(5), inner_steps=5, inner_lr=0.1, loss_fn=cross_entropy_loss)
+    learner.meta_train(GlyphTasks(ways=5, shots=1), iterations=500, meta_batch_size=8)
+    test = GlyphTasks(ways=5, shots=1, split="test").sample(200, torch.Generator().manual_seed(0))
+    learner.evaluate(test, metric=accuracy)  # {5: per-task accuracies}
 """
 
 from autometa.metalearn._imports import require_torch
@@ -18,22 +27,34 @@ require_torch()
 
 from autometa.metalearn._adapt import AdaptedModel, adapt, evaluate_adaptation  # noqa: E402
 from autometa.metalearn._algorithms import (  # noqa: E402
+    ANIL,
     FOMAML,
     MAML,
     BaseMetaLearner,
+    MetaSGD,
     MetaStep,
     MetaTrainHistory,
+    ProtoNet,
+    PrototypeClassifier,
     Reptile,
     TaskDistribution,
 )
 from autometa.metalearn._episodes import GlyphTasks, OmniglotTasks, sample_episodes  # noqa: E402
-from autometa.metalearn._functional import InnerLoop, make_mlp, mse_loss  # noqa: E402
+from autometa.metalearn._functional import (  # noqa: E402
+    InnerLoop,
+    accuracy,
+    cross_entropy_loss,
+    make_convnet,
+    make_mlp,
+    mse_loss,
+)
 from autometa.metalearn._glyphs import ALPHABETS, GLYPH_DATA_VERSION, Alphabet, GlyphDataset, load_glyph_dataset  # noqa: E402
 from autometa.metalearn._imports import MissingDependencyError  # noqa: E402
-from autometa.metalearn._tasks import SinusoidTasks, TaskBatch  # noqa: E402
+from autometa.metalearn._tasks import HarmonicTasks, LineTasks, SinusoidTasks, TaskBatch  # noqa: E402
 
 __all__ = [
     "ALPHABETS",
+    "ANIL",
     "FOMAML",
     "GLYPH_DATA_VERSION",
     "MAML",
@@ -42,18 +63,26 @@ __all__ = [
     "BaseMetaLearner",
     "GlyphDataset",
     "GlyphTasks",
+    "HarmonicTasks",
     "InnerLoop",
+    "LineTasks",
+    "MetaSGD",
     "MetaStep",
     "MetaTrainHistory",
     "MissingDependencyError",
     "OmniglotTasks",
+    "ProtoNet",
+    "PrototypeClassifier",
     "Reptile",
     "SinusoidTasks",
     "TaskBatch",
     "TaskDistribution",
+    "accuracy",
     "adapt",
+    "cross_entropy_loss",
     "evaluate_adaptation",
     "load_glyph_dataset",
+    "make_convnet",
     "make_mlp",
     "mse_loss",
     "sample_episodes",

@@ -1,4 +1,5 @@
-"""MAML (second order), first-order MAML and Reptile on one task-batch abstraction.
+"""MAML (second order), first-order MAML, Reptile, ANIL, Meta-SGD and Prototypical Networks
+on one task-batch abstraction.
 
 Each algorithm turns the current parameters and a :class:`TaskBatch` into a meta-gradient
 (the mean over tasks of a per-task update direction). Two equivalent implementations:
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -26,20 +28,31 @@ from torch import nn
 from torch.func import grad_and_value, vmap
 
 from autometa.exceptions import InputError
-from autometa.metalearn._adapt import AdaptedModel, adapt
+from autometa.metalearn._adapt import AdaptedModel, adapt, evaluate_adaptation
 from autometa.metalearn._functional import (
     InnerLoop,
     LossFn,
     Params,
     buffers_of,
     mse_loss,
-    parameters_of,
     predict,
     sgd_adapt,
 )
 from autometa.metalearn._tasks import TaskBatch
 
-__all__ = ["FOMAML", "MAML", "BaseMetaLearner", "MetaStep", "MetaTrainHistory", "Reptile", "TaskDistribution"]
+__all__ = [
+    "ANIL",
+    "FOMAML",
+    "MAML",
+    "BaseMetaLearner",
+    "MetaSGD",
+    "MetaStep",
+    "MetaTrainHistory",
+    "PrototypeClassifier",
+    "ProtoNet",
+    "Reptile",
+    "TaskDistribution",
+]
 
 
 class TaskDistribution(Protocol):
@@ -55,7 +68,8 @@ class MetaStep:
     Attributes
     ----------
     grads : dict of str to torch.Tensor
-        The meta-gradient, keyed like ``model.named_parameters()``.
+        The meta-gradient, keyed like :meth:`BaseMetaLearner.meta_parameters` (the
+        model's ``named_parameters()``, plus the learned step sizes of Meta-SGD).
     query_loss : float
         Mean over tasks of the query loss of the adapted parameters.
     """
@@ -96,10 +110,11 @@ class BaseMetaLearner(ABC):
 
     Subclasses define the per-task update twice, functionally (:meth:`_task_functional`,
     vmapped over the tasks) and with autograd (:meth:`_task_autograd`, one task at a
-    time); both must return the same numbers. :meth:`meta_gradient` reads the model's
-    parameters and never changes them; :meth:`meta_step` and :meth:`meta_train` write
-    ``.grad`` and step the outer optimizer, which mutates the model's parameters. Not
-    thread-safe: one learner, one training loop.
+    time); both must return the same numbers. :meth:`meta_gradient` reads the
+    meta-parameters (:meth:`meta_parameters`) and never changes them; :meth:`meta_step`
+    and :meth:`meta_train` write ``.grad`` and step the outer optimizer, which mutates
+    them. Batches are moved to the device of the model. Not thread-safe: one learner,
+    one training loop.
 
     Parameters
     ----------
@@ -115,6 +130,9 @@ class BaseMetaLearner(ABC):
         ``loss_fn(prediction, target)``, a scalar averaged over one task's points.
     vectorize : bool
         Map the tasks with ``torch.func.vmap`` (True) or loop over them in Python.
+    amp : bool
+        On CUDA, run the meta-gradient under ``torch.autocast`` with bfloat16 (ignored
+        on CPU, where everything stays in the model's dtype).
     """
 
     def __init__(
@@ -125,6 +143,7 @@ class BaseMetaLearner(ABC):
         inner_lr: float = 0.01,
         loss_fn: LossFn = mse_loss,
         vectorize: bool = True,
+        amp: bool = False,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise InputError(
@@ -136,6 +155,51 @@ class BaseMetaLearner(ABC):
             raise InputError(f"The 'inner_steps' parameter of {type(self).__name__} must be >= 1; got {inner_steps!r}.")
         self.loss_fn = loss_fn
         self.vectorize = vectorize
+        self.amp = amp
+
+    # --- what is meta-learned ----------------------------------------------------------
+
+    def meta_parameters(self) -> dict[str, nn.Parameter]:
+        """The tensors the outer loop learns, by name: the model's parameters by default."""
+        return dict(self.model.named_parameters())
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Copies of the meta-parameters (the learned initialization), for ``torch.save``."""
+        return {name: p.detach().clone() for name, p in self.meta_parameters().items()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Set the meta-parameters from :meth:`state_dict` output (same names and shapes)."""
+        own = self.meta_parameters()
+        if set(state) != set(own):
+            raise InputError(
+                f"The state of {type(self).__name__} must hold exactly the meta-parameters {sorted(own)}; "
+                f"got {sorted(state)}."
+            )
+        with torch.no_grad():
+            for name, p in own.items():
+                p.copy_(state[name])
+
+    @property
+    def device(self) -> torch.device:
+        """The device of the meta-parameters (batches are moved there)."""
+        return next(iter(self.meta_parameters().values())).device
+
+    def _model_params(self, params: Params) -> Params:
+        """The entries of the meta-parameters that are the model's parameters."""
+        return params
+
+    def _inner_lr(self, params: Params) -> float | Params:
+        """The inner step size: one float, or one tensor per adapted parameter."""
+        return self.inner.lr
+
+    @property
+    def adapted_names(self) -> frozenset[str] | None:
+        """Names of the parameters the inner loop changes; None for all of them."""
+        return None
+
+    def _prepare(self, batch: TaskBatch) -> None:
+        """Hook called with each batch before its meta-gradient (ProtoNet reads the ways)."""
+        return None
 
     # --- the per-task update, twice -------------------------------------------------
 
@@ -154,24 +218,57 @@ class BaseMetaLearner(ABC):
     # --- shared machinery ------------------------------------------------------------
 
     def _adapt(self, params: Params, buffers: Params, x: torch.Tensor, y: torch.Tensor) -> Params:
+        """The model's parameters after the inner loop, from the meta-parameters ``params``."""
         return sgd_adapt(
-            self.model, params, buffers, x, y, steps=self.inner.steps, lr=self.inner.lr, loss_fn=self.loss_fn
+            self.model,
+            self._model_params(params),
+            buffers,
+            x,
+            y,
+            steps=self.inner.steps,
+            lr=self._inner_lr(params),
+            loss_fn=self.loss_fn,
+            names=self.adapted_names,
         )
 
     def _adapt_autograd(
         self, params: Params, buffers: Params, x: torch.Tensor, y: torch.Tensor, *, create_graph: bool
     ) -> Params:
+        """Like :meth:`_adapt` with ``torch.autograd.grad`` (the reference path)."""
+        lr = self._inner_lr(params)
+        current = self._model_params(params)
+        names = [n for n in current if self.adapted_names is None or n in self.adapted_names]
         for _ in range(self.inner.steps):
-            loss = self.loss_fn(predict(self.model, params, buffers, x), y)
-            grads = torch.autograd.grad(loss, list(params.values()), create_graph=create_graph)
-            params = {name: value - self.inner.lr * g for (name, value), g in zip(params.items(), grads, strict=True)}
-        return params
+            loss = self.loss_fn(predict(self.model, current, buffers, x), y)
+            grads = dict(
+                zip(
+                    names,
+                    torch.autograd.grad(loss, [current[n] for n in names], create_graph=create_graph),
+                    strict=True,
+                )
+            )
+            current = {
+                n: (v - (lr[n] if isinstance(lr, dict) else lr) * grads[n]) if n in grads else v
+                for n, v in current.items()
+            }
+        return current
+
+    def _autocast(self) -> torch.autocast:
+        return torch.autocast(
+            device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp and self.device.type == "cuda"
+        )
 
     def meta_gradient(self, batch: TaskBatch) -> MetaStep:
-        """The meta-gradient of ``batch`` at the model's current parameters (not applied)."""
-        params = parameters_of(self.model)
+        """The meta-gradient of ``batch`` at the current meta-parameters (not applied)."""
+        params = {name: p.detach() for name, p in self.meta_parameters().items()}
         buffers = buffers_of(self.model)
+        batch = batch.to(device=self.device)
+        self._prepare(batch)
         data = (batch.support_x, batch.support_y, batch.query_x, batch.query_y)
+        with self._autocast():
+            return self._meta_gradient(params, buffers, data, len(batch))
+
+    def _meta_gradient(self, params: Params, buffers: Params, data: tuple[torch.Tensor, ...], n: int) -> MetaStep:
         if self.vectorize:
 
             def one_task(
@@ -184,12 +281,11 @@ class BaseMetaLearner(ABC):
             return MetaStep(grads, float(losses.mean()))
         totals = {name: torch.zeros_like(p) for name, p in params.items()}
         loss_sum = 0.0
-        for i in range(len(batch)):
+        for i in range(n):
             task_grads, loss = self._task_autograd(params, buffers, *(t[i] for t in data))
             for name, g in task_grads.items():
                 totals[name] += g.detach()
             loss_sum += float(loss)
-        n = len(batch)
         return MetaStep({name: g / n for name, g in totals.items()}, loss_sum / n)
 
     def meta_step(self, batch: TaskBatch, optimizer: torch.optim.Optimizer) -> float:
@@ -198,8 +294,8 @@ class BaseMetaLearner(ABC):
         Returns the mean query loss after adaptation (before the outer update).
         """
         step = self.meta_gradient(batch)
-        for name, p in self.model.named_parameters():
-            p.grad = step.grads[name].detach().clone()
+        for name, p in self.meta_parameters().items():
+            p.grad = step.grads[name].detach().to(p.dtype).clone()
         optimizer.step()
         return step.query_loss
 
@@ -227,8 +323,8 @@ class BaseMetaLearner(ABC):
         seed : int
             Seeds the generator the meta-batches are drawn from.
         optimizer : torch.optim.Optimizer, optional
-            An outer optimizer over ``model.parameters()``; keep it across calls to
-            continue training with its state.
+            An outer optimizer over ``meta_parameters().values()``; keep it across calls
+            to continue training with its state.
         """
         if iterations < 0:
             raise InputError(f"The 'iterations' parameter of meta_train must be >= 0; got {iterations!r}.")
@@ -237,8 +333,8 @@ class BaseMetaLearner(ABC):
         if optimizer is None:
             if not outer_lr > 0:
                 raise InputError(f"The 'outer_lr' parameter of meta_train must be > 0; got {outer_lr!r}.")
-            optimizer = torch.optim.Adam(self.model.parameters(), lr=outer_lr)
-        dtype = next(self.model.parameters()).dtype
+            optimizer = torch.optim.Adam(self.meta_parameters().values(), lr=outer_lr)
+        dtype = next(iter(self.meta_parameters().values())).dtype
         generator = torch.Generator().manual_seed(seed)
         losses: list[float] = []
         start = time.perf_counter()
@@ -247,17 +343,60 @@ class BaseMetaLearner(ABC):
             losses.append(self.meta_step(batch, optimizer))
         return MetaTrainHistory(tuple(losses), meta_batch_size, time.perf_counter() - start)
 
-    def adapt(self, support_x: torch.Tensor, support_y: torch.Tensor, *, steps: int | None = None) -> AdaptedModel:
-        """Fine-tune the current parameters on one new task (``steps`` defaults to the
-        inner loop's); see :func:`autometa.metalearn.adapt`."""
+    def adapt(
+        self, support_x: torch.Tensor, support_y: torch.Tensor, *, steps: int | None = None
+    ) -> AdaptedModel | PrototypeClassifier:
+        """Fine-tune the current parameters on one new task's support set in ``steps`` SGD
+        steps (the inner loop's count by default) and return the adapted predictor; see
+        :func:`autometa.metalearn.adapt`."""
+        params = {name: p.detach() for name, p in self.meta_parameters().items()}
         return adapt(
             self.model,
-            support_x,
-            support_y,
+            support_x.to(self.device),
+            support_y.to(self.device),
             steps=self.inner.steps if steps is None else steps,
-            lr=self.inner.lr,
+            lr=self._inner_lr(params),
+            params=self._model_params(params),
             loss_fn=self.loss_fn,
+            names=self.adapted_names,
         )
+
+    def evaluate(
+        self,
+        batch: TaskBatch,
+        *,
+        steps: Sequence[int] | None = None,
+        metric: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    ) -> dict[int, torch.Tensor]:
+        """Query ``metric`` (the loss by default) of every task after adaptation, vmapped.
+
+        Parameters
+        ----------
+        batch : TaskBatch
+        steps : sequence of int, optional
+            Adaptation step counts to report; the inner loop's count by default.
+        metric : callable, optional
+            Such as :func:`autometa.metalearn.accuracy` for classification.
+
+        Returns
+        -------
+        dict of int to torch.Tensor
+            ``{steps: per-task values of shape (n_tasks,)}`` (on the CPU).
+        """
+        params = {name: p.detach() for name, p in self.meta_parameters().items()}
+        batch = batch.to(device=self.device)
+        with self._autocast():
+            scores = evaluate_adaptation(
+                self.model,
+                batch,
+                steps=(self.inner.steps,) if steps is None else steps,
+                lr=self._inner_lr(params),
+                params=self._model_params(params),
+                loss_fn=self.loss_fn,
+                names=self.adapted_names,
+                metric=metric,
+            )
+        return {k: v.float().cpu() for k, v in scores.items()}
 
 
 class MAML(BaseMetaLearner):
@@ -337,3 +476,191 @@ class Reptile(BaseMetaLearner):
         with torch.no_grad():
             loss = self.loss_fn(predict(self.model, adapted, buffers, qx), qy)
             return {name: params[name] - adapted[name] for name in params}, loss
+
+
+def _last_layer_names(model: nn.Module) -> frozenset[str]:
+    """Parameter names of the last submodule (in registration order) that owns parameters."""
+    owners = [(prefix, m) for prefix, m in model.named_modules() if any(True for _ in m.parameters(recurse=False))]
+    if not owners:
+        raise InputError(f"The model given to ANIL has no parameters; got {type(model).__name__}.")
+    prefix, module = owners[-1]
+    return frozenset(f"{prefix}.{n}" if prefix else n for n, _ in module.named_parameters(recurse=False))
+
+
+class ANIL(MAML):
+    """Almost No Inner Loop (Raghu et al. 2020): MAML whose inner loop adapts only the head.
+
+    The inner SGD steps change only the parameters named in ``head`` (by default those of
+    the model's last layer, e.g. the final ``nn.Linear``); the body is shared by all
+    tasks and learned only in the outer loop, which differentiates through the head's
+    adaptation (second order, cheap since the head is small).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    head : collection of str, optional
+        Names (as in ``model.named_parameters()``) of the parameters adapted per task.
+    **kwargs
+        As in :class:`BaseMetaLearner`.
+    """
+
+    def __init__(self, model: nn.Module, *, head: Collection[str] | None = None, **kwargs: object) -> None:
+        super().__init__(model, **kwargs)  # type: ignore[arg-type]
+        names = _last_layer_names(model) if head is None else frozenset(head)
+        unknown = names - set(dict(model.named_parameters()))
+        if not names or unknown:
+            raise InputError(
+                f"The 'head' parameter of ANIL must name parameters of the model; got unknown {sorted(unknown)!r}"
+                f" (of {sorted(names)!r})."
+            )
+        self.head = names
+
+    @property
+    def adapted_names(self) -> frozenset[str]:
+        return self.head
+
+
+_LR_PREFIX = "inner_lr:"
+
+
+class MetaSGD(MAML):
+    """Meta-SGD (Li et al. 2017): MAML that also learns one inner step size per weight.
+
+    The inner update is ``theta - alpha * grad`` with ``alpha`` a tensor shaped like
+    ``theta`` (initialised to ``inner_lr``), meta-learned with the initialization by the
+    outer optimizer. The learned rates are meta-parameters named ``"inner_lr:<name>"``
+    (:meth:`meta_parameters`, :meth:`state_dict`); they are not parameters of the model.
+    Parameters as in :class:`BaseMetaLearner` (Meta-SGD uses one inner step).
+    """
+
+    def __init__(self, model: nn.Module, **kwargs: object) -> None:
+        super().__init__(model, **kwargs)  # type: ignore[arg-type]
+        self.inner_lrs: dict[str, nn.Parameter] = {
+            name: nn.Parameter(torch.full_like(p.detach(), self.inner.lr)) for name, p in model.named_parameters()
+        }
+
+    def meta_parameters(self) -> dict[str, nn.Parameter]:
+        return {**dict(self.model.named_parameters()), **{_LR_PREFIX + n: p for n, p in self.inner_lrs.items()}}
+
+    def _model_params(self, params: Params) -> Params:
+        return {n: p for n, p in params.items() if not n.startswith(_LR_PREFIX)}
+
+    def _inner_lr(self, params: Params) -> Params:
+        return {n[len(_LR_PREFIX) :]: p for n, p in params.items() if n.startswith(_LR_PREFIX)}
+
+
+@dataclass(frozen=True)
+class PrototypeClassifier:
+    """Nearest-prototype classifier of a Prototypical Network for one task; call it on images.
+
+    Attributes
+    ----------
+    model : torch.nn.Module
+        The embedding network.
+    params, buffers : dict of str to torch.Tensor
+    prototypes : torch.Tensor
+        ``(ways, embedding)``: the mean support embedding of each class.
+    """
+
+    model: nn.Module
+    params: Params
+    buffers: Params
+    prototypes: torch.Tensor
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(n, ways)``: minus the squared Euclidean distance to each prototype."""
+        with torch.no_grad():
+            return _prototype_logits(predict(self.model, self.params, self.buffers, x), self.prototypes)
+
+
+def _prototypes(embedding: torch.Tensor, labels: torch.Tensor, ways: int) -> torch.Tensor:
+    onehot = (labels.unsqueeze(-1) == torch.arange(ways, device=labels.device)).to(embedding.dtype)  # (n, ways)
+    return (onehot.transpose(0, 1) @ embedding) / onehot.sum(dim=0).unsqueeze(-1)
+
+
+def _prototype_logits(embedding: torch.Tensor, prototypes: torch.Tensor) -> torch.Tensor:
+    return -((embedding.unsqueeze(-2) - prototypes) ** 2).sum(dim=-1)
+
+
+class ProtoNet(BaseMetaLearner):
+    """Prototypical Networks (Snell et al. 2017), the metric-learning baseline.
+
+    ``model`` embeds an input into a vector; a class's prototype is the mean embedding of
+    its support points and a query point's logits are minus its squared Euclidean
+    distances to the prototypes. Meta-training minimises the query cross-entropy; there is
+    no inner loop, so adaptation (:meth:`adapt`) only computes prototypes. Labels must be
+    ``0 .. ways-1`` with every class present in each support set.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The embedding network (e.g. ``make_convnet(None)``), output ``(n, features)``.
+    vectorize : bool
+        vmap over the tasks (True) or loop over them.
+    amp : bool
+        As in :class:`BaseMetaLearner`.
+    """
+
+    def __init__(self, model: nn.Module, *, vectorize: bool = True, amp: bool = False) -> None:
+        super().__init__(model, inner_steps=1, inner_lr=1.0, loss_fn=torch.nn.functional.cross_entropy,
+                         vectorize=vectorize, amp=amp)  # fmt: skip
+        self._ways = 0
+
+    def _prepare(self, batch: TaskBatch) -> None:
+        if batch.support_y.is_floating_point():
+            raise InputError("ProtoNet needs int64 class labels in support_y; got floating-point targets.")
+        self._ways = int(batch.support_y.max()) + 1
+
+    def _task_loss(self, params: Params, buffers: Params, sx: torch.Tensor, sy: torch.Tensor, qx: torch.Tensor,
+                   qy: torch.Tensor) -> torch.Tensor:  # fmt: skip
+        prototypes = _prototypes(predict(self.model, params, buffers, sx), sy, self._ways)
+        logits = _prototype_logits(predict(self.model, params, buffers, qx), prototypes)
+        return torch.nn.functional.cross_entropy(logits, qy)
+
+    def _task_functional(
+        self, params: Params, buffers: Params, sx: torch.Tensor, sy: torch.Tensor, qx: torch.Tensor, qy: torch.Tensor
+    ) -> tuple[Params, torch.Tensor]:
+        grads, loss = grad_and_value(lambda p: self._task_loss(p, buffers, sx, sy, qx, qy))(params)
+        return grads, loss
+
+    def _task_autograd(
+        self, params: Params, buffers: Params, sx: torch.Tensor, sy: torch.Tensor, qx: torch.Tensor, qy: torch.Tensor
+    ) -> tuple[Params, torch.Tensor]:
+        leaves = {name: p.detach().requires_grad_(True) for name, p in params.items()}
+        loss = self._task_loss(leaves, buffers, sx, sy, qx, qy)
+        grads = torch.autograd.grad(loss, list(leaves.values()))
+        return dict(zip(leaves, grads, strict=True)), loss.detach()
+
+    def adapt(
+        self, support_x: torch.Tensor, support_y: torch.Tensor, *, steps: int | None = None
+    ) -> PrototypeClassifier:
+        """The nearest-prototype classifier of one new task (``steps`` is ignored)."""
+        params = {name: p.detach() for name, p in self.model.named_parameters()}
+        buffers = buffers_of(self.model)
+        support_y = support_y.to(self.device)
+        with torch.no_grad():
+            embedding = predict(self.model, params, buffers, support_x.to(self.device))
+            prototypes = _prototypes(embedding, support_y, int(support_y.max()) + 1)
+        return PrototypeClassifier(self.model, params, buffers, prototypes)
+
+    def evaluate(
+        self,
+        batch: TaskBatch,
+        *,
+        steps: Sequence[int] | None = None,
+        metric: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    ) -> dict[int, torch.Tensor]:
+        """Query ``metric`` (cross-entropy by default) of every task, keyed ``0`` (no steps)."""
+        params = {name: p.detach() for name, p in self.model.named_parameters()}
+        buffers = buffers_of(self.model)
+        batch = batch.to(device=self.device)
+        self._prepare(batch)
+        score = metric if metric is not None else torch.nn.functional.cross_entropy
+
+        def one_task(sx: torch.Tensor, sy: torch.Tensor, qx: torch.Tensor, qy: torch.Tensor) -> torch.Tensor:
+            prototypes = _prototypes(predict(self.model, params, buffers, sx), sy, self._ways)
+            return score(_prototype_logits(predict(self.model, params, buffers, qx), prototypes), qy)
+
+        with torch.no_grad(), self._autocast():
+            values = vmap(one_task)(batch.support_x, batch.support_y, batch.query_x, batch.query_y)
+        return {0: values.float().cpu()}

@@ -91,11 +91,15 @@ class _EpisodeSettings:
         _check_int(owner, "shots", self.shots, 1)
         _check_int(owner, "queries", self.queries, 1)
         if self.split not in SPLITS:
-            raise InputError(f"The 'split' parameter of {owner} must be one of {', '.join(SPLITS)}; got {self.split!r}.")
+            raise InputError(
+                f"The 'split' parameter of {owner} must be one of {', '.join(SPLITS)}; got {self.split!r}."
+            )
 
 
 @functools.lru_cache(maxsize=4)
-def _glyph_images(image_size: int, seed: int, cache_dir: str | None) -> tuple[dict[str, torch.Tensor], dict[str, np.ndarray]]:
+def _glyph_images(
+    image_size: int, seed: int, cache_dir: str | None
+) -> tuple[dict[str, torch.Tensor], dict[str, np.ndarray]]:
     dataset = load_glyph_dataset(image_size=image_size, seed=seed, cache_dir=cache_dir)
     images, names = {}, {}
     for split in SPLITS:
@@ -150,7 +154,9 @@ class GlyphTasks(_EpisodeSettings):
     def __post_init__(self) -> None:
         self._check()
         _check_int("GlyphTasks", "image_size", self.image_size, 8)
-        images, names = _glyph_images(self.image_size, self.seed, None if self.cache_dir is None else str(self.cache_dir))
+        images, names = _glyph_images(
+            self.image_size, self.seed, None if self.cache_dir is None else str(self.cache_dir)
+        )
         object.__setattr__(self, "_images", images[self.split])
         object.__setattr__(self, "_names", names[self.split])
         if self.ways > self.n_classes:
@@ -228,7 +234,9 @@ def _omniglot_images(root: str, image_size: int) -> dict[str, tuple[torch.Tensor
     path = glyph_cache_dir().parent / "omniglot" / f"omniglot-v1-{image_size}px-{key}.npz"
     if path.is_file():
         with np.load(path, allow_pickle=False) as data:
-            return {s: (torch.from_numpy(data[f"{s}_images"]), tuple(str(n) for n in data[f"{s}_names"])) for s in SPLITS}
+            return {
+                s: (torch.from_numpy(data[f"{s}_images"]), tuple(str(n) for n in data[f"{s}_names"])) for s in SPLITS
+            }
     read = _read_omniglot(Path(root), image_size)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")

@@ -3,7 +3,7 @@ dictionaries, the loss, and the inner SGD loop written with :mod:`torch.func`.""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -12,7 +12,18 @@ from torch.func import functional_call, grad
 
 from autometa.exceptions import InputError
 
-__all__ = ["InnerLoop", "LossFn", "Params", "make_mlp", "mse_loss", "parameters_of", "buffers_of"]
+__all__ = [
+    "InnerLoop",
+    "LossFn",
+    "Params",
+    "accuracy",
+    "buffers_of",
+    "cross_entropy_loss",
+    "make_convnet",
+    "make_mlp",
+    "mse_loss",
+    "parameters_of",
+]
 
 Params = dict[str, torch.Tensor]
 """Named tensors standing for a module's parameters (the names of ``named_parameters``)."""
@@ -24,6 +35,16 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 def mse_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean squared error over every element (the sinusoid loss of Finn et al. 2017)."""
     return torch.mean((prediction - target) ** 2)
+
+
+def cross_entropy_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of ``(n, classes)`` logits against int64 labels ``(n,)``."""
+    return torch.nn.functional.cross_entropy(logits, target)
+
+
+def accuracy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Fraction of points whose arg-max logit is the label (a 0-d float tensor)."""
+    return (logits.argmax(dim=-1) == target).to(torch.float32).mean()
 
 
 @dataclass(frozen=True)
@@ -71,23 +92,34 @@ def sgd_adapt(
     y: torch.Tensor,
     *,
     steps: int,
-    lr: float,
+    lr: float | Params,
     loss_fn: LossFn,
+    names: Collection[str] | None = None,
 ) -> Params:
     """``steps`` SGD steps from ``params`` on ``(x, y)``, differentiable end to end.
 
     Written with :func:`torch.func.grad`, so it composes with ``vmap`` (one task per
     vmapped call) and with an outer ``grad`` (which then sees the second-order terms).
+
+    Parameters
+    ----------
+    lr : float or dict of str to torch.Tensor
+        One step size, or one per parameter (a tensor shaped like it, as in Meta-SGD).
+    names : collection of str, optional
+        Adapt only these parameters (ANIL's head); the others stay as given. All by default.
     """
+    adapted = list(params) if names is None else [n for n in params if n in names]
+    frozen = {n: v for n, v in params.items() if n not in adapted}
 
     def task_loss(p: Params, x_: torch.Tensor, y_: torch.Tensor) -> torch.Tensor:
-        return loss_fn(predict(model, p, buffers, x_), y_)
+        return loss_fn(predict(model, {**frozen, **p}, buffers, x_), y_)
 
     loss_grad = grad(task_loss)
+    current = {n: params[n] for n in adapted}
     for _ in range(steps):
-        grads = loss_grad(params, x, y)
-        params = {name: value - lr * grads[name] for name, value in params.items()}
-    return params
+        grads = loss_grad(current, x, y)
+        current = {n: v - (lr[n] if isinstance(lr, dict) else lr) * grads[n] for n, v in current.items()}
+    return {n: current.get(n, v) for n, v in params.items()}
 
 
 def make_mlp(
@@ -120,6 +152,74 @@ def make_mlp(
             layers.append(nn.Linear(n_in, n_out, dtype=dtype))
             if i < len(widths) - 2:
                 layers.append(nn.ReLU())
+        return nn.Sequential(*layers)
+
+    if seed is None:
+        return build()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
+
+
+def make_convnet(
+    out_features: int | None = 5,
+    *,
+    in_channels: int = 1,
+    channels: Sequence[int] = (32, 32, 64, 64),
+    image_size: int = 28,
+    seed: int | None = 0,
+    dtype: torch.dtype = torch.float32,
+) -> nn.Sequential:
+    """The few-shot convolutional network of Vinyals et al. (2016) and Finn et al. (2017).
+
+    One block per entry of ``channels``: 3x3 convolution (padding 1), batch norm,
+    ReLU, 2x2 max-pooling; then flattening and, unless ``out_features`` is None, a
+    linear head (the classifier, the last child, which ANIL adapts). Batch norm keeps no
+    running statistics (``track_running_stats=False``): it normalizes with the
+    statistics of the images it is given, at meta-training and test time alike (the
+    transductive setting of MAML), and it has no buffers, so the network works under
+    ``vmap``.
+
+    Parameters
+    ----------
+    out_features : int or None
+        Classes of the head (the "ways"); None returns the embedding network of
+        Prototypical Networks.
+    in_channels : int
+    channels : sequence of int
+        Output channels of each block.
+    image_size : int
+        Side of the square input images.
+    seed : int or None
+        Seed of the initialisation (the global RNG is left as it was); None uses the global RNG.
+    dtype : torch.dtype
+    """
+    if not channels or any(c < 1 for c in channels) or in_channels < 1:
+        raise InputError(f"The 'channels' of make_convnet must be ints >= 1; got {list(channels)!r}.")
+    if out_features is not None and out_features < 1:
+        raise InputError(f"The 'out_features' parameter of make_convnet must be >= 1 or None; got {out_features!r}.")
+    side = image_size
+    for _ in channels:
+        side //= 2
+    if side < 1:
+        raise InputError(
+            f"{len(channels)} pooling blocks shrink {image_size} px images to nothing; use larger images or fewer blocks."
+        )
+
+    def build() -> nn.Sequential:
+        layers: list[nn.Module] = []
+        previous = in_channels
+        for c in channels:
+            layers += [
+                nn.Conv2d(previous, c, 3, padding=1, dtype=dtype),
+                nn.BatchNorm2d(c, track_running_stats=False, dtype=dtype),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+            ]
+            previous = c
+        layers.append(nn.Flatten())
+        if out_features is not None:
+            layers.append(nn.Linear(previous * side * side, out_features, dtype=dtype))
         return nn.Sequential(*layers)
 
     if seed is None:

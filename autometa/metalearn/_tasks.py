@@ -9,7 +9,7 @@ import torch
 
 from autometa.exceptions import InputError
 
-__all__ = ["SinusoidTasks", "TaskBatch"]
+__all__ = ["HarmonicTasks", "LineTasks", "SinusoidTasks", "TaskBatch"]
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,14 @@ class TaskBatch:
         sl = slice(index, index + 1)
         return TaskBatch(self.support_x[sl], self.support_y[sl], self.query_x[sl], self.query_y[sl])
 
-    def to(self, dtype: torch.dtype) -> TaskBatch:
-        """The same batch with every tensor cast to ``dtype``."""
-        return TaskBatch(*(t.to(dtype) for t in (self.support_x, self.support_y, self.query_x, self.query_y)))
+    def to(self, dtype: torch.dtype | None = None, *, device: torch.device | str | None = None) -> TaskBatch:
+        """The same batch with its floating-point tensors cast to ``dtype`` (integer class
+        labels keep theirs) and every tensor moved to ``device``."""
+
+        def move(t: torch.Tensor) -> torch.Tensor:
+            return t.to(device=device, dtype=dtype if dtype is not None and t.is_floating_point() else None)
+
+        return TaskBatch(*(move(t) for t in (self.support_x, self.support_y, self.query_x, self.query_y)))
 
 
 @dataclass(frozen=True)
@@ -144,3 +149,105 @@ class SinusoidTasks:
     def evaluate(x: torch.Tensor, amplitude: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
         """``amplitude * sin(x - phase)`` for x of shape ``(n_tasks, k, 1)`` and per-task parameters."""
         return amplitude.view(-1, 1, 1) * torch.sin(x - phase.view(-1, 1, 1))
+
+
+def _uniform(
+    generator: torch.Generator, shape: tuple[int, ...], bounds: tuple[float, float], dtype: torch.dtype
+) -> torch.Tensor:
+    low, high = bounds
+    return torch.rand(shape, generator=generator, dtype=dtype) * (high - low) + low
+
+
+def _check_regression_settings(
+    owner: str, k_support: int, k_query: int | None, ranges: dict[str, tuple[float, float]]
+) -> None:
+    if k_support < 1:
+        raise InputError(f"The 'k_support' parameter of {owner} must be >= 1; got {k_support!r}.")
+    if k_query is not None and k_query < 1:
+        raise InputError(f"The 'k_query' parameter of {owner} must be >= 1 or None; got {k_query!r}.")
+    for name, (low, high) in ranges.items():
+        if not low <= high:
+            raise InputError(
+                f"The '{name}' parameter of {owner} must be (low, high) with low <= high; got {(low, high)!r}."
+            )
+
+
+@dataclass(frozen=True)
+class LineTasks:
+    """Linear regression tasks ``y = slope * x + intercept`` (the line family of Finn et
+    al. 2018), slope and intercept from ``U[slope_range]`` and ``U[intercept_range]``,
+    inputs from ``U[x_range]``.
+
+    Parameters
+    ----------
+    k_support : int
+    k_query : int or None
+        ``None`` means as many as ``k_support``.
+    slope_range, intercept_range, x_range : tuple of float
+    """
+
+    k_support: int = 10
+    k_query: int | None = None
+    slope_range: tuple[float, float] = (-3.0, 3.0)
+    intercept_range: tuple[float, float] = (-3.0, 3.0)
+    x_range: tuple[float, float] = (-5.0, 5.0)
+
+    def __post_init__(self) -> None:
+        _check_regression_settings("LineTasks", self.k_support, self.k_query,
+                                   {n: getattr(self, n) for n in ("slope_range", "intercept_range", "x_range")})  # fmt: skip
+
+    def sample(self, n_tasks: int, generator: torch.Generator, *, dtype: torch.dtype = torch.float32) -> TaskBatch:
+        """Draw ``n_tasks`` tasks; x and y of shape ``(n_tasks, k, 1)``."""
+        if n_tasks < 1:
+            raise InputError(f"The 'n_tasks' parameter of LineTasks.sample must be >= 1; got {n_tasks!r}.")
+        k_query = self.k_support if self.k_query is None else self.k_query
+        slope = _uniform(generator, (n_tasks, 1, 1), self.slope_range, dtype)
+        intercept = _uniform(generator, (n_tasks, 1, 1), self.intercept_range, dtype)
+        sx = _uniform(generator, (n_tasks, self.k_support, 1), self.x_range, dtype)
+        qx = _uniform(generator, (n_tasks, k_query, 1), self.x_range, dtype)
+        return TaskBatch(sx, slope * sx + intercept, qx, slope * qx + intercept)
+
+
+@dataclass(frozen=True)
+class HarmonicTasks:
+    """Sums of two harmonics, ``y = a1 sin(w x + b1) + a2 sin(2 w x + b2)``, after the
+    harmonic family of Lacoste et al. (2018): ``w ~ U[frequency_range]``, phases
+    ``b ~ U[0, 2 pi]``, amplitudes ``a ~ N(0, 1)``, inputs ``x ~ U[x_range]``.
+
+    The defaults are ours: the frequency range of Lacoste et al. over a window short
+    enough (about one to two periods) that ten points pin a task down.
+
+    Parameters
+    ----------
+    k_support : int
+    k_query : int or None
+        ``None`` means as many as ``k_support``.
+    frequency_range, x_range : tuple of float
+    """
+
+    k_support: int = 10
+    k_query: int | None = None
+    frequency_range: tuple[float, float] = (5.0, 7.0)
+    x_range: tuple[float, float] = (-1.0, 1.0)
+
+    def __post_init__(self) -> None:
+        _check_regression_settings("HarmonicTasks", self.k_support, self.k_query,
+                                   {n: getattr(self, n) for n in ("frequency_range", "x_range")})  # fmt: skip
+
+    def sample(self, n_tasks: int, generator: torch.Generator, *, dtype: torch.dtype = torch.float32) -> TaskBatch:
+        """Draw ``n_tasks`` tasks; x and y of shape ``(n_tasks, k, 1)``."""
+        if n_tasks < 1:
+            raise InputError(f"The 'n_tasks' parameter of HarmonicTasks.sample must be >= 1; got {n_tasks!r}.")
+        k_query = self.k_support if self.k_query is None else self.k_query
+        w = _uniform(generator, (n_tasks, 1, 1), self.frequency_range, dtype)
+        phases = _uniform(generator, (n_tasks, 2, 1, 1), (0.0, 2 * math.pi), dtype)
+        amplitudes = torch.randn((n_tasks, 2, 1, 1), generator=generator, dtype=dtype)
+
+        def f(x: torch.Tensor) -> torch.Tensor:
+            return amplitudes[:, 0] * torch.sin(w * x + phases[:, 0]) + amplitudes[:, 1] * torch.sin(
+                2 * w * x + phases[:, 1]
+            )
+
+        sx = _uniform(generator, (n_tasks, self.k_support, 1), self.x_range, dtype)
+        qx = _uniform(generator, (n_tasks, k_query, 1), self.x_range, dtype)
+        return TaskBatch(sx, f(sx), qx, f(qx))
