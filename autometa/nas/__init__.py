@@ -17,6 +17,7 @@ require_torch_for_nas()
 
 from autometa.nas._data import ImageData, MinibatchSampler, digits_data, digits_task  # noqa: E402
 from autometa.nas._genotype import Genotype, discretize, edge_count  # noqa: E402
+from autometa.nas._metanas import AdaptedArchitecture, MetaNAS, MetaNASRecord, few_shot_accuracy  # noqa: E402
 from autometa.nas._network import (  # noqa: E402
     GenotypeNetwork,
     MixedEdge,
@@ -45,6 +46,10 @@ from autometa.nas._warmstart import (  # noqa: E402
 )
 
 __all__ = [
+    "AdaptedArchitecture",
+    "MetaNAS",
+    "MetaNASRecord",
+    "few_shot_accuracy",
     "DARTS_OPS",
     "FEWSHOT_OPS",
     "OPERATIONS",
