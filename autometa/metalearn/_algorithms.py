@@ -514,10 +514,70 @@ class ANIL(MAML):
                 f" (of {sorted(names)!r})."
             )
         self.head = names
+        # fast path: the head is the last child of a Sequential, so the body's features
+        # are computed once per task instead of once per inner step
+        self._head_prefix: str | None = None
+        if isinstance(model, nn.Sequential) and len(model) > 1:
+            prefix = f"{len(model) - 1}."
+            if names == {prefix + n for n, _ in model[-1].named_parameters()}:
+                self._head_prefix = prefix
 
     @property
     def adapted_names(self) -> frozenset[str]:
         return self.head
+
+    def _split(self, tensors: Params) -> tuple[Params, Params]:
+        """(body, head) entries, the head's without the prefix."""
+        assert self._head_prefix is not None
+        k = len(self._head_prefix)
+        body = {n: v for n, v in tensors.items() if not n.startswith(self._head_prefix)}
+        head = {n[k:]: v for n, v in tensors.items() if n.startswith(self._head_prefix)}
+        return body, head
+
+    def _cached_features_loss(
+        self, params: Params, buffers: Params, sx: torch.Tensor, sy: torch.Tensor, qx: torch.Tensor, qy: torch.Tensor,
+        adapt_head: Callable[[nn.Module, Params, Params, torch.Tensor, torch.Tensor], Params],
+    ) -> torch.Tensor:  # fmt: skip
+        assert isinstance(self.model, nn.Sequential)
+        body_module, head_module = self.model[:-1], self.model[-1]
+        body_p, head_p = self._split(params)
+        body_b, head_b = self._split(buffers)
+        fs = predict(body_module, body_p, body_b, sx)
+        fq = predict(body_module, body_p, body_b, qx)
+        adapted = adapt_head(head_module, head_p, head_b, fs, sy)
+        return self.loss_fn(predict(head_module, adapted, head_b, fq), qy)
+
+    def _task_functional(
+        self, params: Params, buffers: Params, sx: torch.Tensor, sy: torch.Tensor, qx: torch.Tensor, qy: torch.Tensor
+    ) -> tuple[Params, torch.Tensor]:
+        if self._head_prefix is None:
+            return super()._task_functional(params, buffers, sx, sy, qx, qy)
+
+        def adapt_head(module: nn.Module, p: Params, b: Params, x: torch.Tensor, y: torch.Tensor) -> Params:
+            return sgd_adapt(module, p, b, x, y, steps=self.inner.steps, lr=self.inner.lr, loss_fn=self.loss_fn)
+
+        grads, loss = grad_and_value(lambda p: self._cached_features_loss(p, buffers, sx, sy, qx, qy, adapt_head))(
+            params
+        )
+        return grads, loss
+
+    def _task_autograd(
+        self, params: Params, buffers: Params, sx: torch.Tensor, sy: torch.Tensor, qx: torch.Tensor, qy: torch.Tensor
+    ) -> tuple[Params, torch.Tensor]:
+        if self._head_prefix is None:
+            return super()._task_autograd(params, buffers, sx, sy, qx, qy)
+
+        def adapt_head(module: nn.Module, p: Params, b: Params, x: torch.Tensor, y: torch.Tensor) -> Params:
+            for _ in range(self.inner.steps):
+                loss = self.loss_fn(predict(module, p, b, x), y)
+                grads = torch.autograd.grad(loss, list(p.values()), create_graph=True)
+                p = {n: v - self.inner.lr * g for (n, v), g in zip(p.items(), grads, strict=True)}
+            return p
+
+        start = {name: v.detach().requires_grad_(True) for name, v in params.items()}
+        loss = self._cached_features_loss(start, buffers, sx, sy, qx, qy, adapt_head)
+        grads = torch.autograd.grad(loss, list(start.values()))
+        return dict(zip(start, grads, strict=True)), loss.detach()
 
 
 _LR_PREFIX = "inner_lr:"
