@@ -80,8 +80,9 @@ def test_adapt_returns_a_pruned_network_with_the_adapted_architecture():
     assert adapted.genotype.n_nodes == 1 and all(op in FEWSHOT_OPS for op, _ in adapted.genotype.normal)
     assert adapted(batch.query_x[0]).shape == (6, 2)
     before = learner.network.alpha_normal.detach().clone()
-    accs, genotypes = learner.evaluate(batch, steps=1)
-    assert len(accs) == 1 == len(genotypes) and torch.equal(learner.network.alpha_normal, before)  # meta state untouched
+    result = learner.evaluate(batch, steps=1, finetune_steps=2)
+    assert len(result.pruned) == len(result.unpruned) == len(result.finetuned) == len(result.genotypes) == 1
+    assert torch.equal(learner.network.alpha_normal, before)  # the meta state is untouched
 
 
 def test_metanas_resumes_from_its_checkpoint(tmp_path):

@@ -17,7 +17,13 @@ require_torch_for_nas()
 
 from autometa.nas._data import ImageData, MinibatchSampler, digits_data, digits_task  # noqa: E402
 from autometa.nas._genotype import Genotype, discretize, edge_count  # noqa: E402
-from autometa.nas._metanas import AdaptedArchitecture, MetaNAS, MetaNASRecord, few_shot_accuracy  # noqa: E402
+from autometa.nas._metanas import (  # noqa: E402
+    AdaptedArchitecture,
+    MetaNAS,
+    MetaNASEvaluation,
+    MetaNASRecord,
+    few_shot_accuracy,
+)
 from autometa.nas._network import (  # noqa: E402
     GenotypeNetwork,
     MixedEdge,
@@ -48,6 +54,7 @@ from autometa.nas._warmstart import (  # noqa: E402
 __all__ = [
     "AdaptedArchitecture",
     "MetaNAS",
+    "MetaNASEvaluation",
     "MetaNASRecord",
     "few_shot_accuracy",
     "DARTS_OPS",

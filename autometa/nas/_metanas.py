@@ -32,10 +32,10 @@ from torch import nn
 from autometa.exceptions import InputError, ResumeError
 from autometa.metalearn import TaskBatch, TaskDistribution
 from autometa.nas._genotype import Genotype
-from autometa.nas._network import ARCH_NAMES, GenotypeNetwork, SearchNetwork
+from autometa.nas._network import ARCH_NAMES, SearchNetwork
 from autometa.nas._search import resolve_device
 
-__all__ = ["AdaptedArchitecture", "MetaNAS", "MetaNASRecord", "few_shot_accuracy"]
+__all__ = ["AdaptedArchitecture", "MetaNAS", "MetaNASEvaluation", "MetaNASRecord", "few_shot_accuracy", "mean_ci"]
 
 logger = logging.getLogger("autometa.nas")
 
@@ -276,6 +276,23 @@ class MetaNAS:
                     os.replace(tmp, path)
         return records
 
+    def _adapted_search_network(self, x: torch.Tensor, y: torch.Tensor, steps: int | None) -> SearchNetwork:
+        steps = self.task_steps if steps is None else steps
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise InputError(f"The 'steps' parameter of MetaNAS.adapt must be an int >= 0; got {steps!r}.")
+        net = copy.deepcopy(self.network)
+        _task_steps(net, x.to(self.device), y.to(self.device), steps, self.task_lr, self.task_arch_lr)
+        return net
+
+    def _finetune(self, net: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int) -> None:
+        if steps < 0:
+            raise InputError(f"The 'finetune_steps' parameter of MetaNAS must be >= 0; got {steps!r}.")
+        opt = torch.optim.SGD(net.parameters(), lr=self.task_lr)
+        for _ in range(steps):
+            opt.zero_grad()
+            F.cross_entropy(net(x.to(self.device)), y.to(self.device)).backward()
+            opt.step()
+
     def adapt(
         self,
         support_x: torch.Tensor,
@@ -299,40 +316,56 @@ class MetaNAS:
         finetune_steps : int
             SGD steps of the pruned network's weights on the support set.
         """
-        steps = self.task_steps if steps is None else steps
-        if steps < 0 or finetune_steps < 0:
-            raise InputError(f"'steps' and 'finetune_steps' of MetaNAS.adapt must be >= 0; got {steps!r}, {finetune_steps!r}.")
-        net = copy.deepcopy(self.network)
-        x, y = support_x.to(self.device), support_y.to(self.device)
-        _task_steps(net, x, y, steps, self.task_lr, self.task_arch_lr)
+        net = self._adapted_search_network(support_x, support_y, steps)
         genotype = net.genotype()
         if not prune:
             return AdaptedArchitecture(genotype, net.eval())
-        pruned: GenotypeNetwork = net.prune(genotype)
-        if finetune_steps:
-            opt = torch.optim.SGD(pruned.parameters(), lr=self.task_lr)
-            for _ in range(finetune_steps):
-                opt.zero_grad()
-                F.cross_entropy(pruned(x), y).backward()
-                opt.step()
+        pruned = net.prune(genotype)
+        self._finetune(pruned, support_x, support_y, finetune_steps)
         return AdaptedArchitecture(genotype, pruned.eval())
 
-    def evaluate(
-        self,
-        batch: TaskBatch,
-        *,
-        steps: int | None = None,
-        prune: bool = True,
-        finetune_steps: int = 0,
-    ) -> tuple[list[float], list[Genotype]]:
-        """Query accuracy of every task of ``batch`` after :meth:`adapt`, and the adapted genotypes."""
-        accs, genotypes = [], []
+    def evaluate(self, batch: TaskBatch, *, steps: int | None = None, finetune_steps: int = 0) -> MetaNASEvaluation:
+        """Query accuracies of every task of ``batch`` after adaptation: of the adapted search
+        network, of the pruned network and (if ``finetune_steps``) of the pruned network
+        fine-tuned on the support set; one adaptation per task serves all three."""
+        unpruned, pruned_accs, tuned, genotypes = [], [], [], []
         for t in range(len(batch)):
-            adapted = self.adapt(batch.support_x[t], batch.support_y[t], steps=steps, prune=prune,
-                                 finetune_steps=finetune_steps)
-            accs.append(few_shot_accuracy(adapted(batch.query_x[t].to(self.device)), batch.query_y[t].to(self.device)))
-            genotypes.append(adapted.genotype)
-        return accs, genotypes
+            sx, sy = batch.support_x[t], batch.support_y[t]
+            qx, qy = batch.query_x[t].to(self.device), batch.query_y[t].to(self.device)
+            net = self._adapted_search_network(sx, sy, steps)
+            genotype = net.genotype()
+            genotypes.append(genotype)
+            pruned = net.prune(genotype)
+            with torch.no_grad():
+                unpruned.append(few_shot_accuracy(net.eval()(qx), qy))
+                pruned_accs.append(few_shot_accuracy(pruned.eval()(qx), qy))
+            if finetune_steps:
+                self._finetune(pruned.train(), sx, sy, finetune_steps)
+                with torch.no_grad():
+                    tuned.append(few_shot_accuracy(pruned.eval()(qx), qy))
+        return MetaNASEvaluation(tuple(unpruned), tuple(pruned_accs), tuple(tuned) if tuned else None, tuple(genotypes))
+
+
+@dataclass(frozen=True)
+class MetaNASEvaluation:
+    """Per-task query accuracies of :meth:`MetaNAS.evaluate`.
+
+    Attributes
+    ----------
+    unpruned : tuple of float
+        The adapted search network.
+    pruned : tuple of float
+        The pruned network of the adapted architecture (no retraining).
+    finetuned : tuple of float or None
+        The pruned network after ``finetune_steps`` SGD steps on the support set.
+    genotypes : tuple of Genotype
+        The task-adapted architectures.
+    """
+
+    unpruned: tuple[float, ...]
+    pruned: tuple[float, ...]
+    finetuned: tuple[float, ...] | None
+    genotypes: tuple[Genotype, ...]
 
 
 def mean_ci(values: list[float]) -> tuple[float, float]:
