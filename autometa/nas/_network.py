@@ -4,6 +4,7 @@ parameters) and the discrete network a genotype describes."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -236,7 +237,7 @@ class SearchNetwork(_Backbone):
             _check_int(value, name, owner, low)
         self.ops = validate_ops(ops, owner)
         self.bn = bn if bn is not None else BNSettings(affine=False)
-        self.config = {
+        self.config: dict[str, Any] = {
             "in_channels": in_channels,
             "n_classes": n_classes,
             "channels": channels,
@@ -317,28 +318,29 @@ class SearchNetwork(_Backbone):
         genotype = genotype if genotype is not None else self.genotype()
         if genotype.n_nodes != self.n_nodes:
             raise InputError(f"The genotype has {genotype.n_nodes} nodes per cell; this network has {self.n_nodes}.")
-        cfg = self.config
+        cfg: dict[str, Any] = self.config
         net = GenotypeNetwork(
             genotype,
-            cfg["in_channels"],
-            cfg["n_classes"],
-            channels=cfg["channels"],
-            n_cells=cfg["n_cells"],
-            stem_multiplier=cfg["stem_multiplier"],
+            int(cfg["in_channels"]),
+            int(cfg["n_classes"]),
+            channels=int(cfg["channels"]),
+            n_cells=int(cfg["n_cells"]),
+            stem_multiplier=int(cfg["stem_multiplier"]),
             bn=self.bn,
             pool_bn=True,
             seed=None,
         ).to(self.alpha_normal.device)
         net.stem.load_state_dict(self.stem.state_dict())
         net.classifier.load_state_dict(self.classifier.state_dict())
-        for search_cell, cell in zip(self.cells, net.cells, strict=True):
+        for search_module, module in zip(self.cells, net.cells, strict=True):
+            search_cell, cell = cast(SearchCell, search_module), cast(GenotypeCell, module)
             cell.pre0.load_state_dict(search_cell.pre0.state_dict())
             cell.pre1.load_state_dict(search_cell.pre1.state_dict())
             i = 0
             for node, edges in enumerate(cell.nodes):
                 offset = edge_count(node)
                 for name, source in edges:
-                    mixed = search_cell.edges[offset + source]
+                    mixed = cast(MixedEdge, search_cell.edges[offset + source])
                     cell.ops[i].load_state_dict(mixed.ops[self.ops.index(name)].state_dict())
                     i += 1
         return net
