@@ -103,6 +103,9 @@ def test_anil_cached_features_path_equals_the_generic_path(vectorize):
     for name in a.grads:
         torch.testing.assert_close(a.grads[name], b.grads["net." + name], rtol=1e-10, atol=1e-12)
     assert a.query_loss == pytest.approx(b.query_loss, rel=1e-12)
+    fast_scores, generic_scores = fast.evaluate(batch, steps=(0, 2)), generic.evaluate(batch, steps=(0, 2))
+    for k in (0, 2):
+        torch.testing.assert_close(fast_scores[k], generic_scores[k])
 
 
 def test_anil_rejects_an_unknown_head():

@@ -561,6 +561,35 @@ class ANIL(MAML):
         )
         return grads, loss
 
+    def evaluate(
+        self,
+        batch: TaskBatch,
+        *,
+        steps: Sequence[int] | None = None,
+        metric: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    ) -> dict[int, torch.Tensor]:
+        """As :meth:`BaseMetaLearner.evaluate`; on the fast path the body embeds each task once."""
+        if self._head_prefix is None:
+            return super().evaluate(batch, steps=steps, metric=metric)
+        assert isinstance(self.model, nn.Sequential)
+        body_module, head_module = self.model[:-1], self.model[-1]
+        body_p, head_p = self._split({n: p.detach() for n, p in self.model.named_parameters()})
+        body_b, head_b = self._split(buffers_of(self.model))
+        batch = batch.to(device=self.device)
+        with torch.no_grad(), self._autocast():
+            embed = vmap(lambda x: predict(body_module, body_p, body_b, x))
+            features = TaskBatch(embed(batch.support_x), batch.support_y, embed(batch.query_x), batch.query_y)
+            scores = evaluate_adaptation(
+                head_module,
+                features,
+                steps=(self.inner.steps,) if steps is None else steps,
+                lr=self.inner.lr,
+                params=head_p,
+                loss_fn=self.loss_fn,
+                metric=metric,
+            )
+        return {k: v.float().cpu() for k, v in scores.items()}
+
     def _task_autograd(
         self, params: Params, buffers: Params, sx: torch.Tensor, sy: torch.Tensor, qx: torch.Tensor, qy: torch.Tensor
     ) -> tuple[Params, torch.Tensor]:
