@@ -526,7 +526,8 @@ def metalearn(
 
             train_dist, val_dist, test_dist = episodes("train", queries), episodes("val", queries), episodes("test", 15)
             model = ml.make_convnet(None if algo == "protonet" else ways, channels=(width,) * 4, seed=seed)
-            loss_fn, metric, metric_name = ml.cross_entropy_loss, ml.accuracy, "accuracy"
+            loss_fn: Any = ml.cross_entropy_loss
+            metric, metric_name = ml.accuracy, "accuracy"
         else:
             train_dist = val_dist = regression[tasks](k_support=shots, k_query=queries)
             test_dist = regression[tasks](k_support=shots, k_query=100)

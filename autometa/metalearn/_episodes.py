@@ -12,6 +12,7 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -240,7 +241,9 @@ def _omniglot_images(root: str, image_size: int) -> dict[str, tuple[torch.Tensor
     read = _read_omniglot(Path(root), image_size)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-    arrays = {f"{s}_images": read[s][0] for s in SPLITS} | {f"{s}_names": np.array(read[s][1]) for s in SPLITS}
+    arrays: dict[str, Any] = {f"{s}_images": read[s][0] for s in SPLITS} | {
+        f"{s}_names": np.array(read[s][1]) for s in SPLITS
+    }
     np.savez_compressed(tmp, **arrays)
     os.replace(tmp, path)
     return {s: (torch.from_numpy(read[s][0]), tuple(read[s][1])) for s in SPLITS}
