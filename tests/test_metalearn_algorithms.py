@@ -309,3 +309,19 @@ def test_short_anil_glyph_run_beats_chance():
     learner = ANIL(make_convnet(5, channels=(16, 16, 16, 16), seed=0), inner_steps=3, inner_lr=0.3,
                    loss_fn=cross_entropy_loss)  # fmt: skip
     assert _glyph_run(learner, iterations=60, meta_batch=4) > 0.35
+
+
+@pytest.mark.parametrize("algorithm", [MetaSGD, ProtoNet])
+def test_glyph_meta_training_is_deterministic_on_cpu(algorithm):
+    pytest.importorskip("HersheyFonts")
+    from autometa.metalearn import GlyphTasks
+
+    states = []
+    for _ in range(2):
+        if algorithm is ProtoNet:
+            learner = ProtoNet(make_convnet(None, channels=(4, 4), seed=3))
+        else:
+            learner = MetaSGD(make_convnet(5, channels=(4, 4), seed=3), inner_lr=0.1, loss_fn=cross_entropy_loss)
+        learner.meta_train(GlyphTasks(ways=5, shots=1, queries=2), iterations=3, meta_batch_size=2, seed=7)
+        states.append(learner.state_dict())
+    assert all(torch.equal(states[0][name], states[1][name]) for name in states[0])
