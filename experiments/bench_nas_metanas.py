@@ -94,7 +94,12 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=16)
     parser.add_argument("--omniglot-root", default="")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--report-only", action="store_true", help="Re-render the .md and .png from the .json.")
     args = parser.parse_args()
+    if args.report_only:
+        suffix = "_quick" if args.quick else ""
+        write_report(json.loads((RESULTS / f"nas_metanas{suffix}.json").read_text()), suffix)
+        return
     if args.quick:
         args.iterations, args.test_tasks, args.meta_batch = 2, 4, 2
     torch.set_num_threads(1)

@@ -64,7 +64,12 @@ def main() -> None:
     parser.add_argument("--source-steps", type=int, default=100)
     parser.add_argument("--eval-every", type=int, default=5)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--report-only", action="store_true", help="Re-render the .md and .png from the .json.")
     args = parser.parse_args()
+    if args.report_only:
+        suffix = "_quick" if args.quick else ""
+        write_report(json.loads((RESULTS / f"nas_warmstart{suffix}.json").read_text()), suffix)
+        return
     if args.quick:
         args.steps, args.source_steps, args.eval_every = 4, 4, 2
     torch.set_num_threads(1)

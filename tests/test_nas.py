@@ -399,3 +399,18 @@ def test_image_task_embedding_tells_related_tasks_apart():
     emb = [image_task_embedding(d) for d in (same_a, same_b, other)]
     assert emb[0].shape == (66,)
     assert torch.dist(emb[0], emb[1]) < torch.dist(emb[0], emb[2])
+
+
+def test_tabular_tasks_are_described_by_meta_features_and_matched(iris, breast_cancer):
+    from autometa import Task
+    from autometa.nas import table_descriptor
+
+    iris_task = Task(iris, label="target", seed=0)
+    cancer_task = Task(breast_cancer, label="target", seed=0)
+    descriptors = {name: table_descriptor(t, groups=("simple",)) for name, t in (("iris", iris_task), ("cancer", cancer_task))}
+    assert descriptors["iris"]["NumberOfClasses"] == 3
+    store = ArchitectureStore()
+    store.add("iris", descriptors["iris"], _result(1.0))
+    store.add("cancer", descriptors["cancer"], _result(2.0))
+    half_iris = Task(iris.sample(75, random_state=0), label="target", seed=0)
+    assert store.nearest(table_descriptor(half_iris, groups=("simple",)))[0][0].name == "iris"
