@@ -151,27 +151,56 @@ def write_report(payload: dict, suffix: str) -> None:
         + ", ".join(f"{n} ({s['valid_accuracy']:.3f})" for n, s in payload["sources"].items())
         + f". Targets searched for {args['steps']} steps, validation accuracy recorded every {args['eval_every']} steps.",
         "",
-        "Cost = steps until the warm search first reaches the cold search's final validation accuracy, "
-        "as a share of the cold search's steps (lower is better; the anchor is 0.40, i.e. 60% less).",
+        "Cost = steps until a search first reaches the cold search's final validation accuracy, as a share of "
+        "the cold search's steps (lower is better; the anchor is 0.40, i.e. 60% less). The cold search itself may "
+        "reach that accuracy before its last step: its own first-reach step is the stricter reference, and the "
+        "last column divides the warm steps by it.",
         "",
-        "| target | nearest stored task | cold final acc | " + " | ".join(f"{v}: steps (cost)" for v in variants)
-        + " | " + " | ".join(f"{v}: final acc" for v in variants) + " |",
-        "|---|---|---:|" + "---:|" * (2 * len(variants)),
+        "| target | nearest stored task | cold final acc | cold: first reach | "
+        + " | ".join(f"{v}: steps (cost)" for v in variants)
+        + " | " + " | ".join(f"{v}: final acc" for v in variants)
+        + " | " + " | ".join(f"{v}: steps / cold first reach" for v in variants) + " |",
+        "|---|---|---:|---:|" + "---:|" * (3 * len(variants)),
     ]
     costs: dict[str, list[float]] = {v: [] for v in variants}
+    strict: dict[str, list[float]] = {v: [] for v in variants}
     for name, t in payload["targets"].items():
-        cells = []
+        cold_reach = t["runs"]["cold"]["steps_to_cold_final"]
+        cells, ratios = [], []
         for v in variants:
             run = t["runs"][v]
             frac = run["cost_fraction"]
             costs[v].append(frac if frac is not None else 1.0)
-            cells.append(f"{run['steps_to_cold_final']} ({frac:.2f})" if frac is not None else "not reached (1.00)")
+            reached = run["steps_to_cold_final"]
+            ratio = reached / cold_reach if reached is not None else args["steps"] / cold_reach
+            strict[v].append(ratio)
+            cells.append(f"{reached} ({frac:.2f})" if frac is not None else "not reached (1.00)")
+            ratios.append(f"{ratio:.2f}" if reached is not None else f">= {ratio:.2f}")
         finals = [f"{t['runs'][v]['final_valid_accuracy']:.3f}" for v in variants]
-        lines.append(f"| {name} | {t['nearest']} | {t['runs']['cold']['final_valid_accuracy']:.3f} | "
-                     + " | ".join(cells) + " | " + " | ".join(finals) + " |")
-    lines += ["", "Mean cost (not reached counts as 1.00): "
+        lines.append(f"| {name} | {t['nearest']} | {t['runs']['cold']['final_valid_accuracy']:.3f} | {cold_reach} | "
+                     + " | ".join(cells) + " | " + " | ".join(finals) + " | " + " | ".join(ratios) + " |")
+    lines += ["", "Mean cost relative to the cold search's steps (not reached counts as 1.00): "
               + "; ".join(f"{v}: {statistics.mean(c):.2f} ({100 * (1 - statistics.mean(c)):.0f}% less search)"
-                          for v, c in costs.items()) + "."]
+                          for v, c in costs.items()) + ".",
+              "", "Mean cost relative to the cold search's own first reach of its final accuracy: "
+              + "; ".join(f"{v}: {statistics.mean(c):.2f} ({100 * (1 - statistics.mean(c)):.0f}% less)"
+                          for v, c in strict.items()) + "."]
+    lines += ["", "The final accuracies sit on a plateau near 0.99, where one validation image decides whether a curve "
+              "'reaches' the cold final value. A less noisy view: steps until 95% of the cold final accuracy.", "",
+              "| target | cold | " + " | ".join(variants) + " |", "|---|---:|" + "---:|" * len(variants)]
+    soft: dict[str, list[float]] = {v: [] for v in ["cold", *variants]}
+    for name, t in payload["targets"].items():
+        level = 0.95 * t["runs"]["cold"]["final_valid_accuracy"]
+        row = []
+        for v in ["cold", *variants]:
+            reached = next((st for st, a in t["runs"][v]["curve"] if a >= level), None)
+            soft[v].append(reached if reached is not None else args["steps"])
+            row.append(str(reached))
+        lines.append(f"| {name} | " + " | ".join(row) + " |")
+    lines += ["", "Mean steps to 95% of the cold final accuracy: "
+              + "; ".join(f"{v}: {statistics.mean(c):.1f}" for v, c in soft.items())
+              + " (" + "; ".join(f"{v}: {100 * (1 - statistics.mean(soft[v]) / statistics.mean(soft['cold'])):.0f}% fewer than cold"
+                                 for v in variants) + ")."]
     (RESULTS / f"nas_warmstart{suffix}.md").write_text("\n".join(lines) + "\n")
 
     fig, axes = plt.subplots(1, len(payload["targets"]), figsize=(4 * len(payload["targets"]), 3.4), squeeze=False)
