@@ -216,3 +216,27 @@ def test_fix_unimportant_turns_weak_hyperparameters_into_constants():
         if d[FAMILY_KEY] == "knn":
             assert d["knn:weights"] == "distance"
     assert json.dumps(sorted(pruned["knn:n_neighbors"].__dict__)) == json.dumps(sorted(space["knn:n_neighbors"].__dict__))
+
+
+@pytest.mark.slow
+def test_cli_tune_with_transfer_and_pruning(small_metadata, make_csv, credit_small, tmp_path, _private_metadb):
+    from typer.testing import CliRunner
+
+    from autometa.cli import app
+
+    load_shipped(SQLMetaDB(_private_metadb), small_metadata)
+    monkey_cache = tmp_path / "cache"
+    runner = CliRunner(env={"AUTOMETA_CACHE_DIR": str(monkey_cache)})
+    data = make_csv(credit_small)
+    res = runner.invoke(app, ["tune", str(data), "--label", "Status", "--transfer", "tstr", "--prune", "box",
+                              "--n-trials", "3", "--families", "knn,decision_tree,linear", "--time-budget", "120",
+                              "--out", str(tmp_path / "out"), "--no-record"])
+    assert res.exit_code == 0, res.output
+    assert "transfer: tstr over" in res.stderr and "pruned space: bounding box" in res.stderr
+    assert list((monkey_cache / "surrogates").glob("*.joblib"))
+    for args, match in ((["--transfer", "magic"], "--transfer must be"),
+                        (["--transfer", "rgpe", "--backend", "random"], "model-based backend"),
+                        (["--prune", "everything"], "--prune must be")):
+        res = runner.invoke(app, ["tune", str(data), "--label", "Status", *args, "--out", str(tmp_path / "o2")])
+        assert res.exit_code == 2 and match in res.stderr, res.output
+        assert not (tmp_path / "o2").exists()

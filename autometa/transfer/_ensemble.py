@@ -91,6 +91,23 @@ class TransferEnsemble:
         out = dict(zip(Z.index, d, strict=True))
         return {t: float(out.get(t, 1.0)) for t in tasks}
 
+    # -- stored surrogates ---------------------------------------------------------------
+    def precompute(self, X: np.ndarray) -> None:
+        """Predict every stored surrogate at the rows of ``X`` once (e.g. a fixed candidate
+        pool); later predictions at those rows are looked up instead of recomputed."""
+        X = np.asarray(X, dtype=float)
+        self._memo_index = {row.tobytes(): i for i, row in enumerate(X)}
+        self._memo = {t: s.predict(self.layout, X) for t, s in self.store.surrogates.items()}
+
+    def _base_predict(self, task: str, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        memo = getattr(self, "_memo", None)
+        if memo is not None and task in memo:
+            idx = [self._memo_index.get(row.tobytes(), -1) for row in X]
+            if min(idx, default=0) >= 0:
+                mu, sd = memo[task]
+                return mu[idx], sd[idx]
+        return self.store.surrogates[task].predict(self.layout, X)
+
     # -- target model --------------------------------------------------------------------
     def _fit_target(self, X: np.ndarray, losses: np.ndarray) -> None:
         self._X, self._y = np.asarray(X, dtype=float), np.asarray(losses, dtype=float)
@@ -203,7 +220,7 @@ class RGPE(TransferEnsemble):
         S = self.n_samples
         losses = np.empty((len(tasks) + 1, S))
         for k, t in enumerate(tasks):
-            mu, sd = self.store.surrogates[t].predict(self.layout, self._X)
+            mu, sd = self._base_predict(t, self._X)
             draws = mu[None, :] + sd[None, :] * self.rng.standard_normal((S, n))
             losses[k] = ranking_losses(draws, y)
         mu, sd = self._target_loo()
@@ -231,7 +248,7 @@ class RGPE(TransferEnsemble):
         for t, w in self.weights.items():
             if w <= 0:
                 continue
-            mu, sd = self._target_predict(X) if t == TARGET else self.store.surrogates[t].predict(self.layout, X)
+            mu, sd = self._target_predict(X) if t == TARGET else self._base_predict(t, X)
             mean += w * mu
             var += w * w * sd * sd
         if not self.weights:
@@ -270,7 +287,7 @@ class TSTR(TransferEnsemble):
         for t in tasks:
             d = self._mf_dist.get(t, 1.0)
             if n_pairs > 0:
-                mu, _ = self.store.surrogates[t].predict(self.layout, self._X)
+                mu, _ = self._base_predict(t, self._X)
                 disagree = float(ranking_losses(mu[None, :], y)[0]) / n_pairs
                 d = alpha * d + (1 - alpha) * disagree
             u = d / self.bandwidth
@@ -283,7 +300,7 @@ class TSTR(TransferEnsemble):
         mean = np.zeros(len(X))
         t_mu, t_sd = self._target_predict(X)
         for t, w in self.weights.items():
-            mu = t_mu if t == TARGET else self.store.surrogates[t].predict(self.layout, X)[0]
+            mu = t_mu if t == TARGET else self._base_predict(t, X)[0]
             mean += w * mu
         return mean, np.maximum(t_sd * t_sd, 1e-12)
 
