@@ -4,11 +4,29 @@ Needs torch (the ``nas`` extra: ``pip install torch==2.13.0`` first, then
 ``pip install 'autometa[nas]'``); importing this subpackage without it raises
 :class:`autometa.exceptions.AutometaError` (also an ``ImportError``) with that hint. ::
 
-    from autometa.nas import DARTSSearch, digits_data, train_genotype
+    from autometa.nas import AuxiliarySkip, DARTSSearch, digits_data, train_genotype
 
     train, valid = digits_data().split(0.5)
-    result = DARTSSearch(channels=8, n_cells=3, arch_lr=3e-3).search(train, valid, steps=200)
+    search = DARTSSearch(channels=8, n_cells=3, n_nodes=3, arch_lr=3e-3, guard=AuxiliarySkip())
+    result = search.search(train, valid, steps=200, checkpoint="search.pt")
     result.genotype.save("genotype.json")
+    net, scores = train_genotype(result.genotype, train, valid, steps=500, channels=16, n_cells=3)
+
+Warm start from the most similar stored task::
+
+    store = ArchitectureStore("nas-store")
+    store.add("digits-0-4", image_task_embedding(task), result, weights=search.network_.state_dict())
+    start = store.warm_start(image_task_embedding(new_task), ops=DARTS_OPS, shape=(9, 8))
+    search.search(train, valid, steps=80, init_alphas=start.alphas)
+
+MetaNAS on few-shot episodes (:class:`autometa.metalearn.GlyphTasks`)::
+
+    net = SearchNetwork(1, 5, channels=8, n_cells=3, n_nodes=2, ops=FEWSHOT_OPS,
+                        bn=BNSettings(affine=False, track_running_stats=False))
+    learner = MetaNAS(net)
+    learner.meta_train(GlyphTasks(ways=5, shots=1, image_size=16), iterations=200)
+    adapted = learner.adapt(support_x, support_y)   # task-adapted, pruned network
+    adapted(query_x).argmax(-1)
 """
 
 from autometa.nas._imports import require_torch_for_nas
