@@ -102,16 +102,29 @@ def write_report(payload: dict, suffix: str) -> None:
             f"| {name} | {run['steps']} | {run['stopped_early']} | {h[-1]['skip_share']:.2f} | {h[-1]['skip_weight']:.3f} | "
             f"{max(r['skip_share'] for r in h):.2f} | {eig if eig is None else f'{eig:.3g}'} | {h[-1]['valid_accuracy']:.3f} | {cell} |"
         )
-    (RESULTS / f"nas_skip{suffix}.md").write_text("\n".join(lines) + "\n")
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    lines += ["", "## Reading", "",
+              "- All three searches start from the same seed, so the Hessian run equals plain DARTS until it stops.",
+              "- A skip share of 0 means no normal-cell edge of the genotype is a skip connection; the skip weight is "
+              f"the mean softmax weight of the skip operation (uniform: {1 / 8:.3f})."]
     for name, run in payload["runs"].items():
         h = run["history"]
+        lines.append(f"- {name}: skip weight {h[0]['skip_weight']:.3f} at step {h[0]['step']}, lowest "
+                     f"{min(r['skip_weight'] for r in h):.3f}, {h[-1]['skip_weight']:.3f} at step {h[-1]['step']}.")
+        eig = [(r["step"], r["eigenvalue"]) for r in h if r["eigenvalue"] is not None]
+        if run["stopped_early"] and eig:
+            lines.append(f"  Eigenvalue {eig[0][1]:.3g} at step {eig[0][0]}, {eig[-1][1]:.3g} at step {eig[-1][0]} "
+                         "when the stopping rule fired; the architecture of two estimates earlier is returned.")
+    (RESULTS / f"nas_skip{suffix}.md").write_text("\n".join(lines) + "\n")
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    for i, (name, run) in enumerate(payload["runs"].items()):
+        h = run["history"]
         steps = [r["step"] for r in h]
-        axes[0].plot(steps, [r["skip_share"] for r in h], marker=".", label=name)
-        axes[1].plot(steps, [r["skip_weight"] for r in h], marker=".", label=name)
+        style = {"marker": ".", "label": name, "color": f"C{i}", "ls": ["-", "--", ":"][i % 3]}
+        axes[0].plot(steps, [r["skip_share"] for r in h], **style)
+        axes[1].plot(steps, [r["skip_weight"] for r in h], **style)
         eig = [(r["step"], r["eigenvalue"]) for r in h if r["eigenvalue"] is not None]
         if eig:
-            axes[2].plot(*zip(*eig, strict=True), marker=".", label=name)
+            axes[2].plot(*zip(*eig, strict=True), **style)
     axes[0].set(xlabel="search step", ylabel="skip share (normal genotype)", title="Skip share")
     axes[1].set(xlabel="search step", ylabel="mean softmax weight of skip", title="Skip weight (normal edges)")
     axes[2].set(xlabel="search step", ylabel="dominant eigenvalue", title="Hessian of L_val in alpha")
