@@ -17,7 +17,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -337,7 +337,6 @@ class _Settings:
     guard: AuxiliarySkip | HessianEarlyStop | None
     eval_every: int
     seed: int
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def key(self) -> str:
         return repr(self)
