@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from autometa.exceptions import AutometaError
+from autometa.exceptions import AutometaError, InputError
 
 app = typer.Typer(
     add_completion=False,
@@ -114,11 +114,15 @@ def _log_to_console() -> None:
 
 
 def _process_start() -> float:
-    """``perf_counter`` time of this process's start, so the budget covers start-up too."""
+    """``perf_counter`` time of this process's start, so the budget covers start-up too.
+
+    Start-up (interpreter and imports) takes seconds; an older process is a host calling
+    the command in-process (a test runner, a notebook), whose age is not this run's time.
+    """
     import psutil
 
     age = max(0.0, time.time() - psutil.Process().create_time())
-    return time.perf_counter() - age
+    return time.perf_counter() - (age if age < 30.0 else 0.0)
 
 
 @app.command()
@@ -141,7 +145,7 @@ def tune(
     top: Annotated[int, typer.Option(help="Rows of the leaderboard to print.")] = 10,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every trial.")] = False,
     record: Annotated[bool, typer.Option("--record/--no-record", help="Add the trials to the meta-database (own runs).")] = True,
-    warm_start: Annotated[str, typer.Option("--warm-start", help="defaults: each family's default first; knn: the best configurations of the nearest stored tasks, then the defaults; none: the backend's own design.")] = "defaults",
+    warm_start: Annotated[str, typer.Option("--warm-start", help="knn: the best configurations of the nearest stored tasks (package default second), then each family's default; portfolio: the greedy portfolio of the stored tasks; defaults: each family's default; none: the backend's own design. knn and portfolio fall back to defaults when the meta-database has no task of this kind.")] = "knn",
     metadb_url: Annotated[str | None, typer.Option("--metadb", help=_URL_HELP)] = None,
     transfer: Annotated[str, typer.Option("--transfer", help="Surrogate transfer from the meta-database inside the optimizer: rgpe (ranking-weighted ensemble of past tasks' GPs), tstr (similarity-weighted) or none.")] = "none",
     prune: Annotated[str, typer.Option("--prune", help="Prune the search space from the meta-database: box (bounding box of the nearest tasks' best configurations), importance (fix hyperparameters of low importance to learned defaults) or none.")] = "none",
@@ -161,18 +165,23 @@ def tune(
             raise AutometaError(f"--n-trials must be at least 1; got {n_trials}.")
         out_path = out_dir if out_dir is not None else Path("autometa-out") / str(task.name)
         fams = list(_split(families)) or None
-        if warm_start not in ("defaults", "knn", "none"):
-            raise AutometaError(f"--warm-start must be defaults, knn or none; got {warm_start!r}.")
+        if warm_start not in ("knn", "portfolio", "defaults", "none"):
+            raise AutometaError(f"--warm-start must be knn, portfolio, defaults or none; got {warm_start!r}.")
         initial = None
-        if warm_start == "knn":
-            from autometa.warmstart import warm_start_configs
+        if warm_start in ("knn", "portfolio"):
+            from autometa.warmstart import portfolio_configs, warm_start_configs
 
             t_ws = time.perf_counter()
-            initial = warm_start_configs(task, n=25, metadb=_open_db(metadb_url) if metadb_url else None)
-            if fams:
-                initial = [c for c in initial if c["family"] in fams]
-            err.print(f"warm start: {len(initial)} configurations from the meta-database "
-                      f"({time.perf_counter() - t_ws:.1f} s, counted in the budget)", highlight=False, soft_wrap=True)
+            source = warm_start_configs if warm_start == "knn" else portfolio_configs
+            try:
+                initial = source(task, n=25, metadb=_open_db(metadb_url) if metadb_url else None)
+            except InputError as exc:  # an empty or foreign meta-database: start from the defaults
+                err.print(f"warm start: {exc} Starting from each family's default instead.", highlight=False, soft_wrap=True)
+            else:
+                if fams:
+                    initial = [c for c in initial if c["family"] in fams]
+                err.print(f"warm start ({warm_start}): {len(initial)} configurations from the meta-database "
+                          f"({time.perf_counter() - t_ws:.1f} s, counted in the budget)", highlight=False, soft_wrap=True)
         elif warm_start == "none":
             initial = []
         if prune not in ("none", "box", "importance"):

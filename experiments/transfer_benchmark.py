@@ -66,6 +66,23 @@ ALL_METHODS = ("random", "defaults", "portfolio", "smac", "smac+knn", "smac+port
 N_INIT = 5
 
 
+def _memoize(db) -> None:
+    """The study reads the same frames hundreds of times (one warm starter per held-out
+    task): answer repeated reads from memory (copies, so no caller can alter another's)."""
+    import copy
+
+    for name in ("performance_matrix", "metafeatures", "tasks", "configurations"):
+        fn, memo = getattr(db, name), {}
+
+        def cached(*args, _fn=fn, _memo=memo, **kwargs):
+            key = (args, tuple(sorted(kwargs.items())))
+            if key not in _memo:
+                _memo[key] = _fn(*args, **kwargs)
+            return copy.deepcopy(_memo[key])
+
+        setattr(db, name, cached)
+
+
 # -- data shared by every run -------------------------------------------------------------
 
 
@@ -81,6 +98,7 @@ def prepare(max_tasks: int | None) -> dict:
 
     db = SQLMetaDB("sqlite://")
     load_shipped(db, ROOT / "metadata")
+    _memoize(db)
     tasks = db.tasks()
     matrix = db.performance_matrix(METRIC)
     clf = [t for t in matrix.index if tasks.loc[t, "problem_type"] in ("binary", "multiclass")]

@@ -166,7 +166,10 @@ def test_suggest_and_knn_warm_started_tune(make_csv, credit_small, tmp_path, _pr
     res = _run("tune", str(data), "--label", "Status", "--warm-start", "knn", "--n-trials", "2",
                "--families", "linear,knn,decision_tree,hist_gradient_boosting", "--time-budget", "120", "--out", str(out))
     assert res.exit_code == 0, res.output
-    assert "warm start:" in res.stderr and "counted in the budget" in res.stderr
+    assert "warm start (knn):" in res.stderr and "counted in the budget" in res.stderr
+    res = _run("tune", str(data), "--label", "Status", "--warm-start", "portfolio", "--n-trials", "2",
+               "--families", "linear,knn,decision_tree", "--time-budget", "120", "--out", str(tmp_path / "pf"))
+    assert res.exit_code == 0 and "warm start (portfolio):" in res.stderr, res.output
     res = _run("tune", str(data), "--label", "Status", "--warm-start", "magic", "--out", str(tmp_path / "o2"))
     assert res.exit_code == 2 and "--warm-start must be" in res.stderr
 
@@ -184,3 +187,11 @@ def test_metalearn_command_trains_resumes_and_reports(tmp_path):
     res = _run("metalearn", "--algo", "maml", "--iterations", "60", "--meta-batch", "5", "--out", str(out))
     assert res.exit_code == 2 and "other settings" in res.stderr
     assert _run("metalearn", "--algo", "sgd").exit_code == 2
+
+
+def test_default_knn_warm_start_falls_back_to_defaults_on_an_empty_metadb(make_csv, credit_small, tmp_path):
+    res = _run("tune", str(make_csv(credit_small)), "--label", "Status", "--n-trials", "1", "--families", "decision_tree",
+               "--time-budget", "300", "--per-trial-limit", "200", "--out", str(tmp_path / "out"), "--no-record")
+    assert res.exit_code == 0, res.output
+    assert "Starting from each family's default instead" in res.stderr
+

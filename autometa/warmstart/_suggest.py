@@ -76,3 +76,22 @@ def warm_start_configs(task: Task, n: int = 25, *, metadb: SQLMetaDB | None = No
             seen.add(k)
             out.append(dict(c))
     return out
+
+
+def portfolio_configs(task: Task, n: int = 25, *, metadb: SQLMetaDB | None = None) -> list[dict[str, Any]]:
+    """Initial configurations for :func:`autometa.tune` from the greedy portfolio of the
+    stored tasks of the same kind (no meta-features needed), the package default first,
+    then each family's default (duplicates dropped)."""
+    from autometa._tune import default_initial_configs
+
+    db = _store(metadb)
+    defaults = default_initial_configs(get_space(str(task.problem_type)), task)
+    pf = PortfolioWarmStarter(db, metric=str(task.metric), problem_type=str(task.problem_type), size=n)
+    out, seen = [], set()
+    for c in [defaults[0]] + [s.config for s in pf.suggest(n)] + defaults:
+        k = config_key(c)
+        if k not in seen:
+            seen.add(k)
+            out.append(dict(c))
+    return out
+
