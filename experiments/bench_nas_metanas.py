@@ -90,6 +90,30 @@ def train_baseline(kind: str, net: GenotypeNetwork, tasks, iterations: int, meta
     return time.perf_counter() - t0
 
 
+def run_baselines(methods: dict, net: SearchNetwork, pruned_params: int, train_tasks, test_batch, *, iterations: int,
+                  meta_batch: int) -> None:
+    """Score the networks without meta-training and the fixed-cell Reptile / first-order MAML baselines."""
+    untrained = MetaNAS(SearchNetwork(1, WAYS, channels=CHANNELS, n_cells=N_CELLS, n_nodes=N_NODES, ops=FEWSHOT_OPS,
+                                      bn=BN, seed=0), task_steps=TASK_STEPS, task_lr=TASK_LR, task_arch_lr=0.01,
+                        temperature=(1.0, 1.0), device="cpu").evaluate(test_batch, finetune_steps=TASK_STEPS)
+    methods["no meta-training: search network (T = 1), adapted, not pruned"] = {
+        "accuracies": list(untrained.unpruned), "n_parameters": count_parameters(net), "train_seconds": 0.0}
+    methods["no meta-training: search network (T = 1), adapted, pruned, +5 fine-tune steps"] = {
+        "accuracies": list(untrained.finetuned or ()), "n_parameters": pruned_params, "train_seconds": 0.0}
+    for kind, label in (("none", "no meta-training: fixed cell"), ("reptile", "Reptile, fixed cell"),
+                        ("fomaml", "first-order MAML, fixed cell")):
+        base, width = baseline_network(pruned_params)
+        seconds = train_baseline(kind, base, train_tasks, iterations, meta_batch)
+        accs = []
+        for t in range(len(test_batch)):
+            adapted = adapt(base, test_batch.support_x[t], test_batch.support_y[t], steps=TASK_STEPS, lr=TASK_LR,
+                            loss_fn=F.cross_entropy)
+            accs.append(few_shot_accuracy(adapted(test_batch.query_x[t]), test_batch.query_y[t]))
+        methods[label] = {"accuracies": accs, "n_parameters": count_parameters(base), "channels": width,
+                          "train_seconds": seconds}
+        print(f"{label}: {mean_ci(accs)}, {count_parameters(base)} params ({width} channels)", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--iterations", type=int, default=60)
@@ -97,11 +121,14 @@ def main() -> None:
     parser.add_argument("--test-tasks", type=int, default=100)
     parser.add_argument("--image-size", type=int, default=16)
     parser.add_argument("--omniglot-root", default="")
+    parser.add_argument("--outer", choices=["reptile", "fomaml"], default="reptile",
+                        help="MetaNAS outer loop; fomaml (Adam 1e-3 on weights and architecture) writes nas_metanas_fomaml.* "
+                             "and reuses the baselines of nas_metanas.json when its settings match.")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--report-only", action="store_true", help="Re-render the .md and .png from the .json.")
     args = parser.parse_args()
     if args.report_only:
-        suffix = "_quick" if args.quick else ""
+        suffix = ("_fomaml" if args.outer == "fomaml" else "") + ("_quick" if args.quick else "")
         write_report(json.loads((RESULTS / f"nas_metanas{suffix}.json").read_text()), suffix)
         return
     if args.quick:
@@ -112,8 +139,9 @@ def main() -> None:
     test_batch = episodes(args, "test", 15).sample(args.test_tasks, torch.Generator().manual_seed(2020))
 
     net = SearchNetwork(1, WAYS, channels=CHANNELS, n_cells=N_CELLS, n_nodes=N_NODES, ops=FEWSHOT_OPS, bn=BN, seed=0)
-    metanas = MetaNAS(net, task_steps=TASK_STEPS, task_lr=TASK_LR, task_arch_lr=0.01, meta_lr=1.0, meta_arch_lr=0.6,
-                      temperature=(1.0, 0.05), device="cpu")
+    outer_rates = {"reptile": (1.0, 0.6), "fomaml": (1e-3, 1e-3)}[args.outer]
+    metanas = MetaNAS(net, task_steps=TASK_STEPS, task_lr=TASK_LR, task_arch_lr=0.01, meta_lr=outer_rates[0],
+                      meta_arch_lr=outer_rates[1], temperature=(1.0, 0.05), outer=args.outer, device="cpu")
     t0 = time.perf_counter()
     records = metanas.meta_train(train_tasks, iterations=args.iterations, meta_batch_size=args.meta_batch, seed=0,
                                  log_every=max(1, args.iterations // 12),
@@ -128,35 +156,31 @@ def main() -> None:
     print(f"MetaNAS: pruned {mean_ci(list(evaluation.pruned))}, unpruned {mean_ci(list(evaluation.unpruned))}, "
           f"{pruned_params} params", flush=True)
 
-    untrained = MetaNAS(SearchNetwork(1, WAYS, channels=CHANNELS, n_cells=N_CELLS, n_nodes=N_NODES, ops=FEWSHOT_OPS,
-                                      bn=BN, seed=0), task_steps=TASK_STEPS, task_lr=TASK_LR, task_arch_lr=0.01,
-                        temperature=(1.0, 1.0), device="cpu").evaluate(test_batch, finetune_steps=TASK_STEPS)
+    label = "MetaNAS" if args.outer == "reptile" else "MetaNAS (first-order MAML outer loop)"
+    suffix = ("_fomaml" if args.outer == "fomaml" else "") + ("_quick" if args.quick else "")
+    reference = RESULTS / f"nas_metanas{'_quick' if args.quick else ''}.json"
+    keys = ("iterations", "meta_batch", "test_tasks", "image_size", "omniglot_root")
+    reused: dict = {}
+    if args.outer == "fomaml" and reference.is_file():
+        ref = json.loads(reference.read_text())
+        if all(ref["settings"].get(k) == getattr(args, k) for k in keys):
+            reused = {k: v for k, v in ref["methods"].items() if not k.startswith("MetaNAS")}
+            print(f"reusing the baselines of {reference.name}", flush=True)
     methods = {
-        "MetaNAS (adapted, pruned)": {"accuracies": list(evaluation.pruned), "n_parameters": pruned_params,
-                                      "train_seconds": metanas_seconds},
-        f"MetaNAS (adapted, pruned, +{TASK_STEPS} fine-tune steps)": {
+        f"{label} (adapted, pruned)": {"accuracies": list(evaluation.pruned), "n_parameters": pruned_params,
+                                       "train_seconds": metanas_seconds},
+        f"{label} (adapted, pruned, +{TASK_STEPS} fine-tune steps)": {
             "accuracies": list(evaluation.finetuned or ()), "n_parameters": pruned_params,
             "train_seconds": metanas_seconds},
-        "MetaNAS (adapted, not pruned: search network)": {"accuracies": list(evaluation.unpruned),
-                                                          "n_parameters": count_parameters(net),
-                                                          "train_seconds": metanas_seconds},
+        f"{label} (adapted, not pruned: search network)": {"accuracies": list(evaluation.unpruned),
+                                                           "n_parameters": count_parameters(net),
+                                                           "train_seconds": metanas_seconds},
     }
-    methods["no meta-training: search network (T = 1), adapted, not pruned"] = {
-        "accuracies": list(untrained.unpruned), "n_parameters": count_parameters(net), "train_seconds": 0.0}
-    methods["no meta-training: search network (T = 1), adapted, pruned, +5 fine-tune steps"] = {
-        "accuracies": list(untrained.finetuned or ()), "n_parameters": pruned_params, "train_seconds": 0.0}
-    for kind, label in (("none", "no meta-training: fixed cell"), ("reptile", "Reptile, fixed cell"),
-                        ("fomaml", "first-order MAML, fixed cell")):
-        base, width = baseline_network(pruned_params)
-        seconds = train_baseline(kind, base, train_tasks, args.iterations, args.meta_batch)
-        accs = []
-        for t in range(len(test_batch)):
-            adapted = adapt(base, test_batch.support_x[t], test_batch.support_y[t], steps=TASK_STEPS, lr=TASK_LR,
-                            loss_fn=F.cross_entropy)
-            accs.append(few_shot_accuracy(adapted(test_batch.query_x[t]), test_batch.query_y[t]))
-        methods[label] = {"accuracies": accs, "n_parameters": count_parameters(base), "channels": width,
-                          "train_seconds": seconds}
-        print(f"{label}: {mean_ci(accs)}, {count_parameters(base)} params ({width} channels)", flush=True)
+    if reused:
+        methods.update(reused)
+    else:
+        run_baselines(methods, net, pruned_params, train_tasks, test_batch, iterations=args.iterations,
+                      meta_batch=args.meta_batch)
 
     payload = {
         "settings": vars(args),
@@ -170,8 +194,8 @@ def main() -> None:
         "adapted_parameters": {"min": min(adapted_params), "max": max(adapted_params),
                                "mean": sum(adapted_params) / len(adapted_params)},
         "methods": methods,
+        "baselines_reused_from": reference.name if reused else None,
     }
-    suffix = "_quick" if args.quick else ""
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"nas_metanas{suffix}.json").write_text(json.dumps(payload, indent=1))
     write_report(payload, suffix)
@@ -186,7 +210,8 @@ def write_report(payload: dict, suffix: str) -> None:
     args = payload["settings"]
     n_distinct = len(payload["adapted_genotypes"])
     lines = [
-        f"# MetaNAS vs fixed-cell Reptile / first-order MAML ({payload['benchmark']}, 5-way 1-shot)",
+        f"# {'MetaNAS (first-order MAML outer loop)' if args.get('outer') == 'fomaml' else 'MetaNAS'} vs fixed-cell "
+        f"Reptile / first-order MAML ({payload['benchmark']}, 5-way 1-shot)",
         "",
         f"Machine: {payload['machine']['platform']}, {payload['machine']['cores']} cores, torch "
         f"{payload['machine']['torch']}, 1 thread, shared with another job (load average "

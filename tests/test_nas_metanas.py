@@ -112,3 +112,30 @@ def test_bad_settings_are_refused():
         MetaNAS(torch.nn.Linear(2, 2))
     with pytest.raises(InputError, match="'task_steps'"):
         tiny_metanas(task_steps=0)
+
+
+def test_first_order_maml_outer_loop_takes_an_adam_step_along_the_query_gradient():
+    batch = BlobTasks().sample(1, torch.Generator().manual_seed(2))
+
+    class Fixed:
+        def sample(self, n_tasks, generator, *, dtype=torch.float32):
+            return batch
+
+    probe = tiny_metanas(temperature=(1.0, 1.0))
+    before = {n: p.detach().clone() for n, p in probe.network.named_parameters()}
+    _task_steps(probe.network, batch.support_x[0], batch.support_y[0], 2, probe.task_lr, probe.task_arch_lr)
+    probe.network.zero_grad()
+    torch.nn.functional.cross_entropy(probe.network(batch.query_x[0]), batch.query_y[0]).backward()
+    grads = {n: p.grad for n, p in probe.network.named_parameters()}
+
+    learner = tiny_metanas(outer="fomaml", meta_lr=1e-2, meta_arch_lr=1e-3, temperature=(1.0, 1.0))
+    learner.meta_train(Fixed(), iterations=1, meta_batch_size=1)
+    for name, p in learner.network.named_parameters():
+        g = grads[name]
+        if g is None:
+            continue
+        lr = 1e-3 if name.startswith("alpha") else 1e-2
+        expected = before[name] - lr * g / (g.abs() + 1e-8)  # Adam's first step
+        torch.testing.assert_close(p.detach(), expected, atol=1e-6, rtol=1e-4)
+    with pytest.raises(InputError, match="'outer'"):
+        tiny_metanas(outer="maml2")

@@ -1,6 +1,6 @@
 """MetaNAS (Elsken et al. 2020): meta-learning an architecture and its weights together.
 
-A Reptile outer loop (Nichol et al. 2018) moves both the network weights and the
+A Reptile outer loop (Nichol et al. 2018; first-order MAML as an option) moves both the network weights and the
 architecture parameters of a :class:`SearchNetwork` towards the values a few DARTS steps
 reach on each task of a meta-batch. At meta-test time the meta-learned architecture is
 adapted to the new task together with the weights, then discretized (top-2 inputs per
@@ -127,8 +127,13 @@ class MetaNAS:
     task_lr, task_arch_lr : float
         SGD step size of the weights and Adam step size of the architecture in a task.
     meta_lr, meta_arch_lr : float
-        Reptile step sizes of the weights and of the architecture (MetaNAS: 1.0 and
-        0.6), annealed linearly to 0 over meta-training.
+        Outer step sizes of the weights and of the architecture. Reptile (MetaNAS: 1.0
+        and 0.6) anneals them linearly to 0 over meta-training; first-order MAML uses them
+        as constant Adam step sizes (1e-3 is a usual choice).
+    outer : {"reptile", "fomaml"}
+        The outer loop: Reptile (MetaNAS; the meta-update moves towards the task-adapted
+        weights and architecture) or first-order MAML (the meta-gradient is the gradient
+        of the query loss at the task-adapted weights and architecture, fed to Adam).
     temperature : (float, float)
         Softmax temperature at the first and the last meta-iteration (geometric).
     device : str, optional
@@ -145,8 +150,11 @@ class MetaNAS:
         meta_lr: float = 1.0,
         meta_arch_lr: float = 0.6,
         temperature: tuple[float, float] = (1.0, 0.05),
+        outer: str = "reptile",
         device: str | None = None,
     ) -> None:
+        if outer not in ("reptile", "fomaml"):
+            raise InputError(f"The 'outer' parameter of MetaNAS must be 'reptile' or 'fomaml'; got {outer!r}.")
         if not isinstance(network, SearchNetwork):
             raise InputError(f"The 'network' parameter of MetaNAS must be a SearchNetwork; got {type(network).__name__}.")
         if isinstance(task_steps, bool) or not isinstance(task_steps, int) or task_steps < 1:
@@ -165,12 +173,14 @@ class MetaNAS:
         self.meta_lr = float(meta_lr)
         self.meta_arch_lr = float(meta_arch_lr)
         self.temperature = (float(temperature[0]), float(temperature[1]))
+        self.outer = outer
         self.iterations_done = 0
+        self._outer_optimizer: torch.optim.Optimizer | None = None
 
     def _settings(self) -> dict[str, object]:
         return {"network": self.network.config, "task_steps": self.task_steps, "task_lr": self.task_lr,
                 "task_arch_lr": self.task_arch_lr, "meta_lr": self.meta_lr, "meta_arch_lr": self.meta_arch_lr,
-                "temperature": self.temperature}
+                "temperature": self.temperature, "outer": self.outer}
 
     def meta_train(
         self,
@@ -223,6 +233,8 @@ class MetaNAS:
             if state.get("key") != key:
                 raise ResumeError(f"The checkpoint '{path}' was written by a MetaNAS run with other settings; remove it.")
             net.load_state_dict(state["network"])
+            if state.get("outer_optimizer") is not None:
+                self._outer().load_state_dict(state["outer_optimizer"])
             self.iterations_done = int(state["iterations"])
             records = list(state["records"])
             seconds_before = float(state["seconds"])
@@ -245,14 +257,31 @@ class MetaNAS:
                         p.copy_(meta_state[n])
                 sx, sy = batch.support_x[t].to(self.device), batch.support_y[t].to(self.device)
                 _task_steps(task_net, sx, sy, self.task_steps, self.task_lr, self.task_arch_lr)
+                qx, qy = batch.query_x[t].to(self.device), batch.query_y[t].to(self.device)
+                if self.outer == "fomaml":  # the query-loss gradient at the adapted weights and architecture
+                    task_net.zero_grad()
+                    logits = task_net(qx)
+                    F.cross_entropy(logits, qy).backward()
+                    with torch.no_grad():
+                        for n, p in task_net.named_parameters():
+                            if p.grad is not None:
+                                deltas[n] += p.grad
+                        accs.append(few_shot_accuracy(logits, qy))
+                    continue
                 with torch.no_grad():
                     for n, p in task_net.named_parameters():
                         deltas[n] += p - meta_state[n]
-                    accs.append(few_shot_accuracy(task_net(batch.query_x[t].to(self.device)), batch.query_y[t].to(self.device)))
-            with torch.no_grad():
+                    accs.append(few_shot_accuracy(task_net(qx), qy))
+            if self.outer == "fomaml":
+                optimizer = self._outer()
                 for n, p in net.named_parameters():
-                    step = (self.meta_arch_lr if n in ARCH_NAMES else self.meta_lr) * frac / len(batch)
-                    p.add_(deltas[n], alpha=step)
+                    p.grad = deltas[n] / len(batch)
+                optimizer.step()
+            else:
+                with torch.no_grad():
+                    for n, p in net.named_parameters():
+                        step = (self.meta_arch_lr if n in ARCH_NAMES else self.meta_lr) * frac / len(batch)
+                        p.add_(deltas[n], alpha=step)
             self.iterations_done += 1
             if self.iterations_done % log_every == 0 or self.iterations_done == iterations:
                 record = MetaNASRecord(
@@ -271,10 +300,21 @@ class MetaNAS:
                 if path is not None:
                     path.parent.mkdir(parents=True, exist_ok=True)
                     tmp = path.with_suffix(path.suffix + ".tmp")
+                    outer_state = self._outer_optimizer.state_dict() if self._outer_optimizer is not None else None
                     torch.save({"key": key, "network": net.state_dict(), "iterations": self.iterations_done,
-                                "records": records, "seconds": record.seconds}, tmp)
+                                "records": records, "seconds": record.seconds, "outer_optimizer": outer_state}, tmp)
                     os.replace(tmp, path)
         return records
+
+    def _outer(self) -> torch.optim.Optimizer:
+        """The Adam optimizer of the first-order MAML outer loop (created on first use)."""
+        if self._outer_optimizer is None:
+            net = self.network
+            self._outer_optimizer = torch.optim.Adam(
+                [{"params": net.weight_parameters(), "lr": self.meta_lr},
+                 {"params": net.arch_parameters(), "lr": self.meta_arch_lr}]
+            )
+        return self._outer_optimizer
 
     def _adapted_search_network(self, x: torch.Tensor, y: torch.Tensor, steps: int | None) -> SearchNetwork:
         steps = self.task_steps if steps is None else steps
