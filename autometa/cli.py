@@ -616,6 +616,17 @@ def metalearn(
               highlight=False)
 
 
+@app.command("nas", add_help_option=False,
+             context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def nas(ctx: typer.Context) -> None:
+    """Neural architecture search: DARTS, warm-started DARTS, MetaNAS (needs torch; 'autometa nas --help')."""
+    try:
+        from autometa.nas._cli import nas_app
+    except (ImportError, AutometaError) as exc:
+        raise _fail(AutometaError(f"{exc}".splitlines()[0])) from None
+    nas_app(args=ctx.args, prog_name="autometa nas")
+
+
 @app.command()
 def info(run_dir: Annotated[Path, typer.Argument(help="An output directory of 'autometa tune'.")]) -> None:
     """Print the result.json of a finished run."""

@@ -195,3 +195,11 @@ def test_default_knn_warm_start_falls_back_to_defaults_on_an_empty_metadb(make_c
     assert res.exit_code == 0, res.output
     assert "Starting from each family's default instead" in res.stderr
 
+
+
+def test_nas_subcommands_are_reachable_from_the_main_cli():
+    pytest.importorskip("torch")
+    res = _run("nas", "--help")
+    assert res.exit_code == 0 and "metanas" in res.stdout
+    res = _run("nas", "search", "--guard", "magic")
+    assert res.exit_code == 2 and "--guard must be one of" in res.stderr and "Traceback" not in res.output
