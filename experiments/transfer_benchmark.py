@@ -350,6 +350,10 @@ def report(raw: pd.DataFrame, budget: int) -> str:
     import matplotlib.pyplot as plt
 
     methods = [m for m in ALL_METHODS if m in set(raw.method)]
+    # only (task, seed) pairs every method has run, so that all methods see the same runs
+    pairs = raw.groupby(["task", "seed"]).method.nunique()
+    full = set(pairs[pairs == len(methods)].index)
+    raw = raw[[(t, s) in full for t, s in zip(raw.task, raw.seed, strict=True)]]
     curves = {}  # method -> tasks x budget (seeds averaged)
     per_seed = {}
     for m in methods:
@@ -388,8 +392,9 @@ def report(raw: pd.DataFrame, budget: int) -> str:
     for m in methods:
         if base is None or m == ref:
             continue
-        joined = per_seed[m].join(base, rsuffix="_ref", how="inner")
-        neg[m] = {f"worse@{b}": float((joined[b - 1] > joined[f"{b - 1}_ref"] + 1e-12).mean()) for b in (10, 25) if b <= budget}
+        common = per_seed[m].index.intersection(base.index)
+        mine, ref_runs = per_seed[m].loc[common], base.loc[common]
+        neg[m] = {f"worse@{b}": round(float((mine[b - 1] > ref_runs[b - 1] + 1e-12).mean()), 3) for b in (10, 25) if b <= budget}
     # regret against time
     time_rows = {}
     for m in methods:
