@@ -175,10 +175,17 @@ def main() -> None:
     ap.add_argument("--families", default=",".join(FAMILIES))
     ap.add_argument("--row-cap", type=int, default=1000)
     ap.add_argument("--time-limit", type=float, default=30.0)
+    ap.add_argument("--order", choices=("rows", "cost"), default="rows",
+                    help="rows: small tasks first; cost: cheapest first by capped rows x features x classes")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     families = [f for f in args.families.split(",") if f]
-    suite = load_suite(ROOT / "suite.csv").sort_values("n_rows")
+    suite = load_suite(ROOT / "suite.csv")
+    if args.order == "cost":
+        cost = suite.n_rows.clip(upper=args.row_cap) * suite.n_features * suite.n_classes.fillna(1).clip(lower=1)
+        suite = suite.assign(_cost=cost).sort_values("_cost").drop(columns="_cost")
+    else:
+        suite = suite.sort_values("n_rows")
     if args.max_tasks:
         suite = suite.head(args.max_tasks)
     design = designs()
