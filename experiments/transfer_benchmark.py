@@ -214,6 +214,8 @@ def _smac_loop(run: _Run, box: list[int] | None = None) -> None:
 
 
 def _box_indices(run: _Run) -> list[int]:
+    from ConfigSpace.util import deactivate_inactive_hyperparameters
+
     from autometa.spaces import get_space
     from autometa.transfer import bounding_box
 
@@ -226,8 +228,6 @@ def _box_indices(run: _Run) -> list[int]:
     for i, h in enumerate(data["hashes"]):
         c = data["configs"][h]
         try:
-            from ConfigSpace.util import deactivate_inactive_hyperparameters
-
             deactivate_inactive_hyperparameters(dict(c), box).check_valid_configuration()
             out.append(i)
         except Exception:  # noqa: BLE001 - outside the box

@@ -116,17 +116,12 @@ class TransferSampler(_optuna_base()):  # type: ignore[misc]
             losses.append(float(t.value))
         return configs, np.asarray(losses, dtype=float)
 
-    def _candidates(self, observed: list[Configuration], losses: np.ndarray) -> list[Configuration]:
+    def _candidates(self, observed: list[Configuration], losses: np.ndarray) -> list[Mapping[str, Any]]:
         self.space.seed(int(self._rng.integers(2**31 - 1)))
         cands = list(self.space.sample_configuration(self.n_candidates))
         for i in np.argsort(losses)[:3]:
             cands.extend(get_one_exchange_neighbourhood(observed[i], seed=int(self._rng.integers(2**31 - 1)), num_neighbors=4))
-        for task, _ in self.ensemble.explain(top=5):
-            for c in self.ensemble.store.best_configs.get(task, [])[:3]:
-                try:
-                    cands.append(deactivate_inactive_hyperparameters(dict(c), self.space))
-                except Exception:  # noqa: BLE001 - a family outside this space
-                    continue
+        cands.extend(stored_candidates(self.ensemble, self.space, per_task=3, top=5))
         return cands
 
     def before_trial(self, study: Any, trial: Any) -> None:
@@ -158,10 +153,13 @@ class TransferSampler(_optuna_base()):  # type: ignore[misc]
         self._proposals.pop(trial.number, None)
 
 
-def stored_candidates(ensemble: TransferEnsemble, space: ConfigurationSpace, per_task: int = 3) -> list[Mapping[str, Any]]:
-    """The best stored configurations of the ensemble's heaviest past tasks, valid in ``space``."""
+def stored_candidates(
+    ensemble: TransferEnsemble, space: ConfigurationSpace, per_task: int = 3, top: int = 10
+) -> list[Mapping[str, Any]]:
+    """The best stored configurations of the ``top`` heaviest past tasks of the ensemble,
+    valid in ``space``."""
     out = []
-    for task, _ in ensemble.explain(top=10):
+    for task, _ in ensemble.explain(top=top):
         for c in ensemble.store.best_configs.get(task, [])[:per_task]:
             try:
                 out.append(dict(deactivate_inactive_hyperparameters(dict(c), space)))

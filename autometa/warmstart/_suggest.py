@@ -67,10 +67,16 @@ def warm_start_configs(task: Task, n: int = 25, *, metadb: SQLMetaDB | None = No
     package default among the first two, then each family's default (duplicates dropped)."""
     from autometa._tune import default_initial_configs
 
+    return _distinct(
+        [s.config for s in suggest_config(task, n=n, metadb=metadb)]
+        + default_initial_configs(get_space(str(task.problem_type)), task)
+    )
+
+
+def _distinct(configs: list[Any]) -> list[dict[str, Any]]:
+    """The configurations as dicts, first occurrences only, in order."""
     out, seen = [], set()
-    for c in [s.config for s in suggest_config(task, n=n, metadb=metadb)] + default_initial_configs(
-        get_space(str(task.problem_type)), task
-    ):
+    for c in configs:
         k = config_key(c)
         if k not in seen:
             seen.add(k)
@@ -87,11 +93,5 @@ def portfolio_configs(task: Task, n: int = 25, *, metadb: SQLMetaDB | None = Non
     db = _store(metadb)
     defaults = default_initial_configs(get_space(str(task.problem_type)), task)
     pf = PortfolioWarmStarter(db, metric=str(task.metric), problem_type=str(task.problem_type), size=n)
-    out, seen = [], set()
-    for c in [defaults[0]] + [s.config for s in pf.suggest(n)] + defaults:
-        k = config_key(c)
-        if k not in seen:
-            seen.add(k)
-            out.append(dict(c))
-    return out
+    return _distinct([defaults[0]] + [s.config for s in pf.suggest(n)] + defaults)
 
