@@ -7,7 +7,11 @@ Methods
 -------
 random           uniform order of the pool
 defaults         each family's package default, then random
+knn              the kNN warm start alone (25 configurations, package default second), then
+                 random; its first evaluation is the zero-shot top-1 suggestion
 portfolio        greedy portfolio of 25 (zero-shot), then random
+knn-portfolio    greedy portfolio of 25 conditioned on the 10 nearest tasks (the others only
+                 break ties), then random
 smac             SMAC3's random-forest surrogate (``smac.model.random_forest``, as
                  autometa's SMACOptimizer configures it) and
                  expected improvement scored on every unseen pool configuration (the exact
@@ -16,11 +20,13 @@ smac             SMAC3's random-forest surrogate (``smac.model.random_forest``, 
 smac+knn         the same after the kNN warm start (25 configurations, package default
                  second), as ``autometa tune --warm-start knn``
 smac+portfolio   the same after the 25-configuration portfolio
+smac+knn-portfolio  the same after the conditioned portfolio
 smac+box         smac restricted to the bounding box of the 10 nearest tasks' best
                  configurations until the box is used up (search-space pruning)
 optuna           Optuna's TPE (autometa's OptunaOptimizer, multivariate, 10 startup trials);
                  each proposal is snapped to the nearest unseen pool configuration of its family
 optuna+knn       the same after the kNN warm start
+optuna+portfolio the same after the portfolio
 gp               a Gaussian process of the task alone (the target model of the ensembles),
                  expected improvement, 5 random initial configurations
 rgpe, tstr       the transfer ensembles (autometa.transfer), from the first evaluation on
@@ -34,10 +40,17 @@ method is worse than cold SMAC at 10 and 25 evaluations (negative transfer); and
 against time, where time is the stored fit time of the evaluated configurations plus the
 method's own measured overhead.
 
+Zero-shot: the share of held-out tasks on which the top-1 suggestion (kNN, portfolio,
+conditioned portfolio) scores better than the package default (autometa's first default,
+histogram gradient boosting, and the package default of the suggestion's own family).
+
 Runs on Dask: a LocalCluster by default, ``--scheduler ADDRESS`` for a running cluster.
 Resumable: finished (method, task, seed) runs are kept in the raw CSV and skipped.
+``--name`` picks the output files (raw CSV, markdown, PNG) under experiments/results/.
 
     python experiments/transfer_benchmark.py [--budget 50] [--seeds 3] [--workers 2]
+    python experiments/transfer_benchmark.py --name warmstart_benchmark --seeds 3 \
+        --methods random,defaults,knn,portfolio,knn-portfolio,smac,smac+knn,smac+portfolio,...
 """
 
 from __future__ import annotations
@@ -61,9 +74,12 @@ RESULTS = ROOT / "experiments" / "results"
 METRIC = "balanced_accuracy"
 BUDGETS = (1, 5, 10, 25, 50)
 SECONDS = (10, 30, 100, 300, 1000)
-ALL_METHODS = ("random", "defaults", "portfolio", "smac", "smac+knn", "smac+portfolio", "smac+box", "optuna",
-               "optuna+knn", "gp", "rgpe", "tstr", "rgpe+knn")
+ALL_METHODS = ("random", "defaults", "knn", "portfolio", "knn-portfolio", "smac", "smac+knn", "smac+portfolio",
+               "smac+knn-portfolio", "smac+box", "optuna", "optuna+knn", "optuna+portfolio", "gp", "rgpe", "tstr",
+               "rgpe+knn")
+SURROGATE_METHODS = {"gp", "rgpe", "tstr", "rgpe+knn"}
 N_INIT = 5
+PORTFOLIO_NEIGHBORS = 10
 
 
 def _memoize(db) -> None:
@@ -86,7 +102,7 @@ def _memoize(db) -> None:
 # -- data shared by every run -------------------------------------------------------------
 
 
-def prepare(max_tasks: int | None) -> dict:
+def prepare(max_tasks: int | None, surrogates: bool = True) -> dict:
     """Everything a run needs, computed once: pools, regrets, fit times, meta-features,
     warm-start orders per held-out task, and the fitted surrogates of all tasks."""
     from autometa.metadb import SQLMetaDB
@@ -125,12 +141,36 @@ def prepare(max_tasks: int | None) -> dict:
         sugg = [config_hash(s.config) for s in knn.suggest(mf.loc[t].to_dict(), n=25)]
         guard = list(dict.fromkeys(sugg[:1] + [defaults[0]] + sugg[1:]))[:25]
         pf = PortfolioWarmStarter(db, metric=METRIC, problem_type="binary", size=25, exclude=[t])
+        cpf = PortfolioWarmStarter(db, metric=METRIC, problem_type="binary", size=25, exclude=[t],
+                                   metafeatures=mf.loc[t].to_dict(), neighbors=PORTFOLIO_NEIGHBORS)
         box = [config_hash(s.config) for s in knn.suggest(mf.loc[t].to_dict(), n=10)]
-        orders[t] = {"knn": guard, "portfolio": list(pf.hashes), "defaults": defaults, "box": box}
-    store = fit_surrogate_store(db, metric=METRIC, problem_type="binary")
+        orders[t] = {"knn": guard, "portfolio": list(pf.hashes), "knn-portfolio": list(cpf.hashes),
+                     "defaults": defaults, "box": box}
+    store = fit_surrogate_store(db, metric=METRIC, problem_type="binary") if surrogates else None
+    family_default = {f: config_hash(fixed_design("binary", f, n=1)[0]) for f in FAMILIES}
     return {"names": names, "hashes": hashes, "regret": regret, "fit_time": fit_time, "X": X, "orders": orders,
             "metafeatures": {t: mf.loc[t].to_dict() for t in names}, "store": store,
-            "configs": {h: configs[h] for h in hashes}}
+            "configs": {h: configs[h] for h in hashes}, "scores": complete.loc[names],
+            "family_default": family_default}
+
+
+def zero_shot(data: dict) -> pd.DataFrame:
+    """Per held-out task: does the top-1 suggestion of each zero-shot method score better
+    (3-fold CV balanced accuracy) than the package default, and than the package default of
+    its own family? Ties (the same score) are counted apart."""
+    scores, fam_default = data["scores"], data["family_default"]
+    hgb = data["orders"][data["names"][0]]["defaults"][0]
+    rows = []
+    for t in data["names"]:
+        row = {"task": t}
+        for method in ("knn", "portfolio", "knn-portfolio"):
+            top = data["orders"][t][method][0]
+            own = fam_default[data["configs"][top]["family"]]
+            s_top, s_hgb, s_own = scores.loc[t, top], scores.loc[t, hgb], scores.loc[t, own]
+            row[f"{method}:vs_default"] = float(np.sign(np.nan_to_num(s_top, nan=-1) - np.nan_to_num(s_hgb, nan=-1)))
+            row[f"{method}:vs_family_default"] = float(np.sign(np.nan_to_num(s_top, nan=-1) - np.nan_to_num(s_own, nan=-1)))
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("task")
 
 
 # -- one run --------------------------------------------------------------------------------
@@ -304,21 +344,21 @@ def run_one(data: dict, method: str, task: str, seed: int, budget: int) -> dict:
     if method == "random":
         while not run.done():
             run.add(run.random(), 0.0)
-    elif method in ("defaults", "portfolio"):
+    elif method in ("defaults", "knn", "portfolio", "knn-portfolio"):
         run.fixed(orders[method])
         while not run.done():
             run.add(run.random(), 0.0)
     elif method == "smac":
         _smac_loop(run)
-    elif method in ("smac+knn", "smac+portfolio"):
+    elif method in ("smac+knn", "smac+portfolio", "smac+knn-portfolio"):
         run.fixed(orders[method.split("+")[1]])
         _smac_loop(run)
     elif method == "smac+box":
         _smac_loop(run, box=_box_indices(run))
     elif method == "optuna":
         _optuna_loop(run)
-    elif method == "optuna+knn":
-        run.data = {**data, "initial": orders["knn"]}
+    elif method in ("optuna+knn", "optuna+portfolio"):
+        run.data = {**data, "initial": orders[method.split("+")[1]]}
         _optuna_loop(run)
     elif method == "gp":
         _ensemble_loop(run, "rgpe", N_INIT, store_tasks=False)
@@ -343,7 +383,19 @@ def _ci(x: np.ndarray) -> tuple[float, float, float]:
     return float(x.mean()), float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))
 
 
-def report(raw: pd.DataFrame, budget: int) -> str:
+def _zero_shot_lines(zs: pd.DataFrame) -> list[str]:
+    rows = {}
+    for method in ("knn", "portfolio", "knn-portfolio"):
+        rows[method] = {}
+        for ref, label in (("vs_default", "package default (HGB)"), ("vs_family_default", "own family's default")):
+            col = zs[f"{method}:{ref}"]
+            rows[method][f"better than {label}"] = f"{(col > 0).mean():.0%}"
+            rows[method][f"tie ({label})"] = f"{(col == 0).mean():.0%}"
+    return ["", f"Zero-shot: share of the {len(zs)} held-out tasks on which the top-1 suggestion scores better than the "
+            "package default (ties apart):", "", pd.DataFrame(rows).T.to_markdown()]
+
+
+def report(raw: pd.DataFrame, budget: int, name: str = "transfer_benchmark", zs: pd.DataFrame | None = None) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -435,7 +487,7 @@ def report(raw: pd.DataFrame, budget: int) -> str:
         "Mean regret against time (stored fit time of the evaluated configurations + the method's own overhead):",
         "",
         pd.DataFrame(time_rows).T.to_markdown(),
-    ]
+    ] + (_zero_shot_lines(zs.loc[zs.index.intersection(tasks)]) if zs is not None else [])
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     x = np.arange(1, budget + 1)
@@ -459,7 +511,7 @@ def report(raw: pd.DataFrame, budget: int) -> str:
     axes[1].set_ylabel("mean normalized regret")
     axes[1].legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    fig.savefig(RESULTS / "transfer_benchmark.png", dpi=120)
+    fig.savefig(RESULTS / f"{name}.png", dpi=120)
     return "\n".join(lines) + "\n"
 
 
@@ -472,19 +524,26 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--scheduler", default=None, help="Address of a running Dask scheduler (default: a LocalCluster).")
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--name", default="transfer_benchmark", help="Stem of the output files under experiments/results/.")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    raw_path = RESULTS / "transfer_benchmark_raw.csv"
+    raw_path = RESULTS / f"{args.name}_raw.csv"
+    zs_path = RESULTS / f"{args.name}_zeroshot.csv"
+    methods = args.methods.split(",")
+    unknown = set(methods) - set(ALL_METHODS)
+    if unknown:
+        sys.exit(f"unknown methods {sorted(unknown)}; choose from {', '.join(ALL_METHODS)}")
     raw = pd.read_csv(raw_path) if raw_path.is_file() else pd.DataFrame()
     if not args.report_only:
         from dask.distributed import Client, LocalCluster, as_completed
 
         t0 = time.perf_counter()
-        data = prepare(args.max_tasks)
+        data = prepare(args.max_tasks, surrogates=bool(SURROGATE_METHODS & set(methods)))
         print(f"prepared {len(data['names'])} tasks in {time.perf_counter() - t0:.0f} s", flush=True)
+        zero_shot(data).to_csv(zs_path)
         done = set(zip(raw.method, raw.task, raw.seed, strict=True)) if len(raw) else set()
-        jobs = [(m, t, s) for s in range(args.seeds) for m in args.methods.split(",") for t in data["names"]
+        jobs = [(m, t, s) for s in range(args.seeds) for m in methods for t in data["names"]
                 if (m, t, s) not in done]
         if args.scheduler:
             client = Client(args.scheduler)
@@ -506,8 +565,9 @@ def main() -> None:
         raw = pd.read_csv(raw_path)
     if raw.empty:
         sys.exit("no runs yet")
-    text = report(raw, args.budget)
-    (RESULTS / "transfer_benchmark.md").write_text(text)
+    zs = pd.read_csv(zs_path, index_col=0) if zs_path.is_file() else None
+    text = report(raw, args.budget, args.name, zs)
+    (RESULTS / f"{args.name}.md").write_text(text)
     print(text)
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from autometa import Task, tune
+from autometa.exceptions import InputError
 from autometa.metadb import SQLMetaDB
 from autometa.metadb._shipped import load_shipped
 from autometa.optimizers import config_key
@@ -104,6 +105,25 @@ def test_greedy_portfolio_lowers_mean_regret_monotonically(db):
     loo = PortfolioWarmStarter(db, metric="balanced_accuracy", problem_type="binary", size=4, exclude=[pf.tasks[0]])
     assert pf.tasks[0] not in loo.tasks
     assert [s.source for s in pf.suggest(3)] == ["portfolio"] * 3
+
+
+def test_a_conditioned_portfolio_starts_from_the_nearest_tasks(db, knn):
+    from autometa.warmstart import PortfolioWarmStarter, normalized_regret
+
+    own = db.metafeatures().loc[knn.tasks[2]].to_dict()
+    pf = PortfolioWarmStarter(db, metric="balanced_accuracy", problem_type="binary", size=6,
+                              metafeatures=own, neighbors=3, exclude=[knn.tasks[2]])
+    near = [nb.task for nb in KNNWarmStarter(db, metric="balanced_accuracy", problem_type="binary",
+                                             exclude=[knn.tasks[2]]).neighbors(own)]
+    assert pf.near_tasks == [t for t in near if t in pf.tasks][:3]
+    r = normalized_regret(db.performance_matrix("balanced_accuracy").loc[pf.tasks].dropna(axis=1, how="all"),
+                          greater_is_better=True)
+    # the first pick minimizes the near tasks' mean regret; the far tasks only break ties
+    first = r.loc[pf.near_tasks, pf.hashes[0]].mean()
+    assert first == pytest.approx(r.loc[pf.near_tasks].mean().min())
+    assert "nearest stored tasks" in pf.suggest(1)[0].explanation
+    with pytest.raises(InputError, match="metafeatures"):
+        PortfolioWarmStarter(db, metric="balanced_accuracy", problem_type="binary", neighbors=3)
 
 
 def test_tunability_against_package_and_learned_defaults(db):

@@ -1,9 +1,10 @@
 """Greedy portfolios (auto-sklearn 2.0 / FLAML style): the ordered set of configurations
-that minimizes the average normalized regret over stored tasks."""
+that minimizes the average normalized regret over stored tasks, optionally conditioned on
+the stored tasks nearest to a new one."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -48,6 +49,15 @@ class PortfolioWarmStarter:
     min_coverage : float
         Tasks with fewer evaluated configurations than this share of the matrix's columns
         are left out (a half-built meta-dataset).
+    metafeatures : mapping, optional
+        Meta-features of the new task. With ``neighbors``, the portfolio is conditioned on
+        it: the ``neighbors`` nearest stored tasks (kNN distance, as
+        :class:`KNNWarmStarter`) carry the objective, and every other stored task a weight
+        of ``far_weight`` each, which only breaks ties once the near tasks are covered.
+    neighbors : int, optional
+        How many nearest stored tasks condition the portfolio; ``None`` for all tasks alike.
+    far_weight : float
+        Weight of a stored task outside the ``neighbors`` nearest (a near task weighs 1).
     """
 
     def __init__(
@@ -59,6 +69,9 @@ class PortfolioWarmStarter:
         size: int = 32,
         exclude: Sequence[str] = (),
         min_coverage: float = 0.9,
+        metafeatures: Mapping[str, float] | None = None,
+        neighbors: int | None = None,
+        far_weight: float = 0.01,
     ) -> None:
         self.metric = get_metric(metric)
         kind = _CLASSIFICATION if problem_type in _CLASSIFICATION else ("regression",)
@@ -72,18 +85,33 @@ class PortfolioWarmStarter:
                 f"The meta-database has no complete {kind[0]} task with {self.metric.name} scores to build a portfolio from."
             )
         self.tasks = list(matrix.index)
+        self.near_tasks: list[str] = []
+        weights = np.ones(len(self.tasks))
+        if (metafeatures is None) != (neighbors is None):
+            raise InputError("A conditioned portfolio needs both the new task's metafeatures and a number of neighbors.")
+        if neighbors is not None:
+            if neighbors < 1:
+                raise InputError(f"neighbors must be at least 1; got {neighbors}.")
+            from autometa.warmstart._knn import KNNWarmStarter
+
+            knn = KNNWarmStarter(metadb, metric=self.metric.name, problem_type=problem_type, exclude=exclude)
+            ranked = [nb.task for nb in knn.neighbors(metafeatures) if nb.task in set(self.tasks)]
+            self.near_tasks = ranked[:neighbors]
+            near = set(self.near_tasks)
+            weights = np.array([1.0 if t in near else far_weight for t in self.tasks])
+        weights = weights / weights.sum()
         regret = normalized_regret(matrix, greater_is_better=self.metric.greater_is_better).to_numpy()
         configs = metadb.configurations()
         chosen: list[int] = []
         current = np.ones(regret.shape[0])
         curve = []
         for _ in range(min(size, regret.shape[1])):
-            candidate = np.minimum(current[:, None], regret).mean(axis=0)
+            candidate = weights @ np.minimum(current[:, None], regret)
             candidate[chosen] = np.inf
             j = int(np.argmin(candidate))
             chosen.append(j)
             current = np.minimum(current, regret[:, j])
-            curve.append(float(current.mean()))
+            curve.append(float(weights @ current))
         self.hashes = [matrix.columns[j] for j in chosen]
         self.portfolio = [configs[h] for h in self.hashes]
         self.curve = curve
@@ -91,13 +119,15 @@ class PortfolioWarmStarter:
     def suggest(self, n: int | None = None) -> list[Suggestion]:
         """The first ``n`` configurations of the portfolio, in order."""
         out = []
+        over = (f"the {len(self.near_tasks)} nearest stored tasks ({', '.join(self.near_tasks[:3])}"
+                f"{', ...' if len(self.near_tasks) > 3 else ''})" if self.near_tasks else f"{len(self.tasks)} stored tasks")
         for i, (config, regret) in enumerate(zip(self.portfolio, self.curve, strict=True)):
             if n is not None and i >= n:
                 break
             out.append(Suggestion(
                 config=config, source="portfolio",
-                explanation=(f"portfolio position {i + 1} of {len(self.portfolio)} over {len(self.tasks)} stored tasks: "
+                explanation=(f"portfolio position {i + 1} of {len(self.portfolio)} over {over}: "
                              f"mean normalized regret {regret:.3f} after it"),
-                extra={"position": i + 1, "mean_regret_after": regret},
+                extra={"position": i + 1, "mean_regret_after": regret, "near_tasks": list(self.near_tasks)},
             ))
         return out
