@@ -145,7 +145,7 @@ def tune(
     top: Annotated[int, typer.Option(help="Rows of the leaderboard to print.")] = 10,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every trial.")] = False,
     record: Annotated[bool, typer.Option("--record/--no-record", help="Add the trials to the meta-database (own runs).")] = True,
-    warm_start: Annotated[str, typer.Option("--warm-start", help="knn: the best configurations of the nearest stored tasks (package default second), then each family's default; portfolio: the greedy portfolio of the stored tasks; defaults: each family's default; none: the backend's own design. knn and portfolio fall back to defaults when the meta-database has no task of this kind.")] = "knn",
+    warm_start: Annotated[str, typer.Option("--warm-start", help="knn: the best configurations of the nearest stored tasks (package default second, learned default third), then each family's default; portfolio: the greedy portfolio of the stored tasks; defaults: each family's default; none: the backend's own design. knn and portfolio fall back to defaults when the meta-database has no task of this kind.")] = "knn",
     metadb_url: Annotated[str | None, typer.Option("--metadb", help=_URL_HELP)] = None,
     transfer: Annotated[str, typer.Option("--transfer", help="Surrogate transfer from the meta-database inside the optimizer: rgpe (ranking-weighted ensemble of past tasks' GPs), tstr (similarity-weighted) or none.")] = "none",
     prune: Annotated[str, typer.Option("--prune", help="Prune the search space from the meta-database: box (bounding box of the nearest tasks' best configurations), importance (fix hyperparameters of low importance to learned defaults) or none.")] = "none",
@@ -421,17 +421,26 @@ def defaults(
     problem_type: Annotated[str, typer.Option("--problem-type", help="binary/multiclass (classification) or regression.")] = "binary",
     metadb_url: Annotated[str | None, typer.Option("--metadb", help=_URL_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON with the learned defaults.")] = False,
+    symbolic: Annotated[bool, typer.Option("--symbolic", help="Also fit symbolic defaults (formulas of the number of features or rows) on the stored tasks' surrogates; the first call fits the surrogates (a minute or two), later calls load them.")] = False,
 ) -> None:
     """Tunability per family (vs the package default and vs a learned default) and the learned defaults."""
-    from autometa.defaults import tunability
+    from autometa.defaults import symbolic_defaults, tunability
 
     try:
         db = _open_db(metadb_url)
         if metadb_url is None and not os.environ.get("AUTOMETA_METADB_URL"):
             db.ensure_shipped()
-        rows = tunability(db, metric=metric, problem_type=problem_type, families=[family] if family else None)
+        fams = [family] if family else None
+        rows = tunability(db, metric=metric, problem_type=problem_type, families=fams)
+        sym = symbolic_defaults(db, metric=metric, problem_type=problem_type, families=fams) if symbolic else []
     except AutometaError as exc:
         raise _fail(exc) from None
+    if as_json and symbolic:
+        out.print_json(json.dumps({
+            "tunability": [{**r.as_row(), "learned_default": r.learned_default} for r in rows],
+            "symbolic": [{**r.as_row(), "recommended": "formula" if r.beats_constant else "constant"} for r in sym],
+        }, default=float))
+        return
     if as_json:
         out.print_json(json.dumps([{**r.as_row(), "learned_default": r.learned_default} for r in rows]))
         return
@@ -443,6 +452,17 @@ def defaults(
         table.add_row(r.family, str(r.n_tasks), str(r.n_configs),
                       _fmt(row["tunability_vs_package_default"]), _fmt(row["tunability_vs_learned_default"]))
     out.print(table)
+    if sym:
+        st = Table(title="Symbolic defaults: rescaled predicted loss (0 = a task's best stored configuration), leave-one-task-out")
+        for col in ("family", "hyperparameter", "package default", "best constant", "formula", "loss package",
+                    "loss constant", "loss formula"):
+            st.add_column(col, justify="left" if col in ("family", "hyperparameter", "formula") else "right")
+        for r in sym:
+            st.add_row(r.family, r.hyperparameter, f"{r.package_default:.4g}", f"{r.constant:.4g}",
+                       r.formula + (" *" if r.beats_constant else ""), _fmt(r.loss_package), _fmt(r.loss_constant),
+                       _fmt(r.loss_symbolic))
+        out.print(st)
+        out.print("* the formula beats the best constant", highlight=False)
 
 
 @app.command()

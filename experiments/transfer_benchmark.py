@@ -7,8 +7,9 @@ Methods
 -------
 random           uniform order of the pool
 defaults         each family's package default, then random
-knn              the kNN warm start alone (25 configurations, package default second), then
-                 random; its first evaluation is the zero-shot top-1 suggestion
+knn              the kNN warm start alone (25 configurations, package default second,
+                 learned default third, as ``suggest_config``), then random; its first
+                 evaluation is the zero-shot top-1 suggestion
 portfolio        greedy portfolio of 25 (zero-shot), then random
 knn-portfolio    greedy portfolio of 25 conditioned on the 10 nearest tasks (the others only
                  break ties), then random
@@ -18,7 +19,7 @@ smac             SMAC3's random-forest surrogate (``smac.model.random_forest``, 
                  acquisition maximum on a discrete pool), 20% interleaved random picks as
                  SMAC's HPO facade, 5 random initial configurations
 smac+knn         the same after the kNN warm start (25 configurations, package default
-                 second), as ``autometa tune --warm-start knn``
+                 second, learned default third), as ``autometa tune --warm-start knn``
 smac+portfolio   the same after the 25-configuration portfolio
 smac+knn-portfolio  the same after the conditioned portfolio
 smac+box         smac restricted to the bounding box of the 10 nearest tasks' best
@@ -139,8 +140,9 @@ def prepare(max_tasks: int | None, surrogates: bool = True) -> dict:
     for t in names:
         knn = KNNWarmStarter(db, metric=METRIC, problem_type="binary", exclude=[t])
         sugg = [config_hash(s.config) for s in knn.suggest(mf.loc[t].to_dict(), n=25)]
-        guard = list(dict.fromkeys(sugg[:1] + [defaults[0]] + sugg[1:]))[:25]
         pf = PortfolioWarmStarter(db, metric=METRIC, problem_type="binary", size=25, exclude=[t])
+        # as suggest_config: top kNN suggestion, package default, learned default, then the rest
+        guard = list(dict.fromkeys(sugg[:1] + [defaults[0], pf.hashes[0]] + sugg[1:]))[:25]
         cpf = PortfolioWarmStarter(db, metric=METRIC, problem_type="binary", size=25, exclude=[t],
                                    metafeatures=mf.loc[t].to_dict(), neighbors=PORTFOLIO_NEIGHBORS)
         box = [config_hash(s.config) for s in knn.suggest(mf.loc[t].to_dict(), n=10)]

@@ -65,6 +65,7 @@ def test_suggest_config_keeps_the_package_default_first_or_second(db, iris):
     assert len(sugg) == 5
     sources = [s.source for s in sugg]
     assert "default" in sources[:2] and sources.count("default") == 1
+    assert "learned default" in sources[:3] and sources.count("learned default") == 1
     assert sugg[sources.index("default")].config["family"] == "hist_gradient_boosting"
     assert all(s.neighbor is not None and np.isfinite(s.predicted_score) for s in sugg if s.source == "knn")
 
@@ -144,7 +145,7 @@ def test_a_task_far_from_the_metadb_falls_back_to_default_then_portfolio(db, iri
     task = Task(iris, label="target")
     far = {k: (v * 1e4 + 1e4 if np.isfinite(v) else v) for k, v in extract(task).items()}
     sugg = suggest_config(task, n=4, metadb=db, metafeatures=far)
-    assert [s.source for s in sugg] == ["default", "portfolio", "portfolio", "portfolio"]
+    assert [s.source for s in sugg] == ["default", "learned default", "portfolio", "portfolio"]
     assert "far from every stored task" in sugg[0].explanation
 
 

@@ -30,10 +30,12 @@ def suggest_config(
 ) -> list[Suggestion]:
     """Ranked configurations for ``task`` from the nearest stored tasks, each with its source
     (neighbour task and distance), the score it reached there and the meta-features that
-    matched best. The package default is always among the first two: a suggestion never
-    depends on the meta-database alone (FLAML issue 1247). A task farther from the
-    meta-database than any stored task is from its nearest neighbour gets the default
-    first and then the greedy portfolio instead of its (distant) neighbours' bests.
+    matched best. The package default is always among the first two and the learned
+    default (the stored configuration with the lowest mean normalized regret over all
+    stored tasks of the kind) among the first three: a suggestion never depends on the
+    nearest tasks alone (FLAML issue 1247). A task farther from the meta-database than any
+    stored task is from its nearest neighbour gets the default first and then the greedy
+    portfolio instead of its (distant) neighbours' bests.
     """
     from autometa._tune import default_initial_configs
     from autometa.metafeatures import extract
@@ -49,16 +51,30 @@ def suggest_config(
         explanation="package default (kept among the first candidates as a guard against negative transfer)"
         + ("; the task is far from every stored task, so it goes first" if far else ""),
     )
-    if far:
-        # No stored task is near: neighbours' bests are no better informed than a portfolio
-        # that does well across all stored tasks, so fall back to default + portfolio.
-        try:
-            pf = PortfolioWarmStarter(db, metric=str(task.metric), problem_type=str(task.problem_type), size=n)
-            found = pf.suggest(n)
-        except InputError:
-            pass
-    found = [s for s in found if config_key(s.config) != config_key(default_cfg)]
-    ranked = [default] + found if far or not found else [found[0], default] + found[1:]
+    try:
+        pf = PortfolioWarmStarter(db, metric=str(task.metric), problem_type=str(task.problem_type), size=n if far else 1)
+    except InputError:
+        pf = None
+    learned: list[Suggestion] = []
+    if pf is not None:
+        first = pf.suggest(1)[0]
+        learned = [Suggestion(
+            config=first.config, source="learned default",
+            explanation=(f"learned default: the stored configuration with the lowest mean normalized regret over "
+                         f"{len(pf.tasks)} stored tasks ({first.extra['mean_regret_after']:.3f})"),
+            extra=first.extra,
+        )]
+        if far:
+            # No stored task is near: neighbours' bests are no better informed than a portfolio
+            # that does well across all stored tasks, so fall back to default + portfolio.
+            found = pf.suggest(n)[1:]
+    head = [default] + learned if far or not found else [found[0], default] + learned
+    rest = found if far or not found else found[1:]
+    ranked, seen = [], set()
+    for s in head + rest:
+        if config_key(s.config) not in seen:
+            seen.add(config_key(s.config))
+            ranked.append(s)
     return ranked[:n]
 
 
