@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 
 from autometa.defaults import symbolic_defaults, symbolic_table

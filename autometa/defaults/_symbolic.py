@@ -25,7 +25,7 @@ import pandas as pd
 from ConfigSpace import UniformFloatHyperparameter, UniformIntegerHyperparameter
 
 from autometa.exceptions import InputError
-from autometa.spaces import FAMILY_KEY, get_space
+from autometa.spaces import get_space
 
 __all__ = ["SymbolicDefault", "symbolic_defaults", "FORMULA_FEATURES"]
 
