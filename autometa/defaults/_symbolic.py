@@ -167,7 +167,8 @@ def symbolic_defaults(
         raise InputError("Symbolic defaults need at least 3 stored tasks with surrogates and meta-features.")
     x = mf.loc[names, list(FORMULA_FEATURES)].astype(float).clip(lower=1.0).to_numpy()
     learned = {r.family: r.learned_default for r in tunability(metadb, metric=metric, problem_type=problem_type,
-                                                                families=list(families) if families else None)}
+                                                                families=list(families) if families else None,
+                                                                exclude=exclude)}
     configs = metadb.configurations()
     out = []
     for family, base in learned.items():

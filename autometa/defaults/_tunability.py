@@ -4,6 +4,7 @@ default learned across tasks."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,8 +51,11 @@ class FamilyTunability:
                 "tunability_vs_learned_default": round(self.vs_learned_default, 4)}
 
 
-def tunability(metadb: SQLMetaDB, *, metric: str, problem_type: str, families: list[str] | None = None) -> list[FamilyTunability]:
-    """Tunability of each family (all by default) on the stored tasks of this problem kind."""
+def tunability(
+    metadb: SQLMetaDB, *, metric: str, problem_type: str, families: list[str] | None = None, exclude: Sequence[str] = ()
+) -> list[FamilyTunability]:
+    """Tunability of each family (all by default) on the stored tasks of this problem kind,
+    without the tasks in ``exclude``."""
     m = get_metric(metric)
     sign = 1.0 if m.greater_is_better else -1.0
     kind = _CLASSIFICATION if problem_type in _CLASSIFICATION else ("regression",)
@@ -66,7 +70,8 @@ def tunability(metadb: SQLMetaDB, *, metric: str, problem_type: str, families: l
         mat = metadb.performance_matrix(m.name, family=family)
         if mat.empty:
             continue
-        mat = mat.loc[[t for t in mat.index if t in tasks.index and tasks.loc[t, "problem_type"] in kind]]
+        mat = mat.loc[[t for t in mat.index if t in tasks.index and tasks.loc[t, "problem_type"] in kind
+                       and t not in set(exclude)]]
         default_hash = config_hash(dict(fam_cfg))
         if default_hash not in mat.columns:
             continue
