@@ -435,14 +435,12 @@ def defaults(
         sym = symbolic_defaults(db, metric=metric, problem_type=problem_type, families=fams) if symbolic else []
     except AutometaError as exc:
         raise _fail(exc) from None
-    if as_json and symbolic:
-        out.print_json(json.dumps({
-            "tunability": [{**r.as_row(), "learned_default": r.learned_default} for r in rows],
+    if as_json:
+        tun = [{**r.as_row(), "learned_default": r.learned_default} for r in rows]
+        out.print_json(json.dumps(tun if not symbolic else {
+            "tunability": tun,
             "symbolic": [{**r.as_row(), "recommended": "formula" if r.beats_constant else "constant"} for r in sym],
         }, default=float))
-        return
-    if as_json:
-        out.print_json(json.dumps([{**r.as_row(), "learned_default": r.learned_default} for r in rows]))
         return
     table = Table(title=f"Tunability ({metric}): mean gain of the best stored configuration over a default")
     for col in ("family", "tasks", "configurations", "vs package default", "vs learned default"):

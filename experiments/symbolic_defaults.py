@@ -20,6 +20,7 @@ Writes experiments/results/symbolic_defaults.{md,csv}.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -37,13 +38,16 @@ sys.path.insert(0, str(HERE))
 METRIC = "balanced_accuracy"
 
 
-def _evaluate(name: str, configs: list[dict]) -> list[float]:
+@functools.cache
+def _prepared(name: str) -> tuple:
+    """The held-out task as the meta-database saw it (rows, folds) and its meta-features,
+    loaded once per task however many hyperparameters are checked on it."""
     from build_metadb import N_FOLDS, SEED, _subsample
     from sklearn.model_selection import StratifiedKFold
     from suite import load_suite, load_task_frame
 
     from autometa import Task
-    from autometa.evaluation import Evaluator
+    from autometa.metafeatures import extract
 
     suite = load_suite().set_index("task_id")
     df, target, problem_type = load_task_frame({"task_id": name, **suite.loc[name].to_dict()})
@@ -53,9 +57,13 @@ def _evaluate(name: str, configs: list[dict]) -> list[float]:
     k = min(N_FOLDS, task.n_splits)
     cv = StratifiedKFold(n_splits=k, shuffle=True, random_state=SEED)
     splits = list(cv.split(np.arange(len(task.y)), task.y.astype(str)))
-    from autometa.metafeatures import extract
+    return task, splits, extract(task)
 
-    mf = extract(task)
+
+def _evaluate(name: str, configs: list[dict]) -> list[float]:
+    from autometa.evaluation import Evaluator
+
+    task, splits, mf = _prepared(name)
     out = []
     with Evaluator(task, time_limit_s=120, splits=splits, n_jobs=1) as ev:
         for c in configs:

@@ -61,6 +61,7 @@ def tunability(
     kind = _CLASSIFICATION if problem_type in _CLASSIFICATION else ("regression",)
     pt = "binary" if kind[0] != "regression" else "regression"
     tasks = metadb.tasks()
+    excluded = set(exclude)
     space = get_space(pt)
     out = []
     for fam_cfg in family_defaults(space):
@@ -71,7 +72,7 @@ def tunability(
         if mat.empty:
             continue
         mat = mat.loc[[t for t in mat.index if t in tasks.index and tasks.loc[t, "problem_type"] in kind
-                       and t not in set(exclude)]]
+                       and t not in excluded]]
         default_hash = config_hash(dict(fam_cfg))
         if default_hash not in mat.columns:
             continue

@@ -95,7 +95,8 @@ class PortfolioWarmStarter:
             from autometa.warmstart._knn import KNNWarmStarter
 
             knn = KNNWarmStarter(metadb, metric=self.metric.name, problem_type=problem_type, exclude=exclude)
-            ranked = [nb.task for nb in knn.neighbors(metafeatures) if nb.task in set(self.tasks)]
+            stored = set(self.tasks)
+            ranked = [nb.task for nb in knn.neighbors(metafeatures) if nb.task in stored]
             self.near_tasks = ranked[:neighbors]
             near = set(self.near_tasks)
             weights = np.array([1.0 if t in near else far_weight for t in self.tasks])

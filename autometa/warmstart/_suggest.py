@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from autometa.exceptions import InputError
@@ -70,12 +71,7 @@ def suggest_config(
             found = pf.suggest(n)[1:]
     head = [default] + learned if far or not found else [found[0], default] + learned
     rest = found if far or not found else found[1:]
-    ranked, seen = [], set()
-    for s in head + rest:
-        if config_key(s.config) not in seen:
-            seen.add(config_key(s.config))
-            ranked.append(s)
-    return ranked[:n]
+    return _first_occurrences(head + rest, key=lambda s: config_key(s.config))[:n]
 
 
 def warm_start_configs(task: Task, n: int = 25, *, metadb: SQLMetaDB | None = None) -> list[dict[str, Any]]:
@@ -89,15 +85,20 @@ def warm_start_configs(task: Task, n: int = 25, *, metadb: SQLMetaDB | None = No
     )
 
 
-def _distinct(configs: list[Any]) -> list[dict[str, Any]]:
-    """The configurations as dicts, first occurrences only, in order."""
+def _first_occurrences(items: list[Any], key: Callable[[Any], str]) -> list[Any]:
+    """``items`` without later duplicates (by ``key``), in order."""
     out, seen = [], set()
-    for c in configs:
-        k = config_key(c)
+    for item in items:
+        k = key(item)
         if k not in seen:
             seen.add(k)
-            out.append(dict(c))
+            out.append(item)
     return out
+
+
+def _distinct(configs: list[Any]) -> list[dict[str, Any]]:
+    """The configurations as dicts, first occurrences only, in order."""
+    return [dict(c) for c in _first_occurrences(configs, key=config_key)]
 
 
 def portfolio_configs(task: Task, n: int = 25, *, metadb: SQLMetaDB | None = None) -> list[dict[str, Any]]:
