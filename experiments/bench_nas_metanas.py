@@ -124,12 +124,17 @@ def main() -> None:
     parser.add_argument("--outer", choices=["reptile", "fomaml"], default="reptile",
                         help="MetaNAS outer loop; fomaml (Adam 1e-3 on weights and architecture) writes nas_metanas_fomaml.* "
                              "and reuses the baselines of nas_metanas.json when its settings match.")
+    parser.add_argument("--meta-arch-lr", type=float, default=None,
+                        help="Outer step size of the architecture (default: 0.6 for reptile, 1e-3 for fomaml).")
+    parser.add_argument("--name", default=None,
+                        help="Result file stem (default: nas_metanas, nas_metanas_fomaml, with _quick for --quick).")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--report-only", action="store_true", help="Re-render the .md and .png from the .json.")
     args = parser.parse_args()
+    suffix = ("_fomaml" if args.outer == "fomaml" else "") + ("_quick" if args.quick else "")
+    stem = args.name or f"nas_metanas{suffix}"
     if args.report_only:
-        suffix = ("_fomaml" if args.outer == "fomaml" else "") + ("_quick" if args.quick else "")
-        write_report(json.loads((RESULTS / f"nas_metanas{suffix}.json").read_text()), suffix)
+        write_report(json.loads((RESULTS / f"{stem}.json").read_text()), stem)
         return
     if args.quick:
         args.iterations, args.test_tasks, args.meta_batch = 2, 4, 2
@@ -140,6 +145,8 @@ def main() -> None:
 
     net = SearchNetwork(1, WAYS, channels=CHANNELS, n_cells=N_CELLS, n_nodes=N_NODES, ops=FEWSHOT_OPS, bn=BN, seed=0)
     outer_rates = {"reptile": (1.0, 0.6), "fomaml": (1e-3, 1e-3)}[args.outer]
+    if args.meta_arch_lr is not None:
+        outer_rates = (outer_rates[0], args.meta_arch_lr)
     metanas = MetaNAS(net, task_steps=TASK_STEPS, task_lr=TASK_LR, task_arch_lr=0.01, meta_lr=outer_rates[0],
                       meta_arch_lr=outer_rates[1], temperature=(1.0, 0.05), outer=args.outer, device="cpu")
     t0 = time.perf_counter()
@@ -157,11 +164,11 @@ def main() -> None:
           f"{pruned_params} params", flush=True)
 
     label = "MetaNAS" if args.outer == "reptile" else "MetaNAS (first-order MAML outer loop)"
-    suffix = ("_fomaml" if args.outer == "fomaml" else "") + ("_quick" if args.quick else "")
     reference = RESULTS / f"nas_metanas{'_quick' if args.quick else ''}.json"
     keys = ("iterations", "meta_batch", "test_tasks", "image_size", "omniglot_root")
     reused: dict = {}
-    if args.outer == "fomaml" and reference.is_file():
+    # the reused baselines are sized to the reference's pruned network: only for the default file names
+    if args.outer == "fomaml" and args.name is None and reference.is_file():
         ref = json.loads(reference.read_text())
         if all(ref["settings"].get(k) == getattr(args, k) for k in keys):
             reused = {k: v for k, v in ref["methods"].items() if not k.startswith("MetaNAS")}
@@ -197,11 +204,11 @@ def main() -> None:
         "baselines_reused_from": reference.name if reused else None,
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"nas_metanas{suffix}.json").write_text(json.dumps(payload, indent=1))
-    write_report(payload, suffix)
+    (RESULTS / f"{stem}.json").write_text(json.dumps(payload, indent=1))
+    write_report(payload, stem)
 
 
-def write_report(payload: dict, suffix: str) -> None:
+def write_report(payload: dict, stem: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -234,7 +241,7 @@ def write_report(payload: dict, suffix: str) -> None:
         f"Task-adapted architectures: {n_distinct} distinct genotype(s) over {args['test_tasks']} test tasks; "
         f"pruned networks of {p['min']:,}-{p['max']:,} parameters (mean {p['mean']:,.0f}); the \"parameters\" column gives the meta-architecture's pruned network.",
     ]
-    (RESULTS / f"nas_metanas{suffix}.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
 
     recs = payload["metanas_records"]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
@@ -245,7 +252,7 @@ def write_report(payload: dict, suffix: str) -> None:
     axes[1].set(xlabel="meta-iteration", title="Skip share of the meta-architecture")
     axes[1].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(RESULTS / f"nas_metanas{suffix}.png", dpi=120)
+    fig.savefig(RESULTS / f"{stem}.png", dpi=120)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,10 @@ from autometa.nas._metanas import few_shot_accuracy, mean_ci  # noqa: E402
 
 
 def main() -> None:
-    path = RESULTS / "nas_metanas_fomaml.json"
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--name", default="nas_metanas_fomaml", help="Result file stem of the MetaNAS run.")
+    stem = parser.parse_args().name
+    path = RESULTS / f"{stem}.json"
     payload = json.loads(path.read_text())
     args = argparse.Namespace(**payload["settings"])
     torch.set_num_threads(1)
@@ -60,7 +63,7 @@ def main() -> None:
         payload["seconds"] += seconds + time.perf_counter() - t0
         print(f"{label}: {mean_ci(accs)}, {count_parameters(base)} params ({width} channels)", flush=True)
     path.write_text(json.dumps(payload, indent=1))
-    write_report(payload, "_fomaml")
+    write_report(payload, stem)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -356,6 +357,23 @@ def test_digits_tasks_relabel_their_classes():
     assert set(task.y.tolist()) == {0, 1} and len(task) == int(((full.y == 7) | (full.y == 3)).sum())
     with pytest.raises(InputError, match="distinct digits"):
         digits_task([3, 3])
+
+
+def test_glyph_tasks_take_the_named_classes_of_one_alphabet_in_order():
+    from autometa.metalearn import load_glyph_dataset
+    from autometa.nas import glyph_task
+
+    glyphs = load_glyph_dataset(image_size=28, instances=20)  # the rendering the episode tests use
+    members = np.flatnonzero(glyphs.alphabet == "Cyrillic")
+    task = glyph_task("Cyrillic", [4, 1], image_size=28, instances=20)
+    assert task.x.shape == (40, 1, 28, 28) and task.y.tolist() == [0] * 20 + [1] * 20
+    assert torch.equal(task.x[20:, 0], torch.tensor(glyphs.images[members[1]], dtype=torch.float32) / 255)
+    assert task.x[:20].sum() > 0 and not torch.equal(task.x[:20], task.x[20:])
+    assert glyph_task("Cyrillic", image_size=28, instances=20).n_classes == len(members)
+    with pytest.raises(InputError, match="Unknown glyph alphabet 'Klingon'; choose one of: .*Cyrillic"):
+        glyph_task("Klingon", image_size=28, instances=20)
+    with pytest.raises(InputError, match=f"positions in 0..{len(members) - 1}"):
+        glyph_task("Cyrillic", [0, len(members)], image_size=28, instances=20)
 
 
 # --- warm start ------------------------------------------------------------------------------------

@@ -55,8 +55,9 @@ def test_train_a_genotype_from_scratch(tmp_path):
     [
         (["search", "--guard", "magic"], "--guard must be one of"),
         (["search", "--ops", "all"], "--ops must be darts or fewshot"),
-        (["search", "--data", "nothing.csv"], "--data must be 'digits' or an existing .npz"),
-        (["search", "--classes", "1,x"], "--classes must be digits"),
+        (["search", "--data", "nothing.csv"], "--data must be 'digits', 'glyphs:<alphabet>' or an existing .npz"),
+        (["search", "--classes", "1,x"], "--classes must be integers"),
+        (["search", "--data", "glyphs:Klingon"], "Unknown glyph alphabet 'Klingon'"),
         (["search", "--order", "third"], "'order'"),
         (["train", "missing.json"], "does not exist"),
         (["metanas", "--benchmark", "omniglot"], "needs --omniglot-root"),

@@ -33,7 +33,7 @@ from autometa.nas._imports import require_torch_for_nas
 
 require_torch_for_nas()
 
-from autometa.nas._data import ImageData, MinibatchSampler, digits_data, digits_task  # noqa: E402
+from autometa.nas._data import ImageData, MinibatchSampler, digits_data, digits_task, glyph_task  # noqa: E402
 from autometa.nas._genotype import Genotype, discretize, edge_count  # noqa: E402
 from autometa.nas._metanas import (  # noqa: E402
     AdaptedArchitecture,
@@ -99,6 +99,7 @@ __all__ = [
     "count_parameters",
     "digits_data",
     "digits_task",
+    "glyph_task",
     "discretize",
     "dominant_hessian_eigenvalue",
     "edge_count",

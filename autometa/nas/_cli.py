@@ -30,8 +30,9 @@ out = Console()
 err = Console(stderr=True)
 
 _DATA_HELP = (
-    "'digits' (scikit-learn's 8x8 digits, offline) or an .npz file with arrays x (n, [channels,] height, width) "
-    "and y (n,) of integer class labels."
+    "'digits' (scikit-learn's 8x8 digits, offline), 'glyphs:<alphabet>' (an alphabet of the offline glyph "
+    "benchmark at 16x16, 60 images per class, e.g. glyphs:Cyrillic) or an .npz file with arrays "
+    "x (n, [channels,] height, width) and y (n,) of integer class labels."
 )
 _DEVICE_HELP = "cpu or cuda (default: cuda when present)."
 
@@ -64,19 +65,21 @@ def _load_images(data: str, classes: str | None) -> Any:
     import numpy as np
     import torch
 
+    chosen = None
+    if classes:
+        try:
+            chosen = [int(c) for c in classes.split(",") if c.strip()]
+        except ValueError:
+            raise AutometaError(f"--classes must be integers separated by commas; got {classes!r}.") from None
     if data == "digits":
-        if classes:
-            try:
-                chosen = [int(c) for c in classes.split(",") if c.strip()]
-            except ValueError:
-                raise AutometaError(f"--classes must be digits separated by commas; got {classes!r}.") from None
-            return nas.digits_task(chosen)
-        return nas.digits_data()
+        return nas.digits_task(chosen) if chosen is not None else nas.digits_data()
+    if data.startswith("glyphs:"):
+        return nas.glyph_task(data.removeprefix("glyphs:"), chosen)
     path = Path(data)
     if path.suffix != ".npz" or not path.is_file():
-        raise AutometaError(f"--data must be 'digits' or an existing .npz file; got {data!r}.")
+        raise AutometaError(f"--data must be 'digits', 'glyphs:<alphabet>' or an existing .npz file; got {data!r}.")
     if classes:
-        raise AutometaError("--classes only applies to --data digits.")
+        raise AutometaError("--classes only applies to --data digits or glyphs:<alphabet>.")
     try:
         arrays = np.load(path)
         x, y = np.asarray(arrays["x"], dtype=np.float32), np.asarray(arrays["y"])
@@ -112,7 +115,7 @@ def _progress(label: str) -> Progress:
 @nas_app.command()
 def search(
     data: Annotated[str, typer.Option(help=_DATA_HELP)] = "digits",
-    classes: Annotated[str | None, typer.Option(help="Comma-separated digits to keep (a class-subset task), e.g. 0,1,2,3,4.")] = None,
+    classes: Annotated[str | None, typer.Option(help="Comma-separated classes to keep (a class-subset task): digits, e.g. 0,1,2,3,4, or positions in a glyph alphabet.")] = None,
     steps: Annotated[int, typer.Option(help="Search steps (one architecture and one weight update each).")] = 200,
     channels: Annotated[int, typer.Option(help="Channels of the first cells.")] = 8,
     cells: Annotated[int, typer.Option(help="Cells in the search network.")] = 3,
@@ -199,7 +202,7 @@ def search(
 def train(
     genotype: Annotated[Path, typer.Argument(help="genotype.json written by 'autometa nas search'.")],
     data: Annotated[str, typer.Option(help=_DATA_HELP)] = "digits",
-    classes: Annotated[str | None, typer.Option(help="Comma-separated digits to keep.")] = None,
+    classes: Annotated[str | None, typer.Option(help="Comma-separated classes to keep (digits, or positions in a glyph alphabet).")] = None,
     steps: Annotated[int, typer.Option(help="SGD steps.")] = 500,
     channels: Annotated[int, typer.Option()] = 16,
     cells: Annotated[int, typer.Option()] = 3,

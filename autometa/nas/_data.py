@@ -1,5 +1,6 @@
 """Image data for the searches: validation of ``(x, y)`` pairs, a seeded minibatch
-sampler that can be checkpointed, and the offline digits task family."""
+sampler that can be checkpointed, and two offline task families: class subsets of
+scikit-learn's digits and of the Hershey glyph alphabets."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import torch
 
 from autometa.exceptions import InputError
 
-__all__ = ["ImageData", "MinibatchSampler", "digits_data", "digits_task"]
+__all__ = ["ImageData", "MinibatchSampler", "digits_data", "digits_task", "glyph_task"]
 
 
 @dataclass(frozen=True)
@@ -115,3 +116,49 @@ def digits_task(classes: Sequence[int], data: ImageData | None = None) -> ImageD
     lookup = torch.full((10,), -1, dtype=torch.int64)
     lookup[torch.tensor(classes)] = torch.arange(len(classes))
     return ImageData(data.x[mask], lookup[data.y[mask]])
+
+
+def glyph_task(
+    alphabet: str,
+    classes: Sequence[int] | None = None,
+    *,
+    image_size: int = 16,
+    instances: int = 60,
+    seed: int = 0,
+) -> ImageData:
+    """Glyphs of one alphabet of the offline glyph benchmark as a classification task.
+
+    Harder than the digits (more classes that look alike, random distortions per image), so
+    searches do not saturate near 100% accuracy.
+
+    Parameters
+    ----------
+    alphabet : str
+        An alphabet name of :data:`autometa.metalearn.ALPHABETS`, such as "Cyrillic".
+    classes : sequence of int, optional
+        Positions of the wanted glyphs among the alphabet's classes (in the benchmark's
+        order), relabelled ``0 .. len(classes) - 1`` in the given order; all by default.
+    image_size, instances, seed
+        As in :func:`autometa.metalearn.load_glyph_dataset` (rendered once, then cached).
+
+    Returns
+    -------
+    ImageData
+        ``instances`` images of shape ``(1, image_size, image_size)`` per class, ink 1 on 0.
+    """
+    from autometa.metalearn import ALPHABETS, load_glyph_dataset
+
+    if alphabet not in {a.name for a in ALPHABETS}:  # checked before any rendering
+        names = ", ".join(sorted(a.name for a in ALPHABETS))
+        raise InputError(f"Unknown glyph alphabet {alphabet!r}; choose one of: {names}.")
+    dataset = load_glyph_dataset(image_size=image_size, instances=instances, seed=seed)
+    members = np.flatnonzero(dataset.alphabet == alphabet)
+    chosen = list(range(len(members))) if classes is None else list(classes)
+    if (len(chosen) < 2 or len(set(chosen)) != len(chosen)
+            or not all(isinstance(c, (int, np.integer)) and 0 <= c < len(members) for c in chosen)):
+        raise InputError(f"The 'classes' parameter of glyph_task must be >= 2 distinct positions in "
+                         f"0..{len(members) - 1} (the classes of {alphabet!r}); got {classes!r}.")
+    images = dataset.images[members[chosen]]  # (classes, instances, size, size)
+    x = torch.tensor(images.reshape(-1, 1, image_size, image_size), dtype=torch.float32) / 255.0
+    y = torch.arange(len(chosen), dtype=torch.int64).repeat_interleave(images.shape[1])
+    return ImageData(x, y)
