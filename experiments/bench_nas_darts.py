@@ -1,8 +1,10 @@
 """DARTS on a small image task on CPU: searched cells against a fixed cell and random
 cells of the same size, and the share of skip connections over the search.
 
-Task: scikit-learn's 1,797 handwritten digits (1x8x8, 10 classes), split (seeded) into
-search-train 40% / search-valid 20% / test 40%.
+Task (``--family``): scikit-learn's 1,797 handwritten digits (1x8x8, 10 classes; the
+default), or every class of one glyph alphabet (``--family glyphs --alphabet Cyrillic``:
+1x16x16, 60 distorted images per class, :func:`autometa.nas.glyph_task`), split (seeded)
+into search-train 40% / search-valid 20% / test 40%.
 
 1. Search: the DARTS search space with the 8 DARTS operations, a 3-cell network (normal,
    reduction, reduction), 3 intermediate nodes, 8 channels; ``--steps`` search steps,
@@ -11,12 +13,15 @@ search-train 40% / search-valid 20% / test 40%.
 2. Evaluation: each discretized cell is trained from scratch (3 cells, 16 channels,
    ``--train-steps`` SGD steps on search-train + search-valid, cosine lr 0.05) and scored
    on the test split, over ``--seeds`` seeds; so are a fixed hand-made cell of the same
-   shape (every edge a 3x3 separable convolution, node i fed by states i and i+1) and
-   random cells (operations and inputs drawn uniformly).
+   shape (every edge a 3x3 separable convolution, node i fed by states i and i+1), the
+   same fixed cell with its width chosen so its parameter count is closest to the searched
+   cells' mean (equal size), and random cells (operations and inputs drawn uniformly).
 
-torch uses 1 thread. Writes experiments/results/nas_darts.json, .md and .png.
+torch uses 1 thread. Writes experiments/results/nas_darts.json, .md and .png
+(``nas_darts_glyphs.*`` for the glyph family).
 
     PYTHONPATH=. nice -n 10 python experiments/bench_nas_darts.py [--steps 150] [--train-steps 500] [--seeds 2]
+    PYTHONPATH=. nice -n 10 python experiments/bench_nas_darts.py --family glyphs --alphabet Cyrillic
 """
 
 from __future__ import annotations
@@ -36,8 +41,11 @@ from autometa.nas import (
     AuxiliarySkip,
     DARTSSearch,
     Genotype,
+    GenotypeNetwork,
     ImageData,
+    count_parameters,
     digits_data,
+    glyph_task,
     train_genotype,
 )
 
@@ -45,8 +53,8 @@ RESULTS = Path(__file__).parent / "results"
 N_NODES = 3
 
 
-def splits(seed: int = 0) -> tuple[ImageData, ImageData, ImageData]:
-    data = digits_data()
+def splits(family: str = "digits", alphabet: str = "Cyrillic", seed: int = 0) -> tuple[ImageData, ImageData, ImageData]:
+    data = digits_data() if family == "digits" else glyph_task(alphabet)
     search, test = data.split(0.6, seed=seed)
     train, valid = search.split(2 / 3, seed=seed + 1)
     return train, valid, test
@@ -76,17 +84,19 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--train-steps", type=int, default=500)
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--family", choices=["digits", "glyphs"], default="digits")
+    parser.add_argument("--alphabet", default="Cyrillic", help="The glyph alphabet of --family glyphs.")
     parser.add_argument("--quick", action="store_true", help="A smoke run (a few steps).")
     parser.add_argument("--report-only", action="store_true", help="Re-render the .md and .png from the .json.")
     args = parser.parse_args()
+    suffix = ("_glyphs" if args.family == "glyphs" else "") + ("_quick" if args.quick else "")
     if args.report_only:
-        suffix = "_quick" if args.quick else ""
         write_report(json.loads((RESULTS / f"nas_darts{suffix}.json").read_text()), suffix)
         return
     if args.quick:
         args.steps, args.train_steps, args.seeds = 4, 20, 1
     torch.set_num_threads(1)
-    train, valid, test = splits()
+    train, valid, test = splits(args.family, args.alphabet)
     full_train = ImageData(torch.cat([train.x, valid.x]), torch.cat([train.y, valid.y]))
     started = time.perf_counter()
 
@@ -107,20 +117,28 @@ def main() -> None:
         print(f"{name}: {time.perf_counter() - t0:.0f} s, valid acc {result.final_valid_accuracy:.3f}, "
               f"skip share {result.history[-1].skip_share:.2f}, {result.genotype.to_json()}", flush=True)
 
-    candidates = {name: Genotype.from_dict(s["result"]["genotype"]) for name, s in searches.items()}
-    candidates["fixed cell (all sep_conv_3x3)"] = fixed_cell()
-    randoms = {f"random cell {i}": random_cell(100 + i) for i in range(2)}
+    candidates = {name: (Genotype.from_dict(s["result"]["genotype"]), 16) for name, s in searches.items()}
+
+    def size(genotype: Genotype, channels: int) -> int:
+        return count_parameters(GenotypeNetwork(genotype, train.in_channels, train.n_classes, channels=channels, n_cells=3))
+
+    searched_size = statistics.mean(size(g, c) for g, c in candidates.values())
+    matched = min(range(4, 33), key=lambda c: abs(size(fixed_cell(), c) - searched_size))
+    candidates["fixed cell (all sep_conv_3x3)"] = (fixed_cell(), 16)
+    candidates[f"fixed cell (all sep_conv_3x3), {matched} channels: the searched cells' size"] = (fixed_cell(), matched)
+    randoms = {f"random cell {i}": (random_cell(100 + i), 16) for i in range(2)}
     evaluations = {}
-    for name, genotype in {**candidates, **randoms}.items():
+    for name, (genotype, channels) in {**candidates, **randoms}.items():
         seeds = range(1) if name.startswith("random") else range(args.seeds)
         runs = []
         for seed in seeds:
             _, res = train_genotype(
-                genotype, full_train, test, steps=args.train_steps, test=test, channels=16, n_cells=3,
+                genotype, full_train, test, steps=args.train_steps, test=test, channels=channels, n_cells=3,
                 device="cpu", seed=seed, eval_every=args.train_steps, lr=0.05, batch_size=64,
             )
             runs.append({"seed": seed, "test_accuracy": res.test_accuracy, "seconds": res.seconds})
-        evaluations[name] = {"genotype": genotype.to_dict(), "n_parameters": res.n_parameters, "runs": runs}
+        evaluations[name] = {"genotype": genotype.to_dict(), "n_parameters": res.n_parameters, "channels": channels,
+                             "runs": runs}
         accs = [r["test_accuracy"] for r in runs]
         print(f"train {name}: test acc {statistics.mean(accs):.4f} over {len(accs)} seed(s), {res.n_parameters} params", flush=True)
 
@@ -130,10 +148,11 @@ def main() -> None:
         "machine": {"platform": platform.machine(), "cores": os.cpu_count(), "torch": torch.__version__,
                     "load_average_end": os.getloadavg()[0]},
         "seconds": total,
+        "task": {"family": args.family, "alphabet": args.alphabet if args.family == "glyphs" else None,
+                 "shape": list(train.x.shape[1:]), "classes": train.n_classes, "n_test": len(test)},
         "searches": searches,
         "evaluations": evaluations,
     }
-    suffix = "_quick" if args.quick else ""
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"nas_darts{suffix}.json").write_text(json.dumps(payload, indent=1))
     write_report(payload, suffix)
@@ -146,14 +165,19 @@ def write_report(payload: dict, suffix: str) -> None:
     import matplotlib.pyplot as plt
 
     args = payload["settings"]
+    task = payload.get("task") or {"family": "digits", "n_test": len(splits()[2])}
+    what = "digits" if task["family"] == "digits" else f"the {task['alphabet']} glyphs"
     lines = [
-        "# DARTS on digits (CPU): searched cells vs a fixed cell and random cells, skip share over the search",
+        f"# DARTS on {what} (CPU): searched cells vs a fixed cell and random cells, skip share over the search",
         "",
         f"Machine: {payload['machine']['platform']}, {payload['machine']['cores']} cores, torch "
         f"{payload['machine']['torch']}, 1 thread, shared with another job (load average "
         f"{payload['machine']['load_average_end']:.1f} at the end). Whole benchmark: {payload['seconds'] / 60:.1f} min.",
         "",
-        "Task: sklearn digits (1x8x8, 10 classes); search on 40% / 20% (train / valid) of the images, "
+        ("Task: sklearn digits (1x8x8, 10 classes)" if task["family"] == "digits" else
+         f"Task: every class of the {task['alphabet']} glyph alphabet ({task['classes']} classes, "
+         f"{'x'.join(map(str, task['shape']))}, 60 distorted images per class)")
+        + "; search on 40% / 20% (train / valid) of the images, "
         "evaluation networks trained on those 60% and tested on the other 40%.",
         "",
         f"## Search ({args['steps']} steps, 3 cells x 3 nodes, 8 channels, 8 operations)",
@@ -167,7 +191,7 @@ def write_report(payload: dict, suffix: str) -> None:
         lines.append(f"| {name} | {s['seconds']:.0f} | {hist[-1]['valid_accuracy']:.3f} | {hist[-1]['skip_share']:.2f} | {cell} |")
     lines += [
         "",
-        f"## Training from scratch ({args['train_steps']} steps, 3 cells, 16 channels; test accuracy, mean over seeds)",
+        f"## Training from scratch ({args['train_steps']} steps, 3 cells, 16 channels unless named; test accuracy, mean over seeds)",
         "",
         "| cell | parameters | seeds | test accuracy | per seed |",
         "|---|---:|---:|---:|---|",
@@ -178,7 +202,7 @@ def write_report(payload: dict, suffix: str) -> None:
             f"| {name} | {e['n_parameters']:,} | {len(accs)} | {statistics.mean(accs):.4f} | "
             + ", ".join(f"{a:.4f}" for a in accs) + " |"
         )
-    n_test = len(splits()[2])
+    n_test = task["n_test"]
     evals = payload["evaluations"]
 
     def mean_of(names: list[str]) -> float:
@@ -186,16 +210,18 @@ def write_report(payload: dict, suffix: str) -> None:
 
     searched = [n for n in evals if n.startswith("DARTS")]
     randoms = [n for n in evals if n.startswith("random")]
-    fixed = next(n for n in evals if n.startswith("fixed"))
+    fixed = [n for n in evals if n.startswith("fixed")]
     lines += [
         "",
         "## Reading",
         "",
-        f"- The test split has {n_test} images: one image is {100 / n_test:.2f} percentage points, so differences of a few "
-        "tenths of a point are within seed noise on this saturated task.",
+        f"- The test split has {n_test} images: one image is {100 / n_test:.2f} percentage points"
+        + (", so differences of a few tenths of a point are within seed noise on this saturated task."
+           if task["family"] == "digits" else "."),
         f"- Searched cells (mean over the {len(searched)} searches and their seeds): {mean_of(searched):.4f} with "
-        f"{statistics.mean(evals[n]['n_parameters'] for n in searched):,.0f} parameters on average; the fixed cell of the "
-        f"same shape: {mean_of([fixed]):.4f} with {evals[fixed]['n_parameters']:,}; random cells: {mean_of(randoms):.4f}.",
+        f"{statistics.mean(evals[n]['n_parameters'] for n in searched):,.0f} parameters on average; "
+        + "; ".join(f"{n}: {mean_of([n]):.4f} with {evals[n]['n_parameters']:,}" for n in fixed)
+        + f"; random cells: {mean_of(randoms):.4f}.",
     ]
     for name, s in payload["searches"].items():
         hist = s["result"]["history"]
