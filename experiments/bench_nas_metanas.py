@@ -126,6 +126,12 @@ def main() -> None:
                              "and reuses the baselines of nas_metanas.json when its settings match.")
     parser.add_argument("--meta-arch-lr", type=float, default=None,
                         help="Outer step size of the architecture (default: 0.6 for reptile, 1e-3 for fomaml).")
+    parser.add_argument("--hard-fraction", type=float, default=0.0,
+                        help="Share of the last meta-iterations (and the meta-test adaptation) run on the discretized "
+                             "architecture (MetaNAS hard_fraction; 0 = temperature annealing alone).")
+    parser.add_argument("--baselines-from", default=None,
+                        help="Result stem whose baselines to reuse (same iterations, meta-batch, test tasks, image "
+                             "size and baseline width); they are seeded, so a rerun gives the same numbers.")
     parser.add_argument("--name", default=None,
                         help="Result file stem (default: nas_metanas, nas_metanas_fomaml, with _quick for --quick).")
     parser.add_argument("--quick", action="store_true")
@@ -148,7 +154,8 @@ def main() -> None:
     if args.meta_arch_lr is not None:
         outer_rates = (outer_rates[0], args.meta_arch_lr)
     metanas = MetaNAS(net, task_steps=TASK_STEPS, task_lr=TASK_LR, task_arch_lr=0.01, meta_lr=outer_rates[0],
-                      meta_arch_lr=outer_rates[1], temperature=(1.0, 0.05), outer=args.outer, device="cpu")
+                      meta_arch_lr=outer_rates[1], temperature=(1.0, 0.05), outer=args.outer,
+                      hard_fraction=args.hard_fraction, device="cpu")
     t0 = time.perf_counter()
     records = metanas.meta_train(train_tasks, iterations=args.iterations, meta_batch_size=args.meta_batch, seed=0,
                                  log_every=max(1, args.iterations // 12),
@@ -164,13 +171,19 @@ def main() -> None:
           f"{pruned_params} params", flush=True)
 
     label = "MetaNAS" if args.outer == "reptile" else "MetaNAS (first-order MAML outer loop)"
-    reference = RESULTS / f"nas_metanas{'_quick' if args.quick else ''}.json"
+    if args.hard_fraction:
+        label += f", hard last {args.hard_fraction:.0%}"
+    reference = RESULTS / f"{args.baselines_from or 'nas_metanas'}{'_quick' if args.quick else ''}.json"
     keys = ("iterations", "meta_batch", "test_tasks", "image_size", "omniglot_root")
     reused: dict = {}
     # the reused baselines are sized to the reference's pruned network: only for the default file names
-    if args.outer == "fomaml" and args.name is None and reference.is_file():
+    if args.baselines_from and not reference.is_file():
+        raise SystemExit(f"--baselines-from: {reference} does not exist; run that benchmark first.")
+    if (args.baselines_from or (args.outer == "fomaml" and args.name is None)) and reference.is_file():
         ref = json.loads(reference.read_text())
-        if all(ref["settings"].get(k) == getattr(args, k) for k in keys):
+        width = baseline_network(pruned_params)[1]
+        ref_widths = {m.get("channels") for m in ref["methods"].values() if "channels" in m}
+        if all(ref["settings"].get(k) == getattr(args, k) for k in keys) and ref_widths == {width}:
             reused = {k: v for k, v in ref["methods"].items() if not k.startswith("MetaNAS")}
             print(f"reusing the baselines of {reference.name}", flush=True)
     methods = {
@@ -217,7 +230,8 @@ def write_report(payload: dict, stem: str) -> None:
     args = payload["settings"]
     n_distinct = len(payload["adapted_genotypes"])
     lines = [
-        f"# {'MetaNAS (first-order MAML outer loop)' if args.get('outer') == 'fomaml' else 'MetaNAS'} vs fixed-cell "
+        f"# {'MetaNAS (first-order MAML outer loop)' if args.get('outer') == 'fomaml' else 'MetaNAS'}"
+        f"{', hard last ' + format(args['hard_fraction'], '.0%') if args.get('hard_fraction') else ''} vs fixed-cell "
         f"Reptile / first-order MAML ({payload['benchmark']}, 5-way 1-shot)",
         "",
         f"Machine: {payload['machine']['platform']}, {payload['machine']['cores']} cores, torch "
@@ -225,7 +239,9 @@ def write_report(payload: dict, stem: str) -> None:
         f"{payload['machine']['load_average_end']:.1f} at the end). Whole benchmark: {payload['seconds'] / 60:.1f} min.",
         "",
         f"{args['iterations']} meta-iterations of {args['meta_batch']} tasks for every method, {args['image_size']}x"
-        f"{args['image_size']} images; {args['test_tasks']} meta-test episodes (15 queries per class), the same for all.",
+        f"{args['image_size']} images; {args['test_tasks']} meta-test episodes (15 queries per class), the same for all."
+        + (f" Baselines reused from {payload['baselines_reused_from']} (seeded: the same settings give the same numbers)."
+           if payload.get("baselines_reused_from") else ""),
         "",
         "| method | parameters | meta-test accuracy | 95% CI | meta-training s |",
         "|---|---:|---:|---:|---:|",

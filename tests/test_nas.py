@@ -275,6 +275,27 @@ def test_at_low_temperature_with_two_input_nodes_the_pruned_network_equals_the_s
     torch.testing.assert_close(net.prune()(x), net(x), rtol=1e-4, atol=1e-5)
 
 
+def test_hard_search_network_runs_the_pruned_network_and_still_moves_its_alphas():
+    """Two nodes: the second node drops one of its three inputs at pruning. At temperature 1
+    the soft network differs from the pruned one; the hard (straight-through) one does not."""
+    net = SearchNetwork(1, 3, channels=4, n_cells=2, n_nodes=2, ops=FEWSHOT_OPS, seed=0).eval()
+    with torch.no_grad():
+        net.alpha_normal.normal_(generator=torch.Generator().manual_seed(1))
+        net.alpha_reduce.normal_(generator=torch.Generator().manual_seed(2))
+    x = torch.randn(5, 1, 8, 8, generator=torch.Generator().manual_seed(3))
+    pruned = net.prune().eval()
+    assert not torch.allclose(net(x), pruned(x), atol=1e-3)
+    net.hard = True
+    torch.testing.assert_close(net(x), pruned(x), rtol=1e-5, atol=1e-6)
+    net(x).square().sum().backward()
+    kept = [edge_count(i // 2) + j for i, (_, j) in enumerate(net.genotype().normal)]
+    dropped = [e for e in range(edge_count(2)) if e not in kept]
+    assert len(dropped) == 1
+    # straight-through: every edge, the dropped one too, learns what adding it would do
+    assert (net.alpha_normal.grad[kept].abs().sum(dim=1) > 0).all()
+    assert net.alpha_normal.grad[dropped].abs().sum() > 0
+
+
 # --- the search loop --------------------------------------------------------------------------------
 
 

@@ -62,6 +62,8 @@ def test_train_a_genotype_from_scratch(tmp_path):
         (["train", "missing.json"], "does not exist"),
         (["metanas", "--benchmark", "omniglot"], "needs --omniglot-root"),
         (["metanas", "--benchmark", "imagenet"], "--benchmark must be glyphs or omniglot"),
+        (["metanas", "--outer", "sgd"], "--outer must be reptile or fomaml"),
+        (["metanas", "--hard-fraction", "1.5"], "--hard-fraction must be between 0 and 1"),
     ],
 )
 def test_refused_input_exits_2_with_one_line_and_no_traceback(args, message, tmp_path):

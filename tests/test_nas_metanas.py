@@ -85,6 +85,24 @@ def test_adapt_returns_a_pruned_network_with_the_adapted_architecture():
     assert torch.equal(learner.network.alpha_normal, before)  # the meta state is untouched
 
 
+def test_hard_fraction_meta_trains_and_adapts_the_network_that_is_pruned():
+    """The first half of meta-training is soft, the second hard; adaptation runs the pruned network."""
+    def alphas_by_iteration(learner):
+        seen = {}
+        learner.meta_train(BlobTasks(), iterations=4, meta_batch_size=1, log_every=1,
+                           callback=lambda r: seen.setdefault(r.iteration, learner.network.alpha_normal.detach().clone()))
+        return seen
+
+    hard, soft = tiny_metanas(hard_fraction=0.5), tiny_metanas()
+    hard_alphas, soft_alphas = alphas_by_iteration(hard), alphas_by_iteration(soft)
+    torch.testing.assert_close(hard_alphas[2], soft_alphas[2])
+    assert not torch.allclose(hard_alphas[4], soft_alphas[4])
+    batch = BlobTasks().sample(4, torch.Generator().manual_seed(4))
+    result = hard.evaluate(batch, steps=2)
+    assert result.pruned == result.unpruned  # the adapted network is the pruned one
+    assert soft.evaluate(batch, steps=2).pruned != soft.evaluate(batch, steps=2).unpruned
+
+
 def test_metanas_resumes_from_its_checkpoint(tmp_path):
     full = tiny_metanas()
     full.meta_train(BlobTasks(), iterations=4, meta_batch_size=1, log_every=2)
@@ -112,6 +130,8 @@ def test_bad_settings_are_refused():
         MetaNAS(torch.nn.Linear(2, 2))
     with pytest.raises(InputError, match="'task_steps'"):
         tiny_metanas(task_steps=0)
+    with pytest.raises(InputError, match="'hard_fraction'"):
+        tiny_metanas(hard_fraction=1.5)
 
 
 def test_first_order_maml_outer_loop_takes_an_adam_step_along_the_query_gradient():

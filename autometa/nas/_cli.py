@@ -258,6 +258,8 @@ def metanas(
     iterations: Annotated[int, typer.Option(help="Meta-iterations.")] = 100,
     meta_batch: Annotated[int, typer.Option("--meta-batch", help="Tasks per meta-iteration.")] = 5,
     task_steps: Annotated[int, typer.Option("--task-steps", help="DARTS steps per task.")] = 5,
+    outer: Annotated[str, typer.Option(help="Outer loop: reptile (MetaNAS) or fomaml (first-order MAML, Adam).")] = "reptile",
+    hard_fraction: Annotated[float, typer.Option("--hard-fraction", help="Share of the last meta-iterations (and the meta-test adaptation) run on the discretized architecture, so pruning changes nothing; 0 = temperature annealing alone.")] = 0.0,
     channels: Annotated[int, typer.Option()] = 8,
     cells: Annotated[int, typer.Option()] = 3,
     nodes: Annotated[int, typer.Option()] = 2,
@@ -281,6 +283,10 @@ def metanas(
             raise AutometaError("--benchmark omniglot needs --omniglot-root (a local copy; nothing is downloaded).")
         if iterations < 1 or meta_batch < 1 or test_tasks < 1:
             raise AutometaError("--iterations, --meta-batch and --test-tasks must be at least 1.")
+        if outer not in ("reptile", "fomaml"):
+            raise AutometaError(f"--outer must be reptile or fomaml; got {outer!r}.")
+        if not 0 <= hard_fraction <= 1:
+            raise AutometaError(f"--hard-fraction must be between 0 and 1; got {hard_fraction!r}.")
 
         def episodes(split: str, queries: int) -> Any:
             if benchmark == "omniglot":
@@ -292,7 +298,8 @@ def metanas(
         torch.manual_seed(seed)
         net = nas.SearchNetwork(1, ways, channels=channels, n_cells=cells, n_nodes=nodes, ops=nas.FEWSHOT_OPS,
                                 bn=nas.BNSettings(affine=False, track_running_stats=False), seed=seed)
-        learner = nas.MetaNAS(net, task_steps=task_steps, device=device)
+        rates = {"meta_lr": 1e-3, "meta_arch_lr": 1e-2} if outer == "fomaml" else {}
+        learner = nas.MetaNAS(net, task_steps=task_steps, outer=outer, hard_fraction=hard_fraction, device=device, **rates)
         out_dir.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         with _progress("meta-training") as progress:

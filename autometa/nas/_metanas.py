@@ -6,7 +6,12 @@ reach on each task of a meta-batch. At meta-test time the meta-learned architect
 adapted to the new task together with the weights, then discretized (top-2 inputs per
 node) and pruned to a :class:`GenotypeNetwork` that keeps the adapted weights. The
 softmax temperature is annealed over meta-training (1.0 to 0.05 by default) so the mixed
-edges approach one-hot weights and pruning changes the network little.
+edges approach one-hot weights and pruning changes the network little. Annealing leaves
+the edges a node drops at pruning in place until meta-test time; with ``hard_fraction``
+the last share of meta-training, and the adaptation at meta-test time, run the
+discretized architecture (``SearchNetwork.hard``: the kept edges and operations in the
+forward pass, a straight-through architecture gradient), so the pruned network is the
+network that was meta-trained.
 
 The task-level DARTS step is first order and uses the task's support set for both the
 weights (SGD) and the architecture (Adam): a few-shot support set is too small to split.
@@ -136,6 +141,11 @@ class MetaNAS:
         of the query loss at the task-adapted weights and architecture, fed to Adam).
     temperature : (float, float)
         Softmax temperature at the first and the last meta-iteration (geometric).
+    hard_fraction : float
+        Share (0 to 1) of the last meta-iterations in which the task networks run the
+        discretized architecture of their current genotype (straight-through); when it
+        is above 0, adaptation at meta-test time runs it too and pruning changes nothing.
+        0 (default) is MetaNAS's soft pruning by temperature alone.
     device : str, optional
         "cpu" or "cuda" (default: cuda when present).
     """
@@ -151,6 +161,7 @@ class MetaNAS:
         meta_arch_lr: float = 0.6,
         temperature: tuple[float, float] = (1.0, 0.05),
         outer: str = "reptile",
+        hard_fraction: float = 0.0,
         device: str | None = None,
     ) -> None:
         if outer not in ("reptile", "fomaml"):
@@ -165,6 +176,8 @@ class MetaNAS:
                 raise InputError(f"The '{name}' parameter of MetaNAS must be > 0; got {value!r}.")
         if len(temperature) != 2 or not all(t > 0 for t in temperature):
             raise InputError(f"The 'temperature' parameter of MetaNAS must be (start, end), both > 0; got {temperature!r}.")
+        if isinstance(hard_fraction, bool) or not isinstance(hard_fraction, int | float) or not 0 <= hard_fraction <= 1:
+            raise InputError(f"The 'hard_fraction' parameter of MetaNAS must be a number in [0, 1]; got {hard_fraction!r}.")
         self.device = resolve_device(device)
         self.network = network.to(self.device)
         self.task_steps = task_steps
@@ -174,13 +187,14 @@ class MetaNAS:
         self.meta_arch_lr = float(meta_arch_lr)
         self.temperature = (float(temperature[0]), float(temperature[1]))
         self.outer = outer
+        self.hard_fraction = float(hard_fraction)
         self.iterations_done = 0
         self._outer_optimizer: torch.optim.Optimizer | None = None
 
     def _settings(self) -> dict[str, object]:
         return {"network": self.network.config, "task_steps": self.task_steps, "task_lr": self.task_lr,
                 "task_arch_lr": self.task_arch_lr, "meta_lr": self.meta_lr, "meta_arch_lr": self.meta_arch_lr,
-                "temperature": self.temperature, "outer": self.outer}
+                "temperature": self.temperature, "outer": self.outer, "hard_fraction": self.hard_fraction}
 
     def meta_train(
         self,
@@ -247,6 +261,7 @@ class MetaNAS:
             t0, t1 = self.temperature
             net.temperature = t0 * (t1 / t0) ** (i / max(1, iterations - 1))
             task_net.temperature = net.temperature
+            task_net.hard = self.hard_fraction > 0 and i >= (1.0 - self.hard_fraction) * iterations
             frac = 1.0 - i / iterations
             batch = tasks.sample(meta_batch_size, torch.Generator().manual_seed(seed * 1_000_003 + i))
             meta_state = {n: p.detach().clone() for n, p in net.named_parameters()}
@@ -321,6 +336,7 @@ class MetaNAS:
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
             raise InputError(f"The 'steps' parameter of MetaNAS.adapt must be an int >= 0; got {steps!r}.")
         net = copy.deepcopy(self.network)
+        net.hard = self.hard_fraction > 0
         _task_steps(net, x.to(self.device), y.to(self.device), steps, self.task_lr, self.task_arch_lr)
         return net
 
@@ -367,7 +383,9 @@ class MetaNAS:
     def evaluate(self, batch: TaskBatch, *, steps: int | None = None, finetune_steps: int = 0) -> MetaNASEvaluation:
         """Query accuracies of every task of ``batch`` after adaptation: of the adapted search
         network, of the pruned network and (if ``finetune_steps``) of the pruned network
-        fine-tuned on the support set; one adaptation per task serves all three."""
+        fine-tuned on the support set; one adaptation per task serves all three. With
+        ``hard_fraction > 0`` the adapted search network runs its discretized architecture,
+        so its accuracy is the pruned network's."""
         unpruned, pruned_accs, tuned, genotypes = [], [], [], []
         for t in range(len(batch)):
             sx, sy = batch.support_x[t], batch.support_y[t]

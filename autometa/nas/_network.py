@@ -209,6 +209,12 @@ class SearchNetwork(_Backbone):
     aux_skip : float
         Coefficient of the DARTS- auxiliary skip connection added to every stride-1
         edge (0 disables it).
+    hard : bool
+        Run the discretized architecture (False by default): the forward pass keeps
+        only the edges and operations of :meth:`genotype`, each with weight 1, so its
+        output is the pruned network's, while the architecture gradient flows through
+        the softmax weights (straight-through). MetaNAS uses it to meta-train the very
+        network that is pruned at meta-test time.
     """
 
     def __init__(
@@ -250,6 +256,7 @@ class SearchNetwork(_Backbone):
         self.n_nodes = n_nodes
         self.temperature = 1.0
         self.aux_skip = 0.0
+        self.hard = False
         with torch.random.fork_rng(devices=[], enabled=seed is not None):
             if seed is not None:
                 torch.manual_seed(seed)
@@ -288,8 +295,21 @@ class SearchNetwork(_Backbone):
             torch.softmax(self.alpha_reduce / self.temperature, dim=-1),
         )
 
+    def hard_edge_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The straight-through weights of the current genotype: 1 on each kept edge's
+        kept operation and 0 elsewhere in value, the softmax weights' gradient."""
+        soft = self.edge_weights()
+        genotype = discretize(*soft, self.ops)
+        hard = []
+        for weights, cell in zip(soft, (genotype.normal, genotype.reduce), strict=True):
+            mask = torch.zeros_like(weights)
+            for i, (name, source) in enumerate(cell):
+                mask[edge_count(i // genotype.inputs_per_node) + source, self.ops.index(name)] = 1.0
+            hard.append(mask + weights - weights.detach())
+        return hard[0], hard[1]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w_normal, w_reduce = self.edge_weights()
+        w_normal, w_reduce = self.hard_edge_weights() if self.hard else self.edge_weights()
         s0 = s1 = self.stem(x)
         for cell in self.cells:
             weights = w_reduce if cell.reduction else w_normal
