@@ -132,6 +132,9 @@ def main() -> None:
     parser.add_argument("--baselines-from", default=None,
                         help="Result stem whose baselines to reuse (same iterations, meta-batch, test tasks, image "
                              "size and baseline width); they are seeded, so a rerun gives the same numbers.")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="Seed of MetaNAS's initialisation and meta-training episodes (the baselines and the "
+                             "meta-test episodes keep theirs).")
     parser.add_argument("--name", default=None,
                         help="Result file stem (default: nas_metanas, nas_metanas_fomaml, with _quick for --quick).")
     parser.add_argument("--quick", action="store_true")
@@ -149,7 +152,8 @@ def main() -> None:
     train_tasks = episodes(args, "train", 5)
     test_batch = episodes(args, "test", 15).sample(args.test_tasks, torch.Generator().manual_seed(2020))
 
-    net = SearchNetwork(1, WAYS, channels=CHANNELS, n_cells=N_CELLS, n_nodes=N_NODES, ops=FEWSHOT_OPS, bn=BN, seed=0)
+    net = SearchNetwork(1, WAYS, channels=CHANNELS, n_cells=N_CELLS, n_nodes=N_NODES, ops=FEWSHOT_OPS, bn=BN,
+                        seed=args.seed)
     outer_rates = {"reptile": (1.0, 0.6), "fomaml": (1e-3, 1e-3)}[args.outer]
     if args.meta_arch_lr is not None:
         outer_rates = (outer_rates[0], args.meta_arch_lr)
@@ -157,7 +161,7 @@ def main() -> None:
                       meta_arch_lr=outer_rates[1], temperature=(1.0, 0.05), outer=args.outer,
                       hard_fraction=args.hard_fraction, device="cpu")
     t0 = time.perf_counter()
-    records = metanas.meta_train(train_tasks, iterations=args.iterations, meta_batch_size=args.meta_batch, seed=0,
+    records = metanas.meta_train(train_tasks, iterations=args.iterations, meta_batch_size=args.meta_batch, seed=args.seed,
                                  log_every=max(1, args.iterations // 12),
                                  callback=lambda r: print(f"  MetaNAS {r.iteration}: query acc {r.query_accuracy:.3f}, "
                                                           f"skip share {r.skip_share:.2f}", flush=True))
@@ -229,6 +233,7 @@ def write_report(payload: dict, stem: str) -> None:
 
     args = payload["settings"]
     n_distinct = len(payload["adapted_genotypes"])
+    seed_note = f" MetaNAS seed {args['seed']}; the baselines' seed is 0." if args.get("seed") else ""
     lines = [
         f"# {'MetaNAS (first-order MAML outer loop)' if args.get('outer') == 'fomaml' else 'MetaNAS'}"
         f"{', hard last ' + format(args['hard_fraction'], '.0%') if args.get('hard_fraction') else ''} vs fixed-cell "
@@ -240,16 +245,33 @@ def write_report(payload: dict, stem: str) -> None:
         "",
         f"{args['iterations']} meta-iterations of {args['meta_batch']} tasks for every method, {args['image_size']}x"
         f"{args['image_size']} images; {args['test_tasks']} meta-test episodes (15 queries per class), the same for all."
-        + (f" Baselines reused from {payload['baselines_reused_from']} (seeded: the same settings give the same numbers)."
+        + seed_note + (f" Baselines reused from {payload['baselines_reused_from']} (seeded: the same settings give the same numbers)."
            if payload.get("baselines_reused_from") else ""),
         "",
         "| method | parameters | meta-test accuracy | 95% CI | meta-training s |",
         "|---|---:|---:|---:|---:|",
     ]
+    hard = bool(args.get("hard_fraction"))
     for name, m in payload["methods"].items():
+        if hard and name.endswith("(adapted, not pruned: search network)"):
+            continue  # the adapted search network ran its discretized architecture: the pruned row
         mean, half = mean_ci(m["accuracies"])
         lines.append(f"| {name} | {m['n_parameters']:,} | {mean:.3f} | ± {half:.3f} | {m['train_seconds']:.0f} |")
     p = payload["adapted_parameters"]
+    pruned = next(m["accuracies"] for k, m in payload["methods"].items() if k.endswith("(adapted, pruned)"))
+    lines.append("")
+    if hard:
+        lines += ["The adapted search network ran its discretized architecture (hard), so it scores what the pruned "
+                  "network scores; the unpruned row is left out.", ""]
+    methods = payload["methods"]
+    equal_size = "first-order MAML, fixed cell sized like the MetaNAS pruned network"  # nas_metanas_equal_params.py
+    for baseline in (equal_size if equal_size in methods else "first-order MAML, fixed cell", "Reptile, fixed cell"):
+        if baseline in methods:
+            diff = [a - b for a, b in zip(pruned, payload["methods"][baseline]["accuracies"], strict=True)]
+            mean, half = mean_ci(diff)
+            wins, losses = sum(d > 0 for d in diff), sum(d < 0 for d in diff)
+            lines.append(f"Paired over the same episodes, MetaNAS pruned minus {baseline}: {mean:+.3f} ± {half:.3f} "
+                         f"({wins} episodes better, {len(diff) - wins - losses} equal, {losses} worse).")
     lines += [
         "",
         f"Meta-learned normal cell: {', '.join(f'{op}<-{j}' for op, j in payload['meta_genotype']['normal'])}; "
