@@ -71,3 +71,24 @@ def test_refused_input_exits_2_with_one_line_and_no_traceback(args, message, tmp
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.slow  # renders the glyph alphabets and meta-trains twice: ~10 s
+def test_metanas_writes_a_meta_architecture_and_scores_the_pruned_network(tmp_path):
+    out = tmp_path / "metanas"
+    args = ["metanas", "--iterations", "2", "--meta-batch", "1", "--test-tasks", "3", "--channels", "2",
+            "--image-size", "12", "--device", "cpu", "--out", str(out)]
+    res = runner.invoke(nas_app, args)
+    assert res.exit_code == 0, res.output
+    meta = Genotype.load(out / "meta_genotype.json")
+    assert meta.n_nodes == 2
+    results = json.loads((out / "results.json").read_text())
+    assert results["iterations"] == 2 and len(results["records"]) == 2
+    accuracy = results["accuracy"]
+    assert accuracy["pruned"] == accuracy["unpruned"]  # the default hard last half: adaptation runs the pruned network
+    assert 0.0 <= accuracy["pruned"]["mean"] <= 1.0
+    res = runner.invoke(nas_app, args)  # the same run again: the checkpoint is complete, nothing is retrained
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "results.json").read_text())["records"] == results["records"]
+    res = runner.invoke(nas_app, [*args[:2], "3", *args[3:]])  # another schedule cannot reuse the checkpoint
+    assert res.exit_code == 2 and "other settings" in res.output and "Traceback" not in res.output
