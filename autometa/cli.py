@@ -6,12 +6,14 @@ with status 2 and a one-line message, without a traceback and without writing ou
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -125,6 +127,44 @@ def _process_start() -> float:
     return time.perf_counter() - (age if age < 30.0 else 0.0)
 
 
+@contextlib.contextmanager
+def _interrupt_guard(where: Path, grace_s: float = 20.0) -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt as usual, with a watchdog: if clean-up has not ended
+    ``grace_s`` seconds later, or on a second Ctrl-C, the process exits (130) at once.
+
+    Nothing is lost by that: every finished trial was fsync'd to disk when it ended.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    timers: list[threading.Timer] = []
+
+    def force_exit() -> None:
+        msg = f"interrupted: clean-up did not end; finished trials are saved in {where}; run the same command again to resume.\n"
+        os.write(2, msg.encode())
+        os._exit(130)
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if timers:
+            force_exit()
+        timer = threading.Timer(grace_s, force_exit)
+        timer.daemon = True
+        timer.start()
+        timers.append(timer)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        for timer in timers:
+            timer.cancel()
+
+
 @app.command()
 def tune(
     data: Annotated[Path, typer.Argument(help="CSV or Parquet file with a header row.")],
@@ -156,6 +196,9 @@ def tune(
         _log_to_console()
     from autometa import tune as run_tune
 
+    where = out_dir if out_dir is not None else Path("autometa-out") / Path(data).stem
+    guard = contextlib.ExitStack()
+    guard.enter_context(_interrupt_guard(where))
     try:
         task = _load_task(
             data, label=label, problem_type=problem_type, metric=metric, seed=seed,
@@ -237,12 +280,13 @@ def tune(
     except AutometaError as exc:
         raise _fail(exc) from None
     except KeyboardInterrupt:
-        where = out_dir if out_dir is not None else Path("autometa-out") / Path(data).stem
         err.print(
             f"interrupted: finished trials are saved in {where}; run the same command again to resume.",
             soft_wrap=True, highlight=False,
         )
         raise typer.Exit(code=130) from None
+    finally:
+        guard.close()
 
     out.print(_leaderboard_table(result, top))
     failed = sum(not r.ok for r in result.history)
@@ -455,10 +499,10 @@ def defaults(
         for col in ("family", "hyperparameter", "package default", "best constant", "formula", "loss package",
                     "loss constant", "loss formula"):
             st.add_column(col, justify="left" if col in ("family", "hyperparameter", "formula") else "right")
-        for r in sym:
-            st.add_row(r.family, r.hyperparameter, f"{r.package_default:.4g}", f"{r.constant:.4g}",
-                       r.formula + (" *" if r.beats_constant else ""), _fmt(r.loss_package), _fmt(r.loss_constant),
-                       _fmt(r.loss_symbolic))
+        for s in sym:
+            st.add_row(s.family, s.hyperparameter, f"{s.package_default:.4g}", f"{s.constant:.4g}",
+                       s.formula + (" *" if s.beats_constant else ""), _fmt(s.loss_package), _fmt(s.loss_constant),
+                       _fmt(s.loss_symbolic))
         out.print(st)
         out.print("* the formula beats the best constant", highlight=False)
 

@@ -203,3 +203,26 @@ def test_nas_subcommands_are_reachable_from_the_main_cli():
     assert res.exit_code == 0 and "metanas" in res.stdout
     res = _run("nas", "search", "--guard", "magic")
     assert res.exit_code == 2 and "--guard must be one of" in res.stderr and "Traceback" not in res.output
+
+
+def test_ctrl_c_exits_even_when_clean_up_hangs(tmp_path):
+    # A clean-up that never ends (a deadlocked thread, a stuck worker) must not keep the
+    # user waiting: the watchdog exits with 130 and says where the finished trials are.
+    code = (
+        "import time\n"
+        "from pathlib import Path\n"
+        "from autometa.cli import _interrupt_guard\n"
+        "with _interrupt_guard(Path('runs/x'), grace_s=0.5):\n"
+        "    try:\n"
+        "        print('ready', flush=True)\n"
+        "        time.sleep(30)\n"
+        "    except KeyboardInterrupt:\n"
+        "        time.sleep(30)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    t0 = time.perf_counter()
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 130 and time.perf_counter() - t0 < 10
+    assert "finished trials are saved in runs/x" in stderr and "Traceback" not in stderr

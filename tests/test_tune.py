@@ -21,11 +21,15 @@ def task(credit_small):
 
 
 def test_time_budget_includes_everything(task):
+    # Worker isolation (the default) is what makes the budget hard: a trial still running
+    # at the deadline is killed. (In-process trials cannot be stopped, so under load
+    # isolation="none" may overrun by up to one trial.) ~4.9 s here idle and with both
+    # cores busy.
     t0 = time.perf_counter()
-    result = tune(task, backend="random", time_budget_s=6, isolation="none", families=FAMS)
+    result = tune(task, backend="random", time_budget_s=6, families=FAMS)
     elapsed = time.perf_counter() - t0
     assert elapsed < 6.5
-    assert result.n_trials >= 3 and result.model is not None  # ~10 on an idle machine
+    assert result.n_trials >= 3 and result.model is not None  # ~13 on an idle machine, ~7 with both cores busy
 
 
 def test_result_object_and_files(task, tmp_path):

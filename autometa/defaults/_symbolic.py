@@ -81,6 +81,7 @@ class SymbolicDefault:
         if not self.beats_constant:
             v = self.constant
         else:
+            assert self.feature is not None  # beats_constant implies a feature
             x = float(metafeatures.get(self.feature, math.nan))
             if not math.isfinite(x) or x <= 0:
                 raise InputError(f"The symbolic default of {self.hyperparameter} needs the meta-feature "
@@ -111,8 +112,8 @@ def _candidates(hp: Any, x: np.ndarray, n_coefficients: int) -> tuple[list[tuple
             for target in grid:
                 cands.append((feat, float(target / med ** b), b))
     values = np.empty((x.shape[0], len(cands)))
-    for k, (feat, c, b) in enumerate(cands):
-        values[:, k] = c if feat is None else c * x[:, FORMULA_FEATURES.index(feat)] ** b
+    for k, (cand_feat, c, b) in enumerate(cands):
+        values[:, k] = c if cand_feat is None else c * x[:, FORMULA_FEATURES.index(cand_feat)] ** b
     values = np.clip(values, lo, hi)
     if isinstance(hp, UniformIntegerHyperparameter):
         values = np.round(values)

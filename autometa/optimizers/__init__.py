@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ConfigSpace import Configuration, ConfigurationSpace
@@ -47,4 +47,6 @@ def make_optimizer(
         return BACKENDS[backend](space, seed=seed, initial_configs=initial_configs)
     if backend == "random":
         raise InputError("Surrogate transfer needs a model-based backend: use --backend smac or optuna.")
-    return BACKENDS[backend](space, seed=seed, initial_configs=initial_configs, transfer=transfer)
+    # only the model-based backends (SMAC, Optuna) take ``transfer``; BaseOptimizer does not declare it
+    model_based: Callable[..., BaseOptimizer] = BACKENDS[backend]
+    return model_based(space, seed=seed, initial_configs=initial_configs, transfer=transfer)

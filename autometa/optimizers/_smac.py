@@ -27,7 +27,10 @@ def smac_random_forest(space: ConfigurationSpace, *, seed: int = 0, log_y: bool 
 
     return RandomForest(
         space, log_y=log_y, n_trees=10, bootstrapping=True, ratio_features=1.0, min_samples_split=2,
-        min_samples_leaf=1, max_depth=2**20, max_leaf_nodes=None, n_jobs=1, seed=seed,
+        min_samples_leaf=1, max_depth=2**20,
+        # SMAC types max_leaf_nodes as int, but passes it on to scikit-learn, which accepts None
+        max_leaf_nodes=None,  # type: ignore[arg-type]
+        n_jobs=1, seed=seed,
     )
 
 

@@ -211,10 +211,11 @@ class RGPE(TransferEnsemble):
         n = len(self._y)
         if self._mf_dist is None:
             self._mf_dist = self._metafeature_distances(metafeatures)
+        mf_dist = self._mf_dist  # not None here (a local, so the lambda below sees the narrowed type)
         if not tasks:
             return {TARGET: 1.0}
         if n < 3:  # too few pairs to judge rankings: the nearest tasks (meta-features) share equally
-            near = sorted(tasks, key=lambda t: (self._mf_dist.get(t, 1.0), t))[: self.max_base_models]
+            near = sorted(tasks, key=lambda t: (mf_dist.get(t, 1.0), t))[: self.max_base_models]
             return {t: 1.0 / len(near) for t in near}
         y = self._y
         S = self.n_samples
@@ -309,7 +310,7 @@ def make_ensemble(kind: str, store: SurrogateStore, space: ConfigurationSpace, *
     """``"rgpe"`` or ``"tstr"``."""
     from autometa.exceptions import InputError
 
-    kinds = {"rgpe": RGPE, "tstr": TSTR}
+    kinds: dict[str, type[TransferEnsemble]] = {"rgpe": RGPE, "tstr": TSTR}
     if kind not in kinds:
         raise InputError(f"Unknown transfer method {kind!r}; choose one of: {', '.join(kinds)}, none.")
     return kinds[kind](store, space, **kwargs)

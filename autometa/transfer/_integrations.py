@@ -118,7 +118,7 @@ class TransferSampler(_optuna_base()):  # type: ignore[misc]
 
     def _candidates(self, observed: list[Configuration], losses: np.ndarray) -> list[Mapping[str, Any]]:
         self.space.seed(int(self._rng.integers(2**31 - 1)))
-        cands = list(self.space.sample_configuration(self.n_candidates))
+        cands: list[Mapping[str, Any]] = list(self.space.sample_configuration(self.n_candidates))
         for i in np.argsort(losses)[:3]:
             cands.extend(get_one_exchange_neighbourhood(observed[i], seed=int(self._rng.integers(2**31 - 1)), num_neighbors=4))
         cands.extend(stored_candidates(self.ensemble, self.space, per_task=3, top=5))
@@ -158,7 +158,7 @@ def stored_candidates(
 ) -> list[Mapping[str, Any]]:
     """The best stored configurations of the ``top`` heaviest past tasks of the ensemble,
     valid in ``space``."""
-    out = []
+    out: list[Mapping[str, Any]] = []
     for task, _ in ensemble.explain(top=top):
         for c in ensemble.store.best_configs.get(task, [])[:per_task]:
             try:

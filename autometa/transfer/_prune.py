@@ -35,18 +35,20 @@ def _rebuild(space: ConfigurationSpace, replace: Mapping[str, Hyperparameter | N
                 new[hp.name] = replace[hp.name]  # type: ignore[assignment]
         else:
             new[hp.name] = hp
-    conds = []
+    conds: list[tuple[str, str, list[Any]]] = []
     changed = True
     conditions = list(space.conditions)
     while changed:  # drop children whose parent is gone or cannot take the required value
         changed = False
         conds = []
         for cond in conditions:
-            child, parent = cond.child.name, cond.parent.name
+            # ConfigSpace types conditions as Condition | Conjunction; this code only handles plain
+            # conditions (a Conjunction fails here, as before), so the Conjunction branch is ignored.
+            child, parent = cond.child.name, cond.parent.name  # type: ignore[union-attr]
             if child not in new:
                 continue
             par = new.get(parent)
-            values = list(cond.values) if isinstance(cond, InCondition) else [cond.value]
+            values = list(cond.values) if isinstance(cond, InCondition) else [cond.value]  # type: ignore[union-attr]  # see above
             options = (
                 list(par.choices) if isinstance(par, CategoricalHyperparameter)
                 else [par.value] if isinstance(par, Constant)
@@ -83,8 +85,8 @@ def _narrowed(hp: Hyperparameter, values: list[Any], margin: float) -> Hyperpara
             lo, hi = int(math.floor(lo)), int(math.ceil(hi))
             if lo == hi:
                 return Constant(hp.name, int(lo))
-            default = min(max(int(hp.default_value), lo), hi)
-            return UniformIntegerHyperparameter(hp.name, lo, hi, default_value=default, log=hp.log)
+            int_default = min(max(int(hp.default_value), lo), hi)
+            return UniformIntegerHyperparameter(hp.name, lo, hi, default_value=int_default, log=hp.log)
         if hi - lo <= 1e-12 * max(1.0, abs(hi)):
             return Constant(hp.name, float(lo))
         default = min(max(float(hp.default_value), lo), hi)
@@ -143,7 +145,8 @@ def fix_unimportant(
     Only leaf hyperparameters (no other hyperparameter depends on them) with a known
     importance are fixed. Returns the new space and the names fixed.
     """
-    parents = {c.parent.name for c in space.conditions}
+    # Condition | Conjunction in ConfigSpace's types; only plain conditions are handled (as before).
+    parents = {c.parent.name for c in space.conditions}  # type: ignore[union-attr]
     replace: dict[str, Hyperparameter | None] = {}
     fixed = []
     for hp in space.values():

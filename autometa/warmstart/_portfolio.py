@@ -95,6 +95,7 @@ class PortfolioWarmStarter:
             from autometa.warmstart._knn import KNNWarmStarter
 
             knn = KNNWarmStarter(metadb, metric=self.metric.name, problem_type=problem_type, exclude=exclude)
+            assert metafeatures is not None  # both-or-neither check above
             stored = set(self.tasks)
             ranked = [nb.task for nb in knn.neighbors(metafeatures) if nb.task in stored]
             self.near_tasks = ranked[:neighbors]
