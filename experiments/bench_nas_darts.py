@@ -66,17 +66,7 @@ def fixed_cell() -> Genotype:
 
 
 def random_cell(seed: int) -> Genotype:
-    gen = torch.Generator().manual_seed(seed)
-    ops = [op for op in DARTS_OPS if op != "none"]
-
-    def cell() -> tuple[tuple[str, int], ...]:
-        edges = []
-        for node in range(N_NODES):
-            inputs = torch.randperm(2 + node, generator=gen)[:2].sort().values.tolist()
-            edges += [(ops[int(torch.randint(len(ops), (1,), generator=gen))], int(j)) for j in inputs]
-        return tuple(edges)
-
-    return Genotype(normal=cell(), reduce=cell())
+    return Genotype.random(DARTS_OPS, N_NODES, seed=seed)
 
 
 def main() -> None:

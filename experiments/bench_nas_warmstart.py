@@ -10,10 +10,15 @@ Two task families (``--family``):
   class, :func:`autometa.nas.glyph_task`); sources are classes 0-9 of six alphabets; four
   targets are classes 3-12 of a source's alphabet (7 of 10 shared), a fifth is classes
   0-9 of an alphabet no source comes from (Gothic German). Not saturated within the budget.
+* tables: the four tables of ``bench_nas_tabular.py`` searched with the tabular operations
+  and described by OpenML meta-features (:func:`table_descriptor`); sources are a 60% row
+  sample of credit_data, hpc_data and breast cancer and digits 0-4 read as a table;
+  targets are another 60% row sample (seed 1; about 60% of the rows shared) of the three
+  tables and digits 5-9.
 
 Source tasks are searched cold and stored in an
-:class:`ArchitectureStore` with their task embedding (:func:`image_task_embedding`) and
-search-network weights. Each target task is then searched three ways for ``--steps`` steps:
+:class:`ArchitectureStore` with their task description (:func:`image_task_embedding`, or
+meta-features for tables) and search-network weights. Each target task is then searched three ways for ``--steps`` steps:
 
 * cold: architecture parameters near zero, fresh weights (plain DARTS);
 * warm (alphas): the architecture parameters of the nearest stored task (the nearest
@@ -26,12 +31,14 @@ reach the cold search's final validation accuracy (supernet accuracy, recorded e
 search cost on average.
 
 Search network: 2 cells (normal, reduction), 3 nodes, 8 channels, the 8 DARTS
-operations, first order, arch Adam lr 3e-3, batch 64; each task's images split 50/50 into
+operations (the 7 tabular ones for tables), first order, arch Adam lr 3e-3, batch 64; each task's images split 50/50 into
 search-train and search-valid (seeded). torch uses 1 thread. Writes
-experiments/results/nas_warmstart.json, .md and .png (``_glyphs`` for the glyph family).
+experiments/results/nas_warmstart.json, .md and .png (``_glyphs`` / ``_tables`` for the
+other families).
 
     PYTHONPATH=. nice -n 10 python experiments/bench_nas_warmstart.py [--steps 80] [--source-steps 100]
     PYTHONPATH=. nice -n 10 python experiments/bench_nas_warmstart.py --family glyphs --steps 100 --source-steps 150
+    PYTHONPATH=. nice -n 10 python experiments/bench_nas_warmstart.py --family tables --steps 200 --source-steps 300
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ import torch
 
 from autometa.nas import (
     DARTS_OPS,
+    TABULAR_OPS,
     ArchitectureStore,
     DARTSSearch,
     ImageData,
@@ -56,6 +64,8 @@ from autometa.nas import (
     edge_count,
     glyph_task,
     image_task_embedding,
+    table_data,
+    table_descriptor,
 )
 
 RESULTS = Path(__file__).parent / "results"
@@ -79,19 +89,43 @@ FAMILIES = {
         "targets": {**{f"{_slug(a)}_3-12": (a, _SHIFTED) for a in ("Cyrillic", "Japanese", "Gothic (English)", "Greek")},
                     "gothic-german_0-9": ("Gothic (German)", _FIRST)},
     },
+    "tables": {  # name -> (table, row-sample seed, classes or None)
+        "sources": {"credit_A": ("credit_data", 0, None), "hpc_A": ("hpc_data", 0, None),
+                    "cancer_A": ("breast_cancer", 0, None), "digits_0-4": ("digits (as a table)", 0, "01234")},
+        "targets": {"credit_B": ("credit_data", 1, None), "hpc_B": ("hpc_data", 1, None),
+                    "cancer_B": ("breast_cancer", 1, None), "digits_5-9": ("digits (as a table)", 0, "56789")},
+    },
 }
 
 
-def make_task(family: str, spec, digits: ImageData | None) -> ImageData:
-    if family == "digits":
-        return digits_task(spec, digits)
-    alphabet, classes = spec
-    return glyph_task(alphabet, classes)
+def make_task(family: str, spec, digits: ImageData | None) -> tuple[ImageData, object]:
+    """The task's data and its description in the store."""
+    if family == "tables":
+        return _table_task(*spec)
+    task = digits_task(spec, digits) if family == "digits" else glyph_task(*spec)
+    return task, image_task_embedding(task)
 
 
-def make_search(steps: int, eval_every: int) -> DARTSSearch:
+def _table_task(table: str, seed: int, classes: str | None) -> tuple[ImageData, object]:
+    import warnings
+
+    from autometa import Task
+    from experiments.bench_nas_tabular import load_tables
+
+    frame, label = load_tables()[table]
+    if classes is not None:
+        frame = frame[frame[label].isin(list(classes))]
+    frame = frame.sample(frac=0.6, random_state=seed) if classes is None else frame
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        task = Task(frame.reset_index(drop=True), label=label)
+    train_rows, _ = ImageData.split_index(len(task.X), 0.5, seed=0)  # the search-train rows of main()
+    return table_data(task, fit_rows=train_rows), table_descriptor(task)
+
+
+def make_search(steps: int, eval_every: int, ops: tuple[str, ...] = DARTS_OPS) -> DARTSSearch:
     return DARTSSearch(
-        ops=DARTS_OPS, channels=8, n_cells=2, n_nodes=N_NODES, order="first", arch_lr=3e-3, batch_size=64,
+        ops=ops, channels=8, n_cells=2, n_nodes=N_NODES, order="first", arch_lr=3e-3, batch_size=64,
         eval_every=eval_every, device="cpu", seed=0,
     )
 
@@ -105,7 +139,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--report-only", action="store_true", help="Re-render the .md and .png from the .json.")
     args = parser.parse_args()
-    suffix = ("_glyphs" if args.family == "glyphs" else "") + ("_quick" if args.quick else "")
+    suffix = ("" if args.family == "digits" else f"_{args.family}") + ("_quick" if args.quick else "")
     if args.report_only:
         write_report(json.loads((RESULTS / f"nas_warmstart{suffix}.json").read_text()), suffix)
         return
@@ -114,25 +148,26 @@ def main() -> None:
     torch.set_num_threads(1)
     family = FAMILIES[args.family]
     data = digits_data() if args.family == "digits" else None
+    ops = TABULAR_OPS if args.family == "tables" else DARTS_OPS
     started = time.perf_counter()
     store = ArchitectureStore()  # in memory; pass a directory to keep it
     sources = {}
     for name, classes in family["sources"].items():
-        task = make_task(args.family, classes, data)
+        task, descriptor = make_task(args.family, classes, data)
         train, valid = task.split(0.5, seed=0)
-        search = make_search(args.source_steps, args.eval_every)
+        search = make_search(args.source_steps, args.eval_every, ops)
         result = search.search(train, valid, steps=args.source_steps)
-        store.add(name, image_task_embedding(task), result, weights=search.network_.state_dict())
+        store.add(name, descriptor, result, weights=search.network_.state_dict())
         sources[name] = {"classes": classes, "valid_accuracy": result.final_valid_accuracy,
                          "genotype": result.genotype.to_dict()}
         print(f"source {name}: valid acc {result.final_valid_accuracy:.3f}", flush=True)
 
     targets = {}
-    shape = (edge_count(N_NODES), len(DARTS_OPS))
+    shape = (edge_count(N_NODES), len(ops))
     for name, classes in family["targets"].items():
-        task = make_task(args.family, classes, data)
+        task, descriptor = make_task(args.family, classes, data)
         train, valid = task.split(0.5, seed=0)
-        start = store.warm_start(image_task_embedding(task), ops=DARTS_OPS, shape=shape, with_weights=True)
+        start = store.warm_start(descriptor, ops=ops, shape=shape, with_weights=True)
         assert start is not None
         runs = {}
         for variant, kwargs in {
@@ -141,7 +176,7 @@ def main() -> None:
             "warm (alphas + weights)": {"init_alphas": start.alphas, "init_weights": start.weights},
         }.items():
             t0 = time.perf_counter()
-            result = make_search(args.steps, args.eval_every).search(train, valid, steps=args.steps, **kwargs)
+            result = make_search(args.steps, args.eval_every, ops).search(train, valid, steps=args.steps, **kwargs)
             runs[variant] = {
                 "seconds": time.perf_counter() - t0,
                 "curve": [(r.step, r.valid_accuracy) for r in result.history],
@@ -181,13 +216,14 @@ def write_report(payload: dict, suffix: str) -> None:
     family = args.get("family", "digits")
     variants = ["warm (alphas)", "warm (alphas + weights)"]
     lines = [
-        f"# Warm-started vs cold DARTS on related {'digit' if family == 'digits' else 'glyph'} tasks",
+        f"# Warm-started vs cold DARTS on related {family.removesuffix('s')} tasks",
         "",
         f"Machine: {payload['machine']['platform']}, {payload['machine']['cores']} cores, torch "
         f"{payload['machine']['torch']}, 1 thread, shared with another job (load average "
         f"{payload['machine']['load_average_end']:.1f} at the end). Whole benchmark: {payload['seconds'] / 60:.1f} min.",
         "",
-        f"Sources searched cold for {args['source_steps']} steps and stored with their task embedding: "
+        f"Sources searched cold for {args['source_steps']} steps and stored with their task "
+        f"{'meta-features' if family == 'tables' else 'embedding'}: "
         + ", ".join(f"{n} ({s['valid_accuracy']:.3f})" for n, s in payload["sources"].items())
         + f". Targets searched for {args['steps']} steps, validation accuracy recorded every {args['eval_every']} steps.",
         "",

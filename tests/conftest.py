@@ -23,6 +23,22 @@ def recorded_openml_dir() -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """torch on one thread in every test that uses it (tests import torch at module level,
+    so it is loaded by the time a test runs; other tests never load it)."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
 def _private_metadb(tmp_path_factory, monkeypatch):
     """Never write to the user's meta-database (~/.autometa) from tests."""
     url = f"sqlite:///{tmp_path_factory.mktemp('metadb') / 'metadb.sqlite'}"

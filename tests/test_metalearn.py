@@ -30,13 +30,6 @@ from autometa.metalearn import (  # noqa: E402
 ALGORITHMS = [MAML, FOMAML, Reptile]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def make_batch(n_tasks: int = 4, *, seed: int = 0, k: int = 10, dtype: torch.dtype = torch.float64) -> TaskBatch:
     return SinusoidTasks(k_support=k).sample(n_tasks, torch.Generator().manual_seed(seed), dtype=dtype)

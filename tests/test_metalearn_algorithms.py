@@ -28,14 +28,6 @@ from autometa.metalearn import (  # noqa: E402
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def sinusoids(n_tasks: int = 4, *, seed: int = 0, k: int = 5) -> TaskBatch:
     return SinusoidTasks(k_support=k).sample(n_tasks, torch.Generator().manual_seed(seed), dtype=torch.float64)
 

@@ -16,13 +16,6 @@ from autometa.metalearn import make_convnet  # noqa: E402
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def _run(*args: str):
     return runner.invoke(app, ["metalearn", *args])

@@ -37,13 +37,6 @@ from autometa.nas import (  # noqa: E402
 SMOOTH_OPS = ("skip_connect", "sep_conv_3x3", "avg_pool_3x3")  # no max pool: finite differences need smoothness
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def make_images(n: int = 12, classes: int = 3, size: int = 4, seed: int = 0, dtype=torch.float32) -> ImageData:
     gen = torch.Generator().manual_seed(seed)
@@ -453,3 +446,15 @@ def test_tabular_tasks_are_described_by_meta_features_and_matched(iris, breast_c
     store.add("cancer", descriptors["cancer"], _result(2.0))
     half_iris = Task(iris.sample(75, random_state=0), label="target", seed=0)
     assert store.nearest(table_descriptor(half_iris, groups=("simple",)))[0][0].name == "iris"
+
+
+def test_random_genotype_is_seeded_valid_and_never_none():
+    a, b, c = (Genotype.random(DARTS_OPS, 3, seed=s) for s in (7, 7, 8))
+    assert a == b and a != c
+    for cell in ("normal", "reduce"):
+        for node, edges in enumerate(a.node_edges(cell)):
+            sources = [j for _, j in edges]
+            assert len(set(sources)) == 2 and all(0 <= j < 2 + node for j in sources)
+    assert {op for op, _ in a.normal + a.reduce} <= set(DARTS_OPS) - {"none"}
+    with pytest.raises(InputError, match="an operation besides 'none'"):
+        Genotype.random(("none",), 2)

@@ -17,15 +17,6 @@ runner = CliRunner()
 TINY = ["--channels", "2", "--cells", "1", "--nodes", "1", "--batch-size", "16", "--device", "cpu"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.mark.slow  # two searches and two task embeddings: 1-3 s
 def test_search_writes_a_genotype_and_a_store_warm_starts_the_next_search(tmp_path):
@@ -54,8 +45,9 @@ def test_train_a_genotype_from_scratch(tmp_path):
     ("args", "message"),
     [
         (["search", "--guard", "magic"], "--guard must be one of"),
-        (["search", "--ops", "all"], "--ops must be darts or fewshot"),
-        (["search", "--data", "nothing.csv"], "--data must be 'digits', 'glyphs:<alphabet>' or an existing .npz"),
+        (["search", "--ops", "all"], "--ops must be darts, fewshot or tabular"),
+        (["search", "--data", "nothing.csv"], "an existing .npz file or a table with --label; got 'nothing.csv'"),
+        (["search", "--label", "y"], "--label applies to a CSV or Parquet table; 'digits' is not one"),
         (["search", "--classes", "1,x"], "--classes must be integers"),
         (["search", "--data", "glyphs:Klingon"], "Unknown glyph alphabet 'Klingon'"),
         (["search", "--order", "third"], "'order'"),

@@ -12,14 +12,6 @@ from autometa.nas import FEWSHOT_OPS, BNSettings, GenotypeNetwork, MetaNAS, Sear
 from autometa.nas._metanas import _task_steps  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class BlobTasks:
     """2-way tasks: class c images are noise plus a bright quadrant chosen per task."""
 

@@ -19,6 +19,14 @@ Warm start from the most similar stored task::
     start = store.warm_start(image_task_embedding(new_task), ops=DARTS_OPS, shape=(9, 8))
     search.search(train, valid, steps=80, init_alphas=start.alphas)
 
+Tables (classification) are searched with fully connected operations, rows as
+``(features, 1, 1)`` tensors, and described in the store by their meta-features::
+
+    rows, _ = ImageData.split_index(len(task.X), 0.5)
+    train, valid = table_data(task, fit_rows=rows).split(0.5)   # the same split
+    result = DARTSSearch(ops=TABULAR_OPS, channels=16).search(train, valid, steps=300)
+    store.add("credit", table_descriptor(task), result)
+
 MetaNAS on few-shot episodes (:class:`autometa.metalearn.GlyphTasks`)::
 
     net = SearchNetwork(1, 5, channels=8, n_cells=3, n_nodes=2, ops=FEWSHOT_OPS,
@@ -33,7 +41,14 @@ from autometa.nas._imports import require_torch_for_nas
 
 require_torch_for_nas()
 
-from autometa.nas._data import ImageData, MinibatchSampler, digits_data, digits_task, glyph_task  # noqa: E402
+from autometa.nas._data import (  # noqa: E402
+    ImageData,
+    MinibatchSampler,
+    digits_data,
+    digits_task,
+    glyph_task,
+    table_data,
+)
 from autometa.nas._genotype import Genotype, discretize, edge_count  # noqa: E402
 from autometa.nas._metanas import (  # noqa: E402
     AdaptedArchitecture,
@@ -49,7 +64,7 @@ from autometa.nas._network import (  # noqa: E402
     count_parameters,
     reduction_cells,
 )
-from autometa.nas._ops import DARTS_OPS, FEWSHOT_OPS, OPERATIONS, BNSettings  # noqa: E402
+from autometa.nas._ops import DARTS_OPS, FEWSHOT_OPS, OPERATIONS, TABULAR_OPS, BNSettings  # noqa: E402
 from autometa.nas._search import (  # noqa: E402
     AuxiliarySkip,
     DARTSSearch,
@@ -78,6 +93,7 @@ __all__ = [
     "DARTS_OPS",
     "FEWSHOT_OPS",
     "OPERATIONS",
+    "TABULAR_OPS",
     "ArchitectureRecord",
     "ArchitectureStore",
     "AuxiliarySkip",
@@ -100,6 +116,7 @@ __all__ = [
     "digits_data",
     "digits_task",
     "glyph_task",
+    "table_data",
     "discretize",
     "dominant_hessian_eigenvalue",
     "edge_count",

@@ -31,9 +31,11 @@ err = Console(stderr=True)
 
 _DATA_HELP = (
     "'digits' (scikit-learn's 8x8 digits, offline), 'glyphs:<alphabet>' (an alphabet of the offline glyph "
-    "benchmark at 16x16, 60 images per class, e.g. glyphs:Cyrillic) or an .npz file with arrays "
-    "x (n, [channels,] height, width) and y (n,) of integer class labels."
+    "benchmark at 16x16, 60 images per class, e.g. glyphs:Cyrillic), an .npz file with arrays "
+    "x (n, [channels,] height, width) and y (n,) of integer class labels, or a CSV/Parquet table with "
+    "--label (classification; searched with fully connected operations)."
 )
+_LABEL_HELP = "Target column when --data is a table."
 _DEVICE_HELP = "cpu or cuda (default: cuda when present)."
 
 
@@ -60,6 +62,24 @@ def _log_to_console(verbose: bool) -> None:
     logger.addHandler(RichHandler(console=err, show_path=False))
 
 
+def _load_data(data: str, classes: str | None, label: str | None, fit_fraction: float, seed: int) -> tuple[Any, Any]:
+    """``(ImageData, Task or None)``. A table's encoder is fitted on the rows that
+    ``ImageData.split(fit_fraction, seed)`` puts first (the training rows)."""
+    if label is None:
+        return _load_images(data, classes), None
+    nas = _nas()
+    from autometa.cli import _load_task
+
+    path = Path(data)
+    if not path.is_file() or path.suffix == ".npz":
+        raise AutometaError(f"--label applies to a CSV or Parquet table; {data!r} is not one.")
+    if classes:
+        raise AutometaError("--classes only applies to --data digits or glyphs:<alphabet>.")
+    task = _load_task(path, label=label)
+    rows, _ = nas.ImageData.split_index(len(task.X), fit_fraction, seed)
+    return nas.table_data(task, fit_rows=rows), task
+
+
 def _load_images(data: str, classes: str | None) -> Any:
     nas = _nas()
     import numpy as np
@@ -77,7 +97,8 @@ def _load_images(data: str, classes: str | None) -> Any:
         return nas.glyph_task(data.removeprefix("glyphs:"), chosen)
     path = Path(data)
     if path.suffix != ".npz" or not path.is_file():
-        raise AutometaError(f"--data must be 'digits', 'glyphs:<alphabet>' or an existing .npz file; got {data!r}.")
+        raise AutometaError(f"--data must be 'digits', 'glyphs:<alphabet>', an existing .npz file or a table with "
+                            f"--label; got {data!r}.")
     if classes:
         raise AutometaError("--classes only applies to --data digits or glyphs:<alphabet>.")
     try:
@@ -95,9 +116,9 @@ def _load_images(data: str, classes: str | None) -> Any:
 
 def _ops(name: str) -> tuple[str, ...]:
     nas = _nas()
-    sets = {"darts": nas.DARTS_OPS, "fewshot": nas.FEWSHOT_OPS}
+    sets = {"darts": nas.DARTS_OPS, "fewshot": nas.FEWSHOT_OPS, "tabular": nas.TABULAR_OPS}
     if name not in sets:
-        raise AutometaError(f"--ops must be darts or fewshot; got {name!r}.")
+        raise AutometaError(f"--ops must be darts, fewshot or tabular; got {name!r}.")
     return tuple(sets[name])
 
 
@@ -120,7 +141,8 @@ def search(
     channels: Annotated[int, typer.Option(help="Channels of the first cells.")] = 8,
     cells: Annotated[int, typer.Option(help="Cells in the search network.")] = 3,
     nodes: Annotated[int, typer.Option(help="Intermediate nodes per cell.")] = 3,
-    ops: Annotated[str, typer.Option(help="Operation set: darts (8 operations) or fewshot (7).")] = "darts",
+    label: Annotated[str | None, typer.Option(help=_LABEL_HELP)] = None,
+    ops: Annotated[str | None, typer.Option(help="Operation set: darts (8 operations, the default for images), fewshot (7) or tabular (7 fully connected ones, the default for tables).")] = None,
     order: Annotated[str, typer.Option(help="Architecture gradient: first or second (finite-difference Hessian-vector product).")] = "first",
     arch_lr: Annotated[float, typer.Option("--arch-lr", help="Adam step size of the architecture parameters.")] = 3e-3,
     weight_lr: Annotated[float, typer.Option("--weight-lr", help="SGD step size of the weights (cosine-annealed).")] = 0.025,
@@ -135,7 +157,7 @@ def search(
     out_dir: Annotated[Path, typer.Option("--out", help="Output directory (checkpoint.pt, genotype.json, result.json); re-running resumes.")] = Path("autometa-out/nas-search"),
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every evaluation.")] = False,
 ) -> None:
-    """DARTS search on an image task; writes the discretized genotype as JSON."""
+    """DARTS search on an image or table classification task; writes the discretized genotype as JSON."""
     nas = _nas()
     _log_to_console(verbose)
     guards = {"none": None, "auxiliary-skip": nas.AuxiliarySkip(), "hessian": nas.HessianEarlyStop()}
@@ -145,19 +167,22 @@ def search(
         if steps < 1:
             raise AutometaError(f"--steps must be at least 1; got {steps!r}.")
         _positive(arch_lr=arch_lr, weight_lr=weight_lr)
-        images = _load_images(data, classes)
+        images, table = _load_data(data, classes, label, 0.5, seed)
         train, valid = images.split(0.5, seed=seed)
+        op_set = _ops(ops or ("tabular" if table is not None else "darts"))
         searcher = nas.DARTSSearch(
-            ops=_ops(ops), channels=channels, n_cells=cells, n_nodes=nodes, order=order, arch_lr=arch_lr,
+            ops=op_set, channels=channels, n_cells=cells, n_nodes=nodes, order=order, arch_lr=arch_lr,
             weight_lr=weight_lr, batch_size=batch_size, guard=guards[guard], temperature=tuple(temperature),
             eval_every=max(1, steps // 20), device=device, seed=seed,
         )
         arch_store = nas.ArchitectureStore(store) if store is not None else None
-        descriptor = nas.image_task_embedding(images) if arch_store is not None else None
+        descriptor = None
+        if arch_store is not None:
+            descriptor = nas.table_descriptor(table) if table is not None else nas.image_task_embedding(images)
         warm = None
         if arch_store is not None:
-            shape = (nas.edge_count(nodes), len(_ops(ops)))
-            warm = arch_store.warm_start(descriptor, ops=_ops(ops), shape=shape, with_weights=warm_weights,
+            shape = (nas.edge_count(nodes), len(op_set))
+            warm = arch_store.warm_start(descriptor, ops=op_set, shape=shape, with_weights=warm_weights,
                                          exclude=[name or out_dir.name])
             if warm is not None:
                 err.print(f"warm start from '{warm.sources[0][0]}' (distance {warm.sources[0][1]:.3f})", highlight=False)
@@ -203,6 +228,7 @@ def train(
     genotype: Annotated[Path, typer.Argument(help="genotype.json written by 'autometa nas search'.")],
     data: Annotated[str, typer.Option(help=_DATA_HELP)] = "digits",
     classes: Annotated[str | None, typer.Option(help="Comma-separated classes to keep (digits, or positions in a glyph alphabet).")] = None,
+    label: Annotated[str | None, typer.Option(help=_LABEL_HELP)] = None,
     steps: Annotated[int, typer.Option(help="SGD steps.")] = 500,
     channels: Annotated[int, typer.Option()] = 16,
     cells: Annotated[int, typer.Option()] = 3,
@@ -224,7 +250,7 @@ def train(
             raise AutometaError(f"--steps must be at least 1; got {steps!r}.")
         _positive(lr=lr)
         cell = nas.Genotype.load(genotype)
-        images = _load_images(data, classes)
+        images, _ = _load_data(data, classes, label, 0.75, seed)
         rest, test = images.split(0.75, seed=seed)
         train_data, valid = rest.split(2 / 3, seed=seed + 1)
         with _progress("training") as progress:

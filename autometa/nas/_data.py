@@ -1,6 +1,7 @@
 """Image data for the searches: validation of ``(x, y)`` pairs, a seeded minibatch
-sampler that can be checkpointed, and two offline task families: class subsets of
-scikit-learn's digits and of the Hershey glyph alphabets."""
+sampler that can be checkpointed, two offline task families (class subsets of
+scikit-learn's digits and of the Hershey glyph alphabets) and tables as ``(features, 1, 1)``
+"images"."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import torch
 
 from autometa.exceptions import InputError
 
-__all__ = ["ImageData", "MinibatchSampler", "digits_data", "digits_task", "glyph_task"]
+__all__ = ["ImageData", "MinibatchSampler", "digits_data", "digits_task", "glyph_task", "table_data"]
 
 
 @dataclass(frozen=True)
@@ -47,17 +48,28 @@ class ImageData:
     def in_channels(self) -> int:
         return int(self.x.shape[1])
 
+    @property
+    def stem_kernel(self) -> int:
+        """1 for a table (rows as ``(features, 1, 1)``), 3 for images."""
+        return 1 if tuple(self.x.shape[2:]) == (1, 1) else 3
+
+    @staticmethod
+    def split_index(n: int, fraction: float, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """The row indices :meth:`split` gives to each part, for ``n`` rows."""
+        if not 0.0 < fraction < 1.0:
+            raise InputError(f"The 'fraction' parameter of ImageData.split must be in (0, 1); got {fraction!r}.")
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+        cut = int(round(fraction * n))
+        return order[:cut], order[cut:]
+
     def subset(self, index: torch.Tensor | Sequence[int]) -> ImageData:
         index = torch.as_tensor(index, dtype=torch.long)
         return ImageData(self.x[index], self.y[index])
 
     def split(self, fraction: float, seed: int = 0) -> tuple[ImageData, ImageData]:
         """A seeded random split into ``fraction`` and the rest."""
-        if not 0.0 < fraction < 1.0:
-            raise InputError(f"The 'fraction' parameter of ImageData.split must be in (0, 1); got {fraction!r}.")
-        order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
-        cut = int(round(fraction * len(self)))
-        return self.subset(order[:cut]), self.subset(order[cut:])
+        first, rest = self.split_index(len(self), fraction, seed)
+        return self.subset(first), self.subset(rest)
 
     def to(self, device: torch.device | str) -> ImageData:
         return ImageData(self.x.to(device), self.y.to(device))
@@ -162,3 +174,37 @@ def glyph_task(
     x = torch.tensor(images.reshape(-1, 1, image_size, image_size), dtype=torch.float32) / 255.0
     y = torch.arange(len(chosen), dtype=torch.int64).repeat_interleave(images.shape[1])
     return ImageData(x, y)
+
+
+def table_data(task: Any, *, fit_rows: Sequence[int] | torch.Tensor | None = None) -> ImageData:
+    """A classification table (:class:`autometa.task.Task`) as input of the searches.
+
+    Each row becomes a ``(features, 1, 1)`` tensor, on which a 1x1 convolution is a fully
+    connected layer (search it with :data:`TABULAR_OPS`). Features are encoded as in
+    autometa's pipelines: numbers median-imputed with missing-value indicators and
+    standardized, categories one-hot. Labels become class indices in sorted label order.
+
+    Parameters
+    ----------
+    task : Task
+        A binary or multiclass task.
+    fit_rows : sequence of int, optional
+        Rows the encoder is fitted on: the training rows, so that validation and test
+        rows stay unseen (see :meth:`ImageData.split_index`). All rows by default.
+    """
+    from autometa.spaces._pipeline import onehot_preprocessor
+
+    if str(getattr(task, "problem_type", "")) not in ("binary", "multiclass"):
+        raise InputError(
+            f"Architecture search on tables needs a classification label; {getattr(task, 'label', '?')!r} is "
+            f"{getattr(task, 'problem_type', 'not a Task')}: choose a categorical label."
+        )
+    X = task.X
+    rows = np.arange(len(X)) if fit_rows is None else np.asarray(torch.as_tensor(fit_rows, dtype=torch.long))
+    if rows.size == 0 or rows.min() < 0 or rows.max() >= len(X):
+        raise InputError(f"The 'fit_rows' parameter of table_data must index rows 0..{len(X) - 1}.")
+    encoder = onehot_preprocessor(task.numeric_features, task.categorical_features)
+    encoder.fit(X.iloc[rows])
+    x = np.asarray(encoder.transform(X), dtype=np.float32)
+    _, codes = np.unique(task.y.astype(str).to_numpy(), return_inverse=True)
+    return ImageData(torch.from_numpy(x).reshape(len(x), -1, 1, 1), torch.from_numpy(codes.astype(np.int64)))

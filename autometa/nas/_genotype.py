@@ -117,6 +117,27 @@ class Genotype:
             inputs_per_node=int(data.get("inputs_per_node", 2)),
         )
 
+    @classmethod
+    def random(cls, ops: Sequence[str], n_nodes: int, seed: int = 0) -> Genotype:
+        """A genotype drawn uniformly (the random-search baseline of NAS): for every node of
+        the normal, then the reduction cell, 2 distinct inputs and an operation of ``ops``
+        (``"none"`` excluded) per input, from a generator seeded with ``seed``."""
+        choices = [op for op in ops if op != "none"]
+        if not choices or isinstance(n_nodes, bool) or not isinstance(n_nodes, int) or n_nodes < 1:
+            raise InputError(f"Genotype.random needs an operation besides 'none' and n_nodes >= 1; got {list(ops)!r}, "
+                             f"{n_nodes!r}.")
+        gen = torch.Generator().manual_seed(seed)
+
+        def cell() -> tuple[Edge, ...]:
+            edges: list[Edge] = []
+            for node in range(n_nodes):
+                inputs = torch.randperm(2 + node, generator=gen)[:2].sort().values.tolist()
+                edges += [(choices[int(torch.randint(len(choices), (1,), generator=gen))], int(j)) for j in inputs]
+            return tuple(edges)
+
+        normal = cell()
+        return cls(normal=normal, reduce=cell())
+
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
 

@@ -33,6 +33,11 @@ def _check_int(value: object, name: str, owner: str, low: int) -> int:
     return value
 
 
+def _check_stem_kernel(value: object, owner: str) -> None:
+    if value not in (1, 3) or isinstance(value, bool):
+        raise InputError(f"The 'stem_kernel' parameter of {owner} must be 1 (tables) or 3 (images); got {value!r}.")
+
+
 class MixedEdge(nn.Module):
     """A DARTS edge: the weighted sum of every candidate operation applied to its input."""
 
@@ -150,10 +155,11 @@ class _Backbone(nn.Module):
         stem_multiplier: int,
         bn: BNSettings,
         make_cell,  # noqa: ANN001 - (c_pp, c_p, c, reduction, reduction_prev) -> cell
+        stem_kernel: int = 3,
     ) -> None:
         c_stem = stem_multiplier * channels
         self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, c_stem, 3, padding=1, bias=False),
+            nn.Conv2d(in_channels, c_stem, stem_kernel, padding=stem_kernel // 2, bias=False),
             nn.BatchNorm2d(c_stem, track_running_stats=bn.track_running_stats),
         )
         c_pp, c_p, c = c_stem, c_stem, channels
@@ -196,6 +202,9 @@ class SearchNetwork(_Backbone):
         The candidate operations of every edge (:data:`DARTS_OPS` by default).
     stem_multiplier : int
         The stem convolution has ``stem_multiplier * channels`` outputs.
+    stem_kernel : int
+        Side of the stem convolution: 3 for images, 1 for tables (rows as
+        ``(features, 1, 1)`` tensors, where it is a fully connected layer).
     bn : BNSettings, optional
         Default: not affine (as in DARTS), running statistics tracked.
     seed : int or None
@@ -227,11 +236,13 @@ class SearchNetwork(_Backbone):
         n_nodes: int = 4,
         ops: Sequence[str] = DARTS_OPS,
         stem_multiplier: int = 3,
+        stem_kernel: int = 3,
         bn: BNSettings | None = None,
         seed: int | None = 0,
     ) -> None:
         super().__init__()
         owner = "SearchNetwork"
+        _check_stem_kernel(stem_kernel, owner)
         for name, value, low in (
             ("in_channels", in_channels, 1),
             ("n_classes", n_classes, 2),
@@ -251,6 +262,7 @@ class SearchNetwork(_Backbone):
             "n_nodes": n_nodes,
             "ops": list(self.ops),
             "stem_multiplier": stem_multiplier,
+            "stem_kernel": stem_kernel,
             "bn": {"affine": self.bn.affine, "track_running_stats": self.bn.track_running_stats},
         }
         self.n_nodes = n_nodes
@@ -269,6 +281,7 @@ class SearchNetwork(_Backbone):
                 stem_multiplier,
                 self.bn,
                 lambda cpp, cp, c, red, red_prev: SearchCell(n_nodes, cpp, cp, c, red, red_prev, self.ops, self.bn),
+                stem_kernel,
             )
             shape = (edge_count(n_nodes), len(self.ops))
             self.alpha_normal = nn.Parameter(1e-3 * torch.randn(shape))
@@ -346,6 +359,7 @@ class SearchNetwork(_Backbone):
             channels=int(cfg["channels"]),
             n_cells=int(cfg["n_cells"]),
             stem_multiplier=int(cfg["stem_multiplier"]),
+            stem_kernel=int(cfg["stem_kernel"]),
             bn=self.bn,
             pool_bn=True,
             seed=None,
@@ -373,7 +387,7 @@ class GenotypeNetwork(_Backbone):
     Parameters
     ----------
     genotype : Genotype
-    in_channels, n_classes, channels, n_cells, stem_multiplier : int
+    in_channels, n_classes, channels, n_cells, stem_multiplier, stem_kernel : int
         As in :class:`SearchNetwork`.
     bn : BNSettings, optional
         Default: affine, running statistics tracked.
@@ -395,6 +409,7 @@ class GenotypeNetwork(_Backbone):
         channels: int = 16,
         n_cells: int = 8,
         stem_multiplier: int = 3,
+        stem_kernel: int = 3,
         bn: BNSettings | None = None,
         pool_bn: bool = False,
         drop_path: float = 0.0,
@@ -402,6 +417,7 @@ class GenotypeNetwork(_Backbone):
     ) -> None:
         super().__init__()
         owner = "GenotypeNetwork"
+        _check_stem_kernel(stem_kernel, owner)
         if not isinstance(genotype, Genotype):
             raise InputError(f"The 'genotype' parameter of {owner} must be a Genotype; got {type(genotype).__name__}.")
         for name, value, low in (
@@ -429,6 +445,7 @@ class GenotypeNetwork(_Backbone):
                 stem_multiplier,
                 self.bn,
                 lambda cpp, cp, c, red, red_prev: GenotypeCell(genotype, cpp, cp, c, red, red_prev, self.bn, pool_bn),
+                stem_kernel,
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

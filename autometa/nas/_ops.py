@@ -1,7 +1,8 @@
 """Candidate operations of the DARTS cell search space and the named operation sets.
 
 Every operation maps ``(N, C, H, W)`` to ``(N, C, H / stride, W / stride)``, so any of
-them can sit on any edge of a cell. Batch normalisation is created by :func:`batch_norm`
+them can sit on any edge of a cell. Tables enter as ``(N, features, 1, 1)`` tensors, where
+a 1x1 convolution is a fully connected layer: :data:`TABULAR_OPS` is their set. Batch normalisation is created by :func:`batch_norm`
 with the network's two switches: ``affine`` (learned scale and shift; off during the
 search, as in DARTS, so the architecture weights alone scale an operation) and
 ``track_running_stats`` (off for few-shot learning, where every forward pass normalises
@@ -22,6 +23,7 @@ __all__ = [
     "DARTS_OPS",
     "FEWSHOT_OPS",
     "OPERATIONS",
+    "TABULAR_OPS",
     "BNSettings",
     "FactorizedReduce",
     "ReLUConvBN",
@@ -105,6 +107,43 @@ class Conv1x5Then5x1(nn.Sequential):
         )
 
 
+class Dense(nn.Sequential):
+    """An activation, a 1x1 convolution, batch norm: on tables (``(N, C, 1, 1)``
+    tensors) a fully connected layer with a choice of activation."""
+
+    def __init__(self, c: int, stride: int, activation: nn.Module, bn: BNSettings) -> None:
+        super().__init__(activation, nn.Conv2d(c, c, 1, stride=stride, bias=False), batch_norm(c, bn))
+
+
+class Bottleneck(nn.Sequential):
+    """Two fully connected layers through ``c // 4`` units (ReLU before each, batch norm
+    after each): a deeper edge with half the parameters of one :class:`Dense` layer."""
+
+    def __init__(self, c: int, stride: int, bn: BNSettings) -> None:
+        hidden = max(1, c // 4)
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c, hidden, 1, stride=stride, bias=False),
+            batch_norm(hidden, bn),
+            nn.ReLU(inplace=False),
+            nn.Conv2d(hidden, c, 1, bias=False),
+            batch_norm(c, bn),
+        )
+
+
+class GatedLinear(nn.Module):
+    """A gated linear unit: ``a * sigmoid(b)`` of a 1x1 convolution to ``2c`` channels,
+    then batch norm (multiplicative feature interactions, as in tabular networks)."""
+
+    def __init__(self, c: int, stride: int, bn: BNSettings) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c, 2 * c, 1, stride=stride, bias=False)
+        self.bn = batch_norm(c, bn)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(nn.functional.glu(self.conv(x), dim=1))
+
+
 class Zero(nn.Module):
     """The "none" operation: zeros of the output shape (the edge is absent)."""
 
@@ -172,6 +211,11 @@ OPERATIONS: dict[str, OpFactory] = {
     "dil_conv_5x5": lambda c, s, bn, search: DilConv(c, 5, s, 4, 2, bn),
     "conv_3x3": lambda c, s, bn, search: ReLUConvBN(c, c, 3, s, 1, bn),
     "conv_1x5_5x1": lambda c, s, bn, search: Conv1x5Then5x1(c, s, bn),
+    "dense_relu": lambda c, s, bn, search: Dense(c, s, nn.ReLU(inplace=False), bn),
+    "dense_tanh": lambda c, s, bn, search: Dense(c, s, nn.Tanh(), bn),
+    "dense_silu": lambda c, s, bn, search: Dense(c, s, nn.SiLU(inplace=False), bn),
+    "bottleneck": lambda c, s, bn, search: Bottleneck(c, s, bn),
+    "glu": lambda c, s, bn, search: GatedLinear(c, s, bn),
 }
 """Every operation an edge can hold, by name."""
 
@@ -197,6 +241,20 @@ FEWSHOT_OPS: tuple[str, ...] = (
     "conv_1x5_5x1",
 )
 """The 7-operation few-shot set of MetaNAS: no "none" and no 5x5 convolutions."""
+
+TABULAR_OPS: tuple[str, ...] = (
+    "none",
+    "skip_connect",
+    "dense_relu",
+    "dense_tanh",
+    "dense_silu",
+    "bottleneck",
+    "glu",
+)
+"""Operations for tables, whose rows enter as ``(features, 1, 1)`` "images": fully
+connected layers with different activations, a narrow two-layer bottleneck, a gated
+linear unit, the identity and no edge. (Pooling and spatial convolutions are void or
+wasteful on a 1x1 grid.)"""
 
 
 def validate_ops(ops: object, owner: str) -> tuple[str, ...]:

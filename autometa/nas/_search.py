@@ -517,6 +517,7 @@ class DARTSSearch:
             n_cells=s.n_cells,
             n_nodes=s.n_nodes,
             ops=s.ops,
+            stem_kernel=train.stem_kernel,
             seed=s.seed,
         )
         if init_weights is not None:

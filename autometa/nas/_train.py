@@ -152,6 +152,7 @@ def train_genotype(
         max(train.n_classes, valid.n_classes),
         channels=channels,
         n_cells=n_cells,
+        stem_kernel=train.stem_kernel,
         drop_path=drop_path,
         seed=seed,
     ).to(resolve_device(device))

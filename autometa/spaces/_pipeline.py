@@ -19,7 +19,7 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from autometa.spaces._families import FAMILIES
 from autometa.spaces._space import split_config
 
-__all__ = ["build_pipeline", "MAX_ONEHOT_CATEGORIES"]
+__all__ = ["build_pipeline", "onehot_preprocessor", "MAX_ONEHOT_CATEGORIES"]
 
 #: One-hot columns per categorical feature; rarer categories share one "infrequent" column.
 MAX_ONEHOT_CATEGORIES = 32
@@ -50,6 +50,12 @@ def _preprocessor(encoding: str, numeric: list[str], categorical: list[str]) -> 
         remainder="drop",
         verbose_feature_names_out=False,
     )
+
+
+def onehot_preprocessor(numeric: list[str], categorical: list[str]) -> ColumnTransformer:
+    """The one-hot preprocessing of autometa's pipelines (median-imputed and standardized
+    numbers with missing-value indicators, one-hot categories), unfitted."""
+    return _preprocessor("onehot", numeric, categorical)
 
 
 def _encoded_width(X: pd.DataFrame, categorical: list[str], numeric: list[str]) -> int:
