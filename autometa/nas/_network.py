@@ -262,9 +262,10 @@ class SearchNetwork(_Backbone):
             "n_nodes": n_nodes,
             "ops": list(self.ops),
             "stem_multiplier": stem_multiplier,
-            "stem_kernel": stem_kernel,
             "bn": {"affine": self.bn.affine, "track_running_stats": self.bn.track_running_stats},
         }
+        if stem_kernel != 3:  # only then: configs (and the checkpoints keyed by them) of image networks stay as they were
+            self.config["stem_kernel"] = stem_kernel
         self.n_nodes = n_nodes
         self.temperature = 1.0
         self.aux_skip = 0.0
@@ -359,7 +360,7 @@ class SearchNetwork(_Backbone):
             channels=int(cfg["channels"]),
             n_cells=int(cfg["n_cells"]),
             stem_multiplier=int(cfg["stem_multiplier"]),
-            stem_kernel=int(cfg["stem_kernel"]),
+            stem_kernel=int(cfg.get("stem_kernel", 3)),
             bn=self.bn,
             pool_bn=True,
             seed=None,
