@@ -11,10 +11,9 @@ Two task families (``--family``):
   targets are classes 3-12 of a source's alphabet (7 of 10 shared), a fifth is classes
   0-9 of an alphabet no source comes from (Gothic German). Not saturated within the budget.
 * tables: the four tables of ``bench_nas_tabular.py`` searched with the tabular operations
-  and described by OpenML meta-features (:func:`table_descriptor`); sources are a 60% row
-  sample of credit_data, hpc_data and breast cancer and digits 0-4 read as a table;
-  targets are another 60% row sample (seed 1; about 60% of the rows shared) of the three
-  tables and digits 5-9.
+  and described by OpenML meta-features (:func:`table_descriptor`); sources are one half
+  of the rows (seeded) of credit_data, hpc_data and breast cancer and digits 0-4 read as
+  a table; targets are the other half of the three tables (no row shared) and digits 5-9.
 
 Source tasks are searched cold and stored in an
 :class:`ArchitectureStore` with their task description (:func:`image_task_embedding`, or
@@ -89,11 +88,11 @@ FAMILIES = {
         "targets": {**{f"{_slug(a)}_3-12": (a, _SHIFTED) for a in ("Cyrillic", "Japanese", "Gothic (English)", "Greek")},
                     "gothic-german_0-9": ("Gothic (German)", _FIRST)},
     },
-    "tables": {  # name -> (table, row-sample seed, classes or None)
+    "tables": {  # name -> (table, half of the rows (0 or 1), classes or None)
         "sources": {"credit_A": ("credit_data", 0, None), "hpc_A": ("hpc_data", 0, None),
-                    "cancer_A": ("breast_cancer", 0, None), "digits_0-4": ("digits (as a table)", 0, "01234")},
+                    "cancer_A": ("breast_cancer", 0, None), "digits_0-4": ("digits (as a table)", None, "01234")},
         "targets": {"credit_B": ("credit_data", 1, None), "hpc_B": ("hpc_data", 1, None),
-                    "cancer_B": ("breast_cancer", 1, None), "digits_5-9": ("digits (as a table)", 0, "56789")},
+                    "cancer_B": ("breast_cancer", 1, None), "digits_5-9": ("digits (as a table)", None, "56789")},
     },
 }
 
@@ -106,7 +105,7 @@ def make_task(family: str, spec, digits: ImageData | None) -> tuple[ImageData, o
     return task, image_task_embedding(task)
 
 
-def _table_task(table: str, seed: int, classes: str | None) -> tuple[ImageData, object]:
+def _table_task(table: str, half: int | None, classes: str | None) -> tuple[ImageData, object]:
     import warnings
 
     from autometa import Task
@@ -115,7 +114,9 @@ def _table_task(table: str, seed: int, classes: str | None) -> tuple[ImageData, 
     frame, label = load_tables()[table]
     if classes is not None:
         frame = frame[frame[label].isin(list(classes))]
-    frame = frame.sample(frac=0.6, random_state=seed) if classes is None else frame
+    if half is not None:  # disjoint halves: a source's weights have never seen a target row
+        order = frame.sample(frac=1.0, random_state=0).index
+        frame = frame.loc[order[: len(order) // 2] if half == 0 else order[len(order) // 2 :]]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         task = Task(frame.reset_index(drop=True), label=label)

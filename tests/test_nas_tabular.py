@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 from typer.testing import CliRunner  # noqa: E402
 
 from autometa import Task  # noqa: E402
-from autometa.exceptions import InputError  # noqa: E402
+from autometa.exceptions import InputError, ResumeError  # noqa: E402
 from autometa.nas import (  # noqa: E402
     TABULAR_OPS,
     ArchitectureStore,
@@ -27,7 +27,7 @@ from autometa.nas import (  # noqa: E402
     table_data,
     table_descriptor,
 )
-from autometa.nas._cli import nas_app  # noqa: E402
+from autometa.nas._cli import _load_data, _splits, nas_app  # noqa: E402
 from autometa.nas._ops import make_op  # noqa: E402
 
 
@@ -47,7 +47,10 @@ def credit_task(credit_small):
 def test_tabular_ops_keep_the_shape_of_a_row(name, stride):
     op = make_op(name, 6, stride, BNSettings(), in_search=True)
     x = torch.randn(5, 6, 1, 1)
-    assert op(x).shape == (5, 6, 1, 1)
+    out = op(x)
+    assert out.shape == (5, 6, 1, 1)
+    if name != "none":  # every output unit depends on the row (a stride-2 skip once fed half of them padding)
+        assert (out.abs().sum(dim=(0, 2, 3)) > 0).all()
 
 
 def test_dense_relu_is_a_fully_connected_layer():
@@ -139,3 +142,41 @@ def test_cli_searches_and_trains_a_table(tmp_path, make_csv, credit_small):
     res = runner.invoke(nas_app, ["search", "--data", data, "--label", "nope", "--steps", "1", *tiny,
                                   "--out", str(tmp_path / "r")])
     assert res.exit_code == 2 and "Traceback" not in res.output
+
+
+def test_table_store_never_warm_starts_from_a_task_described_otherwise(tmp_path, credit_task):
+    store = ArchitectureStore(tmp_path / "store")
+    train, valid = table_data(credit_task).split(0.5)
+    result = DARTSSearch(ops=TABULAR_OPS, channels=2, n_cells=1, n_nodes=1, batch_size=32).search(train, valid, steps=1)
+    store.add("images", [0.1, 0.2, 0.3], result)  # an image-task embedding: no meta-feature names
+    shape = (2, len(TABULAR_OPS))
+    assert store.warm_start(table_descriptor(credit_task), ops=TABULAR_OPS, shape=shape) is None
+
+
+def test_a_checkpoint_never_resumes_on_other_data(tmp_path, credit_small):
+    ckpt = tmp_path / "search.pt"
+    search = DARTSSearch(ops=TABULAR_OPS, channels=2, n_cells=1, n_nodes=1, batch_size=32)
+    train, valid = table_data(_task(credit_small, "Status")).split(0.5)
+    search.search(train, valid, steps=2, checkpoint=ckpt)
+    other_train, other_valid = table_data(_task(credit_small, "Home")).split(0.5)  # same rows, other label
+    with pytest.raises(ResumeError, match="other settings or data"):
+        search.search(other_train, other_valid, steps=2, checkpoint=ckpt)
+
+
+def test_batches_of_one_table_row_are_refused(credit_task):
+    train, valid = table_data(credit_task).split(0.5)
+    with pytest.raises(InputError, match="at least 2 rows"):
+        DARTSSearch(ops=TABULAR_OPS, channels=2, n_cells=1, n_nodes=1, batch_size=1).search(train, valid, steps=1)
+
+
+def test_cli_search_never_sees_the_test_rows_and_the_encoder_only_the_train_rows(tmp_path, make_csv, credit_small):
+    marked = ImageData(torch.arange(40, dtype=torch.float32).view(40, 1, 1, 1), torch.arange(40) % 2)
+    train, valid, test = _splits(marked, seed=3)
+    seen = set(train.x.flatten().tolist()) | set(valid.x.flatten().tolist())
+    assert len(train) == 20 and len(valid) == 10 and not seen & set(test.x.flatten().tolist())
+    data, task = _load_data(str(make_csv(credit_small)), None, "Status", seed=3)
+    train, valid, _ = _splits(data, seed=3)
+    x = data.x.flatten(1)
+    scaled = ~((x == 0) | (x == 1)).all(0)
+    assert train.x.flatten(1)[:, scaled].mean(0).abs().max() < 1e-4  # centred on the training rows
+    assert valid.x.flatten(1)[:, scaled].mean(0).abs().max() > 1e-2

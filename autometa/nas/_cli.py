@@ -62,9 +62,17 @@ def _log_to_console(verbose: bool) -> None:
     logger.addHandler(RichHandler(console=err, show_path=False))
 
 
-def _load_data(data: str, classes: str | None, label: str | None, fit_fraction: float, seed: int) -> tuple[Any, Any]:
-    """``(ImageData, Task or None)``. A table's encoder is fitted on the rows that
-    ``ImageData.split(fit_fraction, seed)`` puts first (the training rows)."""
+def _splits(images: Any, seed: int) -> tuple[Any, Any, Any]:
+    """``(train, valid, test)``: 50% / 25% / 25%, seeded. ``search`` and ``train`` share it,
+    so a search never sees the rows ``train`` tests on with the same ``--seed``."""
+    rest, test = images.split(0.75, seed=seed)
+    train, valid = rest.split(2 / 3, seed=seed + 1)
+    return train, valid, test
+
+
+def _load_data(data: str, classes: str | None, label: str | None, seed: int) -> tuple[Any, Any]:
+    """``(ImageData, Task or None)``. A table's encoder is fitted on the training rows of
+    :func:`_splits` only."""
     if label is None:
         return _load_images(data, classes), None
     nas = _nas()
@@ -76,8 +84,9 @@ def _load_data(data: str, classes: str | None, label: str | None, fit_fraction: 
     if classes:
         raise AutometaError("--classes only applies to --data digits or glyphs:<alphabet>.")
     task = _load_task(path, label=label)
-    rows, _ = nas.ImageData.split_index(len(task.X), fit_fraction, seed)
-    return nas.table_data(task, fit_rows=rows), task
+    rest, _ = nas.ImageData.split_index(len(task.X), 0.75, seed)
+    train, _ = nas.ImageData.split_index(len(rest), 2 / 3, seed + 1)
+    return nas.table_data(task, fit_rows=rest[train]), task
 
 
 def _load_images(data: str, classes: str | None) -> Any:
@@ -157,7 +166,11 @@ def search(
     out_dir: Annotated[Path, typer.Option("--out", help="Output directory (checkpoint.pt, genotype.json, result.json); re-running resumes.")] = Path("autometa-out/nas-search"),
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every evaluation.")] = False,
 ) -> None:
-    """DARTS search on an image or table classification task; writes the discretized genotype as JSON."""
+    """DARTS search on an image or table classification task; writes the discretized genotype as JSON.
+
+    The data is split (seeded) into train 50% / valid 25% / test 25%; the search uses train
+    and valid, so 'autometa nas train' with the same --seed tests on rows it never saw.
+    """
     nas = _nas()
     _log_to_console(verbose)
     guards = {"none": None, "auxiliary-skip": nas.AuxiliarySkip(), "hessian": nas.HessianEarlyStop()}
@@ -167,8 +180,8 @@ def search(
         if steps < 1:
             raise AutometaError(f"--steps must be at least 1; got {steps!r}.")
         _positive(arch_lr=arch_lr, weight_lr=weight_lr)
-        images, table = _load_data(data, classes, label, 0.5, seed)
-        train, valid = images.split(0.5, seed=seed)
+        images, table = _load_data(data, classes, label, seed)
+        train, valid, _ = _splits(images, seed)
         op_set = _ops(ops or ("tabular" if table is not None else "darts"))
         searcher = nas.DARTSSearch(
             ops=op_set, channels=channels, n_cells=cells, n_nodes=nodes, order=order, arch_lr=arch_lr,
@@ -250,9 +263,8 @@ def train(
             raise AutometaError(f"--steps must be at least 1; got {steps!r}.")
         _positive(lr=lr)
         cell = nas.Genotype.load(genotype)
-        images, _ = _load_data(data, classes, label, 0.75, seed)
-        rest, test = images.split(0.75, seed=seed)
-        train_data, valid = rest.split(2 / 3, seed=seed + 1)
+        images, _ = _load_data(data, classes, label, seed)
+        train_data, valid, test = _splits(images, seed)
         with _progress("training") as progress:
             bar = progress.add_task("train", total=steps, info="")
             net, result = nas.train_genotype(
@@ -263,8 +275,9 @@ def train(
     except AutometaError as exc:
         raise _fail(exc) from None
     out_dir.mkdir(parents=True, exist_ok=True)
-    torch.save({"genotype": cell.to_dict(), "channels": channels, "n_cells": cells, "state_dict": net.state_dict()},
-               out_dir / "model.pt")
+    torch.save({"genotype": cell.to_dict(), "channels": channels, "n_cells": cells, "in_channels": train_data.in_channels,
+                "n_classes": max(train_data.n_classes, valid.n_classes), "stem_kernel": train_data.stem_kernel,
+                "state_dict": net.state_dict()}, out_dir / "model.pt")
     (out_dir / "result.json").write_text(json.dumps({
         "genotype": cell.to_dict(), "steps": steps, "channels": channels, "cells": cells,
         "n_parameters": result.n_parameters, "valid_accuracy": result.valid_accuracy,

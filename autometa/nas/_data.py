@@ -82,11 +82,14 @@ class MinibatchSampler:
     draws the batches an uninterrupted run would have drawn.
     """
 
-    def __init__(self, n: int, batch_size: int, seed: int) -> None:
+    def __init__(self, n: int, batch_size: int, seed: int, *, table: bool = False) -> None:
         if batch_size < 1:
             raise InputError(f"The 'batch_size' parameter must be >= 1; got {batch_size!r}.")
         self.n = n
         self.batch_size = min(batch_size, n)
+        if table and self.batch_size < 2:  # batch norm over one 1x1 row has no variance to normalise by
+            raise InputError(f"Batches of table rows need at least 2 rows; got a batch size of {self.batch_size} "
+                             f"({n} rows): raise the batch size.")
         self.generator = torch.Generator().manual_seed(seed)
         self.order = torch.randperm(n, generator=self.generator)
         self.position = 0

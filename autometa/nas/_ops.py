@@ -162,7 +162,8 @@ class FactorizedReduce(nn.Module):
 
     Used for a stride-2 skip connection and to bring the output of the cell before a
     reduction cell to the next resolution. Odd sizes are padded first, so the result is
-    ``ceil(H / 2)`` like a stride-2 convolution with padding.
+    ``ceil(H / 2)`` like a stride-2 convolution with padding. On a 1x1 input (a table row)
+    both convolutions read the input itself.
     """
 
     def __init__(self, c_in: int, c_out: int, bn: BNSettings) -> None:
@@ -177,6 +178,8 @@ class FactorizedReduce(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu(x)
         h, w = x.shape[-2:]
+        if h == w == 1:  # a table row: no grid to offset, both halves see the input
+            return self.bn(torch.cat([self.conv_a(x), self.conv_b(x)], dim=1))
         padded = nn.functional.pad(x, (0, 1 + w % 2, 0, 1 + h % 2))
         shifted = padded[:, :, 1 : h + 1 + h % 2, 1 : w + 1 + w % 2]
         out = torch.cat([self.conv_a(padded[:, :, : h + h % 2, : w + w % 2]), self.conv_b(shifted)], dim=1)

@@ -12,6 +12,7 @@ One search step (Liu et al. 2019, algorithm 1):
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
@@ -208,6 +209,16 @@ class SearchResult:
 
 
 # --- the gradients ----------------------------------------------------------------------------
+
+
+def _fingerprint(*parts: ImageData) -> str:
+    """A hash of the inputs and labels, so a checkpoint never resumes on other data."""
+    h = hashlib.sha1()
+    for data in parts:
+        h.update(repr((tuple(data.x.shape), data.n_classes)).encode())
+        h.update(data.x.detach().cpu().contiguous().numpy().tobytes())
+        h.update(data.y.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def _loss(net: nn.Module, params: Params, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -540,17 +551,18 @@ class DARTSSearch:
         )
         a_opt = torch.optim.Adam(net.arch_parameters(), lr=s.arch_lr, betas=(0.5, 0.999), weight_decay=s.arch_weight_decay)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, T_max=steps, eta_min=s.weight_lr_min)
-        train_sampler = MinibatchSampler(len(train), s.batch_size, s.seed)
-        valid_sampler = MinibatchSampler(len(valid), s.batch_size, s.seed + 1)
+        table = train.stem_kernel == 1
+        train_sampler = MinibatchSampler(len(train), s.batch_size, s.seed, table=table)
+        valid_sampler = MinibatchSampler(len(valid), s.batch_size, s.seed + 1, table=table)
         history: list[SearchRecord] = []
         eig_log: list[tuple[int, float, torch.Tensor, torch.Tensor]] = []
         step, seconds_before, losses = 0, 0.0, []
-        key = s.key() + f"|steps={steps}|init={init_alphas is not None}|{len(train)}/{len(valid)}"
+        key = s.key() + f"|steps={steps}|init={init_alphas is not None}|data={_fingerprint(train, valid)}"
         path = Path(checkpoint) if checkpoint is not None else None
         if path is not None and path.is_file():
             state = torch.load(path, weights_only=False, map_location=self.device)
             if state.get("key") != key:
-                raise ResumeError(f"The checkpoint '{path}' was written by a search with other settings; remove it.")
+                raise ResumeError(f"The checkpoint '{path}' was written by a search with other settings or data; remove it or choose another output directory.")
             net.load_state_dict(state["network"])
             w_opt.load_state_dict(state["w_opt"])
             a_opt.load_state_dict(state["a_opt"])

@@ -87,7 +87,7 @@ def train_network(
     device = next(net.parameters()).device
     optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
-    sampler = MinibatchSampler(len(train), batch_size, seed)
+    sampler = MinibatchSampler(len(train), batch_size, seed, table=train.stem_kernel == 1)
     curve: list[tuple[int, float]] = []
     start = time.perf_counter()
     net.train()

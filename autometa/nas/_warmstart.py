@@ -341,7 +341,8 @@ class ArchitectureStore:
 
         ``k = 1`` takes the nearest stored task's parameters; ``k > 1`` averages the ``k``
         nearest, weighted by inverse distance. Returns None when no stored record has
-        these ``ops`` and ``shape`` (``(edges, len(ops))``): start cold.
+        these ``ops`` and ``shape`` (``(edges, len(ops))``) and a description sharing a
+        name with ``descriptor``: start cold.
 
         Parameters
         ----------
@@ -355,12 +356,12 @@ class ArchitectureStore:
         exclude : sequence of str
             Record names to leave out (for leave-one-out studies).
         """
-        near = self.nearest(descriptor, k=k, ops=ops, shape=shape, exclude=exclude)
+        # A record sharing no descriptor name (an image task for a table) is not similar: skip it.
+        near = [(r, d) for r, d in self.nearest(descriptor, k=k, ops=ops, shape=shape, exclude=exclude)
+                if math.isfinite(d)]
         if not near:
             return None
-        inverse = [1.0 / max(d, 1e-8) if math.isfinite(d) else 0.0 for _, d in near]
-        if sum(inverse) == 0.0:
-            inverse = [1.0] * len(near)
+        inverse = [1.0 / max(d, 1e-8) for _, d in near]
         total = sum(inverse)
         normal = sum(w / total * r.alpha_normal for (r, _), w in zip(near, inverse, strict=True))
         reduce = sum(w / total * r.alpha_reduce for (r, _), w in zip(near, inverse, strict=True))
