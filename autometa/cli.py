@@ -197,96 +197,93 @@ def tune(
     from autometa import tune as run_tune
 
     where = out_dir if out_dir is not None else Path("autometa-out") / Path(data).stem
-    guard = contextlib.ExitStack()
-    guard.enter_context(_interrupt_guard(where))
-    try:
-        task = _load_task(
-            data, label=label, problem_type=problem_type, metric=metric, seed=seed,
-            time_budget_s=time_budget, sep=sep, categorical_columns=_split(categorical),
-        )
-        if n_trials is not None and n_trials < 1:
-            raise AutometaError(f"--n-trials must be at least 1; got {n_trials}.")
-        out_path = out_dir if out_dir is not None else Path("autometa-out") / str(task.name)
-        fams = list(_split(families)) or None
-        if warm_start not in ("knn", "portfolio", "defaults", "none"):
-            raise AutometaError(f"--warm-start must be knn, portfolio, defaults or none; got {warm_start!r}.")
-        initial = None
-        if warm_start in ("knn", "portfolio"):
-            from autometa.warmstart import portfolio_configs, warm_start_configs
-
-            t_ws = time.perf_counter()
-            source = warm_start_configs if warm_start == "knn" else portfolio_configs
-            try:
-                initial = source(task, n=25, metadb=_open_db(metadb_url) if metadb_url else None)
-            except InputError as exc:  # an empty or foreign meta-database: start from the defaults
-                err.print(f"warm start: {exc} Starting from each family's default instead.", highlight=False, soft_wrap=True)
-            else:
-                if fams:
-                    initial = [c for c in initial if c["family"] in fams]
-                err.print(f"warm start ({warm_start}): {len(initial)} configurations from the meta-database "
-                          f"({time.perf_counter() - t_ws:.1f} s, counted in the budget)", highlight=False, soft_wrap=True)
-        elif warm_start == "none":
-            initial = []
-        if prune not in ("none", "box", "importance"):
-            raise AutometaError(f"--prune must be box, importance or none; got {prune!r}.")
-        if transfer not in ("rgpe", "tstr", "none"):
-            raise AutometaError(f"--transfer must be rgpe, tstr or none; got {transfer!r}.")
-        if transfer != "none" and backend == "random":
-            raise AutometaError("--transfer needs a model-based backend: use --backend smac or optuna.")
-        search_space, ensemble = None, None
-        if prune != "none" or transfer != "none":
-            from autometa.metafeatures import extract
-            from autometa.spaces import get_space
-            from autometa.transfer import pruned_space_for_task, transfer_for_task
-
-            t_tr = time.perf_counter()
-            db = _open_db(metadb_url) if metadb_url else None
-            mf = extract(task)
-            search_space = get_space(str(task.problem_type), families=fams, seed=seed)
-            if prune != "none":
-                search_space, what = pruned_space_for_task(task, prune, metadb=db, space=search_space, metafeatures=mf)
-                err.print(f"pruned space: {what}", highlight=False, soft_wrap=True)
-            if transfer != "none":
-                ensemble = transfer_for_task(task, transfer, metadb=db, space=search_space, metafeatures=mf)
-                err.print(f"transfer: {transfer} over {len(ensemble.store.tasks)} stored tasks", highlight=False)
-            err.print(f"meta-learning setup {time.perf_counter() - t_tr:.1f} s (counted in the budget)", highlight=False)
-        d = task.describe()
-        err.print(
-            f"[bold]{d['name']}[/]: {d['n_rows']} rows, {d['n_features']} features "
-            f"({d['n_numeric']} numeric, {d['n_categorical']} categorical), {d['problem_type']}, "
-            f"metric {d['metric']}, backend {backend}, budget {time_budget:g} s",
-            highlight=False,
-        )
-        progress = Progress(
-            TextColumn("[bold]tuning"), BarColumn(), TextColumn("{task.fields[trials]} trials"),
-            TextColumn("best {task.fields[best]}"), TextColumn("{task.fields[left]}"), TimeElapsedColumn(),
-            console=err, transient=False,
-        )
-        total = float(n_trials) if n_trials else time_budget
-        bar = progress.add_task("tune", total=total, trials=0, best="-", left="")
-
-        def on_trial(p: Any) -> None:
-            done = p.n_trials if n_trials else min(p.elapsed_s, time_budget)
-            left = max(0.0, p.time_budget_s - p.elapsed_s)
-            progress.update(bar, completed=done, trials=p.n_trials, best=_fmt(p.best_score), left=f"{left:.0f} s left")
-
-        with progress:
-            result = run_tune(
-                task, backend=backend, n_trials=n_trials, out_dir=out_path, families=fams, initial_configs=initial,
-                per_trial_time_limit_s=per_trial_limit, memory_limit_mb=memory_limit_mb, n_jobs=n_jobs,
-                callbacks=[on_trial], start_time=start, transfer=ensemble, space=search_space,
+    with _interrupt_guard(where):
+        try:
+            task = _load_task(
+                data, label=label, problem_type=problem_type, metric=metric, seed=seed,
+                time_budget_s=time_budget, sep=sep, categorical_columns=_split(categorical),
             )
-            progress.update(bar, completed=total)
-    except AutometaError as exc:
-        raise _fail(exc) from None
-    except KeyboardInterrupt:
-        err.print(
-            f"interrupted: finished trials are saved in {where}; run the same command again to resume.",
-            soft_wrap=True, highlight=False,
-        )
-        raise typer.Exit(code=130) from None
-    finally:
-        guard.close()
+            if n_trials is not None and n_trials < 1:
+                raise AutometaError(f"--n-trials must be at least 1; got {n_trials}.")
+            out_path = out_dir if out_dir is not None else Path("autometa-out") / str(task.name)
+            fams = list(_split(families)) or None
+            if warm_start not in ("knn", "portfolio", "defaults", "none"):
+                raise AutometaError(f"--warm-start must be knn, portfolio, defaults or none; got {warm_start!r}.")
+            initial = None
+            if warm_start in ("knn", "portfolio"):
+                from autometa.warmstart import portfolio_configs, warm_start_configs
+
+                t_ws = time.perf_counter()
+                source = warm_start_configs if warm_start == "knn" else portfolio_configs
+                try:
+                    initial = source(task, n=25, metadb=_open_db(metadb_url) if metadb_url else None)
+                except InputError as exc:  # an empty or foreign meta-database: start from the defaults
+                    err.print(f"warm start: {exc} Starting from each family's default instead.", highlight=False, soft_wrap=True)
+                else:
+                    if fams:
+                        initial = [c for c in initial if c["family"] in fams]
+                    err.print(f"warm start ({warm_start}): {len(initial)} configurations from the meta-database "
+                              f"({time.perf_counter() - t_ws:.1f} s, counted in the budget)", highlight=False, soft_wrap=True)
+            elif warm_start == "none":
+                initial = []
+            if prune not in ("none", "box", "importance"):
+                raise AutometaError(f"--prune must be box, importance or none; got {prune!r}.")
+            if transfer not in ("rgpe", "tstr", "none"):
+                raise AutometaError(f"--transfer must be rgpe, tstr or none; got {transfer!r}.")
+            if transfer != "none" and backend == "random":
+                raise AutometaError("--transfer needs a model-based backend: use --backend smac or optuna.")
+            search_space, ensemble = None, None
+            if prune != "none" or transfer != "none":
+                from autometa.metafeatures import extract
+                from autometa.spaces import get_space
+                from autometa.transfer import pruned_space_for_task, transfer_for_task
+
+                t_tr = time.perf_counter()
+                db = _open_db(metadb_url) if metadb_url else None
+                mf = extract(task)
+                search_space = get_space(str(task.problem_type), families=fams, seed=seed)
+                if prune != "none":
+                    search_space, what = pruned_space_for_task(task, prune, metadb=db, space=search_space, metafeatures=mf)
+                    err.print(f"pruned space: {what}", highlight=False, soft_wrap=True)
+                if transfer != "none":
+                    ensemble = transfer_for_task(task, transfer, metadb=db, space=search_space, metafeatures=mf)
+                    err.print(f"transfer: {transfer} over {len(ensemble.store.tasks)} stored tasks", highlight=False)
+                err.print(f"meta-learning setup {time.perf_counter() - t_tr:.1f} s (counted in the budget)", highlight=False)
+            d = task.describe()
+            err.print(
+                f"[bold]{d['name']}[/]: {d['n_rows']} rows, {d['n_features']} features "
+                f"({d['n_numeric']} numeric, {d['n_categorical']} categorical), {d['problem_type']}, "
+                f"metric {d['metric']}, backend {backend}, budget {time_budget:g} s",
+                highlight=False,
+            )
+            progress = Progress(
+                TextColumn("[bold]tuning"), BarColumn(), TextColumn("{task.fields[trials]} trials"),
+                TextColumn("best {task.fields[best]}"), TextColumn("{task.fields[left]}"), TimeElapsedColumn(),
+                console=err, transient=False,
+            )
+            total = float(n_trials) if n_trials else time_budget
+            bar = progress.add_task("tune", total=total, trials=0, best="-", left="")
+
+            def on_trial(p: Any) -> None:
+                done = p.n_trials if n_trials else min(p.elapsed_s, time_budget)
+                left = max(0.0, p.time_budget_s - p.elapsed_s)
+                progress.update(bar, completed=done, trials=p.n_trials, best=_fmt(p.best_score), left=f"{left:.0f} s left")
+
+            with progress:
+                result = run_tune(
+                    task, backend=backend, n_trials=n_trials, out_dir=out_path, families=fams, initial_configs=initial,
+                    per_trial_time_limit_s=per_trial_limit, memory_limit_mb=memory_limit_mb, n_jobs=n_jobs,
+                    callbacks=[on_trial], start_time=start, transfer=ensemble, space=search_space,
+                )
+                progress.update(bar, completed=total)
+        except AutometaError as exc:
+            raise _fail(exc) from None
+        except KeyboardInterrupt:
+            err.print(
+                f"interrupted: finished trials are saved in {where}; run the same command again to resume.",
+                soft_wrap=True, highlight=False,
+            )
+            raise typer.Exit(code=130) from None
 
     out.print(_leaderboard_table(result, top))
     failed = sum(not r.ok for r in result.history)

@@ -62,11 +62,19 @@ def _log_to_console(verbose: bool) -> None:
     logger.addHandler(RichHandler(console=err, show_path=False))
 
 
+def _split_rows(n: int, seed: int) -> tuple[Any, Any, Any]:
+    """Row indices ``(train, valid, test)``: 50% / 25% / 25%, seeded. ``search`` and
+    ``train`` share them, so a search never sees the rows ``train`` tests on with the same
+    ``--seed``."""
+    nas = _nas()
+    rest, test = nas.ImageData.split_index(n, 0.75, seed)
+    train, valid = nas.ImageData.split_index(len(rest), 2 / 3, seed + 1)
+    return rest[train], rest[valid], test
+
+
 def _splits(images: Any, seed: int) -> tuple[Any, Any, Any]:
-    """``(train, valid, test)``: 50% / 25% / 25%, seeded. ``search`` and ``train`` share it,
-    so a search never sees the rows ``train`` tests on with the same ``--seed``."""
-    rest, test = images.split(0.75, seed=seed)
-    train, valid = rest.split(2 / 3, seed=seed + 1)
+    """``(train, valid, test)`` data of :func:`_split_rows`."""
+    train, valid, test = (images.subset(rows) for rows in _split_rows(len(images), seed))
     return train, valid, test
 
 
@@ -84,9 +92,8 @@ def _load_data(data: str, classes: str | None, label: str | None, seed: int) -> 
     if classes:
         raise AutometaError("--classes only applies to --data digits or glyphs:<alphabet>.")
     task = _load_task(path, label=label)
-    rest, _ = nas.ImageData.split_index(len(task.X), 0.75, seed)
-    train, _ = nas.ImageData.split_index(len(rest), 2 / 3, seed + 1)
-    return nas.table_data(task, fit_rows=rest[train]), task
+    train, _, _ = _split_rows(len(task.X), seed)
+    return nas.table_data(task, fit_rows=train), task
 
 
 def _load_images(data: str, classes: str | None) -> Any:
@@ -189,11 +196,9 @@ def search(
             eval_every=max(1, steps // 20), device=device, seed=seed,
         )
         arch_store = nas.ArchitectureStore(store) if store is not None else None
-        descriptor = None
+        descriptor, warm = None, None
         if arch_store is not None:
             descriptor = nas.table_descriptor(table) if table is not None else nas.image_task_embedding(images)
-        warm = None
-        if arch_store is not None:
             shape = (nas.edge_count(nodes), len(op_set))
             warm = arch_store.warm_start(descriptor, ops=op_set, shape=shape, with_weights=warm_weights,
                                          exclude=[name or out_dir.name])
