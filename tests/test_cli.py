@@ -211,7 +211,7 @@ def test_ctrl_c_exits_even_when_clean_up_hangs(tmp_path):
     code = (
         "import time\n"
         "from pathlib import Path\n"
-        "from autometa.cli import _interrupt_guard\n"
+        "from autometa.cli._common import _interrupt_guard\n"
         "with _interrupt_guard(Path('runs/x'), grace_s=0.5):\n"
         "    try:\n"
         "        print('ready', flush=True)\n"

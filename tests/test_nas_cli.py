@@ -10,8 +10,8 @@ pytest.importorskip("torch")
 
 from typer.testing import CliRunner  # noqa: E402
 
+from autometa.cli._nas import nas_app  # noqa: E402
 from autometa.nas import Genotype  # noqa: E402
-from autometa.nas._cli import nas_app  # noqa: E402
 
 runner = CliRunner()
 TINY = ["--channels", "2", "--cells", "1", "--nodes", "1", "--batch-size", "16", "--device", "cpu"]

@@ -13,6 +13,7 @@ torch = pytest.importorskip("torch")
 from typer.testing import CliRunner  # noqa: E402
 
 from autometa import Task  # noqa: E402
+from autometa.cli._nas import _load_data, _splits, nas_app  # noqa: E402
 from autometa.exceptions import InputError, ResumeError  # noqa: E402
 from autometa.nas import (  # noqa: E402
     TABULAR_OPS,
@@ -27,7 +28,6 @@ from autometa.nas import (  # noqa: E402
     table_data,
     table_descriptor,
 )
-from autometa.nas._cli import _load_data, _splits, nas_app  # noqa: E402
 from autometa.nas._ops import make_op  # noqa: E402
 
 

@@ -1,7 +1,7 @@
 """``autometa nas search | train | metanas``: the command line of :mod:`autometa.nas`.
 
-A typer sub-application (``nas_app``) meant to be mounted by :mod:`autometa.cli`. Like
-that module it is a place that prints, draws progress and configures logging; refused
+A typer sub-application (``nas_app``) mounted on ``autometa``. Like the rest of the
+cli package it is a place that prints, draws progress and configures logging; refused
 input exits with status 2 and a one-line message, without a traceback.
 """
 
@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from autometa.cli._common import _load_task, app
 from autometa.exceptions import AutometaError
 
 nas_app = typer.Typer(
@@ -84,7 +85,6 @@ def _load_data(data: str, classes: str | None, label: str | None, seed: int) -> 
     if label is None:
         return _load_images(data, classes), None
     nas = _nas()
-    from autometa.cli import _load_task
 
     path = Path(data)
     if not path.is_file() or path.suffix == ".npz":
@@ -381,3 +381,6 @@ def metanas(
         table.add_row(label, f"{summary[key]['mean']:.3f} +- {summary[key]['ci95']:.3f}")
     out.print(table)
     out.print(f"meta-architecture: {out_dir / 'meta_genotype.json'}  results: {out_dir / 'results.json'}", highlight=False)
+
+
+app.add_typer(nas_app, name="nas", help="Neural architecture search: DARTS, warm-started DARTS, MetaNAS (needs torch).")

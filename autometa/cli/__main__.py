@@ -1,0 +1,3 @@
+from autometa.cli import main
+
+main()

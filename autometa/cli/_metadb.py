@@ -1,0 +1,114 @@
+"""``autometa metadb``: counts, imports, own runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from autometa.cli._common import (
+    _URL_HELP,
+    _fail,
+    _ids,
+    _open_db,
+    app,
+    out,
+)
+from autometa.exceptions import AutometaError
+
+metadb_app = typer.Typer(no_args_is_help=True, help="The meta-database: counts, imports, own runs.")
+app.add_typer(metadb_app, name="metadb")
+@metadb_app.command("info")
+def metadb_info(
+    url: Annotated[str | None, typer.Option("--url", help=_URL_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Counts: tasks, sources, families, configurations per family, evaluations, extractors."""
+    try:
+        db = _open_db(url)
+        if url is None and not os.environ.get("AUTOMETA_METADB_URL"):
+            db.ensure_shipped()  # the default store starts with the shipped meta-dataset
+        info = db.info()
+    except AutometaError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        out.print_json(json.dumps(info))
+        return
+    out.print(f"[bold]{info['url']}[/]  schema {info['schema_version']}, search space {info['space_version']}", highlight=False)
+    out.print(f"tasks: {info['tasks']} {info['tasks_by_problem_type']}", highlight=False)
+    out.print(f"evaluations: {info['evaluations']} (+ {info['split_evaluations']} per split)", highlight=False)
+    table = Table(title="sources")
+    for col in ("source", "kind", "tasks", "evaluations"):
+        table.add_column(col)
+    for name, s in sorted(info["sources"].items()):
+        table.add_row(name, s["kind"], str(s["tasks"]), str(s["evaluations"]))
+    out.print(table)
+    table = Table(title=f"configurations per family ({info['families']} families)")
+    table.add_column("family")
+    table.add_column("configurations", justify="right")
+    for fam, n in info["configurations_per_family"].items():
+        table.add_row(fam, str(n))
+    out.print(table)
+    for ext, e in info["metafeature_extractors"].items():
+        out.print(f"meta-features: {ext} (version {e['version']}): {e['features']} features", highlight=False)
+
+
+@metadb_app.command("import-openml")
+def metadb_import_openml(
+    datasets: Annotated[str | None, typer.Option(help="Comma-separated OpenML dataset ids (qualities).")] = None,
+    tasks: Annotated[str | None, typer.Option(help="Comma-separated OpenML task ids.")] = None,
+    runs: Annotated[str | None, typer.Option(help="Comma-separated OpenML run ids.")] = None,
+    setups: Annotated[str | None, typer.Option(help="Comma-separated OpenML setup ids.")] = None,
+    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="openml-python cache root.")] = None,
+    server: Annotated[str | None, typer.Option(help="OpenML API URL (default: openml-python's, www.openml.org).")] = None,
+    online: Annotated[bool, typer.Option("--online", help="Download what is not cached (needs internet).")] = False,
+    url: Annotated[str | None, typer.Option("--url", help=_URL_HELP)] = None,
+) -> None:
+    """Import OpenML dataset qualities, tasks, runs and setups (offline from a cache by default)."""
+    from autometa.metadb import import_openml
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            rep = import_openml(_open_db(url), cache_dir=cache_dir, server=server, datasets=_ids(datasets),
+                                tasks=_ids(tasks), runs=_ids(runs), setups=_ids(setups), offline=not online)
+    except AutometaError as exc:
+        raise _fail(exc) from None
+    out.print(f"imported {len(rep.datasets)} datasets ({rep.qualities} qualities), {len(rep.tasks)} tasks, "
+              f"{len(rep.runs)} runs ({rep.evaluations} evaluations), {len(rep.setups)} setups", highlight=False)
+
+
+@metadb_app.command("import-lcdb")
+def metadb_import_lcdb(
+    datasets: Annotated[str | None, typer.Option(help="Comma-separated OpenML dataset ids (default: all 248).")] = None,
+    url: Annotated[str | None, typer.Option("--url", help=_URL_HELP)] = None,
+) -> None:
+    """Import the Learning Curve Database shipped by the lcdb package (largest anchors, qualities)."""
+    from autometa.metadb import import_lcdb
+
+    try:
+        rep = import_lcdb(_open_db(url), dataset_ids=_ids(datasets) or None)
+    except AutometaError as exc:
+        raise _fail(exc) from None
+    out.print(f"imported {len(rep.datasets)} datasets, {len(rep.learners)} learners, {rep.evaluations} evaluations, "
+              f"{rep.qualities} qualities", highlight=False)
+
+
+@metadb_app.command("append")
+def metadb_append(
+    run_dir: Annotated[Path, typer.Argument(help="An output directory of 'autometa tune'.")],
+    url: Annotated[str | None, typer.Option("--url", help=_URL_HELP)] = None,
+) -> None:
+    """Add the trials of a finished tune run to the meta-database (own runs)."""
+    try:
+        n = _open_db(url).append_run(run_dir)
+    except AutometaError as exc:
+        raise _fail(exc) from None
+    out.print(f"added {n} evaluations from {run_dir}", highlight=False)
+
+
