@@ -9,6 +9,7 @@ missing label, ID columns, constant columns) or refused with a one-line
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import os
@@ -70,9 +71,17 @@ def read_table(path: str | os.PathLike[str], *, sep: str | None = None) -> pd.Da
     Parameters
     ----------
     path : path-like
-        A ``.csv`` (any delimiter among ``, ; TAB |``) or ``.parquet`` file.
+        A ``.csv`` (any delimiter among ``, ; TAB |``) or ``.parquet`` file. A CSV file
+        may be UTF-8, UTF-16 or UTF-32 with a byte-order mark (what spreadsheet programs
+        export), UTF-16 without one, or UTF-8; a file that is not valid UTF-8 is read as
+        cp1252, else latin-1, with a warning.
     sep : str, optional
         CSV delimiter. By default it is detected from the first lines.
+
+    Warns
+    -----
+    AutometaWarning
+        A CSV file read in a fallback encoding because it is not valid UTF-8.
 
     Raises
     ------
@@ -122,19 +131,77 @@ def _read_parquet(p: Path) -> pd.DataFrame:
         raise InputError(f"Data file '{p}' is not a readable Parquet file ({first}); re-export it.") from None
 
 
-def _read_csv(p: Path, head: bytes, sep: str | None) -> pd.DataFrame:
+# Byte-order marks, longest first: the UTF-32 LE mark begins with the UTF-16 LE one. The
+# "utf-8-sig", "utf-16" and "utf-32" codecs drop the mark, so no column name keeps "\ufeff".
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+# A file that is not valid UTF-8 is read as Windows-1252 (what spreadsheets save on Western
+# European Windows), and one that is not valid Windows-1252 either as Latin-1 (any byte).
+_FALLBACK_ENCODING = {"utf-8": "cp1252", "cp1252": "latin-1"}
+# Control characters a text table never holds (tab, line feed and carriage return it does).
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _decode_head(head: bytes, codec: str) -> str | None:
+    """The first bytes of a file as text, or None when they are not valid ``codec``; a
+    multi-byte character cut at the end of the sample is dropped."""
+    try:
+        return head.decode(codec)
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:
+            return None
+        return head[: exc.start].decode(codec)
+
+
+def _utf16_without_bom(head: bytes) -> tuple[str, str] | None:
+    """``(codec, text)`` for UTF-16 without a byte-order mark, recognised by the NUL byte
+    that follows (little-endian) or precedes (big-endian) every character below U+0100 of
+    mostly-ASCII text in lines (a header and rows); None when the bytes are not such text."""
+    sample = head[: len(head) // 2 * 2]
+    units = len(sample) // 2
+    nul_even, nul_odd = sample[0::2].count(0), sample[1::2].count(0)
+    if units == 0 or max(nul_even, nul_odd) < 0.5 * units:
+        return None
+    codec = "utf-16-le" if nul_odd > nul_even else "utf-16-be"
+    text = _decode_head(sample, codec)
+    if text is None or "\n" not in text and "\r" not in text or _CONTROL_CHARS.search(text):
+        return None
+    return codec, text
+
+
+def _detect_encoding(head: bytes) -> tuple[str, str] | None:
+    """``(codec, text)`` of a CSV file from its first bytes: the codec its byte-order mark
+    names; else UTF-16 when NUL bytes alternate with ASCII; else UTF-8, or the first
+    fallback encoding the bytes are valid in. None when the bytes are not text."""
+    for bom, codec in _BOMS:
+        if head.startswith(bom):
+            text = _decode_head(head, codec)
+            return None if text is None or "\x00" in text else (codec, text)
     if b"\x00" in head:
+        return _utf16_without_bom(head)
+    codec = "utf-8"
+    text = _decode_head(head, codec)
+    while text is None:
+        codec = _FALLBACK_ENCODING[codec]
+        try:
+            text = head.decode(codec)
+        except UnicodeDecodeError:
+            continue
+    return codec, text
+
+
+def _read_csv(p: Path, head: bytes, sep: str | None) -> pd.DataFrame:
+    detected = _detect_encoding(head)
+    if detected is None:
         raise InputError(
             f"Data file '{p}' looks binary, not like a CSV text file; give a CSV or Parquet file."
         )
-    encoding = "utf-8"
-    try:
-        text = head.decode(encoding)
-    except UnicodeDecodeError as exc:
-        # A cut multi-byte character at the end of the sample is fine.
-        if exc.start < len(head) - 4:
-            encoding = "latin-1"
-        text = head[: exc.start].decode("utf-8") if encoding == "utf-8" else head.decode("latin-1")
+    encoding, text = detected
     sniffed = _sniff_delimiter(text)
     header_line = text.splitlines()[0] if text.splitlines() else ""
     if sep is None:
@@ -150,11 +217,27 @@ def _read_csv(p: Path, head: bytes, sep: str | None) -> pd.DataFrame:
         raise InputError(
             f"Data file '{p}' has duplicated column names {dupes}; rename them so each column is unique."
         )
+    df, encoding = _parse_csv(p, sep, encoding)
+    if encoding in _FALLBACK_ENCODING.values():
+        warnings.warn(
+            f"Data file '{p}' is not valid UTF-8; read it as {encoding}. If accented characters look "
+            "wrong, save the file as UTF-8.",
+            AutometaWarning,
+            stacklevel=3,
+        )
+    return df
+
+
+def _parse_csv(p: Path, sep: str, encoding: str) -> tuple[pd.DataFrame, str]:
+    """The parsed file and the encoding it was read in: a file not valid in ``encoding``
+    is read again in the next fallback encoding, when there is one."""
     try:
-        return pd.read_csv(p, sep=sep, encoding=encoding, low_memory=False)
+        return pd.read_csv(p, sep=sep, encoding=encoding, low_memory=False), encoding
     except pd.errors.EmptyDataError:
         raise InputError(f"Data file '{p}' has no columns; give a CSV file with a header row.") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+    except (pd.errors.ParserError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+        if isinstance(exc, UnicodeDecodeError) and encoding in _FALLBACK_ENCODING:
+            return _parse_csv(p, sep, _FALLBACK_ENCODING[encoding])
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(
             f"Data file '{p}' could not be parsed as CSV with delimiter {sep!r} ({first}); "

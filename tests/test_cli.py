@@ -226,3 +226,15 @@ def test_ctrl_c_exits_even_when_clean_up_hangs(tmp_path):
     _, stderr = proc.communicate(timeout=20)
     assert proc.returncode == 130 and time.perf_counter() - t0 < 10
     assert "finished trials are saved in runs/x" in stderr and "Traceback" not in stderr
+
+
+def test_tune_reads_a_utf16_tab_separated_export(tmp_path, make_csv, credit_small):
+    # Excel's "Unicode text": UTF-16 LE with a byte-order mark, tab-separated.
+    text = credit_small.to_csv(index=False, sep="\t", lineterminator="\r\n")
+    data = make_csv(b"\xff\xfe" + text.encode("utf-16-le"), name="credit.txt.csv")
+    out = tmp_path / "out"
+    res = _run("tune", str(data), "--label", "Status", "--n-trials", "2", "--backend", "random",
+               "--families", "linear", "--time-budget", "120", "--out", str(out))
+    assert res.exit_code == 0, res.output
+    assert "looks binary" not in res.output
+    assert json.loads((out / "result.json").read_text())["n_trials"] == 2

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import codecs
+import gzip
+import zlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -164,3 +168,69 @@ def test_the_callers_frame_is_not_modified(iris):
     before = df.copy()
     Task(df, label="target")
     pd.testing.assert_frame_equal(df, before)
+
+
+# --------------------------------------------------------------- text encodings
+# What spreadsheet programs export: UTF-8 with a byte-order mark (Excel "CSV UTF-8"), and
+# UTF-16 LE with a mark, tab-separated (Excel "Unicode text"); UTF-16 without a mark from
+# other tools. Each reads to the same table, so to the same task and fingerprint.
+
+
+def _credit_text(credit: pd.DataFrame, sep: str = ",") -> str:
+    return credit.to_csv(index=False, sep=sep, lineterminator="\r\n")
+
+
+def _fingerprint(path) -> str:
+    with pytest.warns(AutometaWarning, match="rownames"):
+        return Task(path, label="Status").fingerprint()
+
+
+@pytest.mark.parametrize("sep", [",", ";"])
+def test_utf8_with_bom_is_read_without_the_mark(credit, make_csv, sep):
+    path = make_csv(codecs.BOM_UTF8 + _credit_text(credit, sep).encode("utf-8"))
+    df = read_table(path)
+    assert list(df.columns) == list(credit.columns)  # "rownames", not "\ufeffrownames"
+    pd.testing.assert_frame_equal(df, read_table(make_csv(credit, name="plain.csv")))
+
+
+def test_utf16_le_with_bom_tab_separated_is_read(credit, make_csv):
+    plain = make_csv(credit, name="plain.csv")
+    path = make_csv(codecs.BOM_UTF16_LE + _credit_text(credit, "\t").encode("utf-16-le"))
+    df = read_table(path)
+    assert list(df.columns) == list(credit.columns)
+    pd.testing.assert_frame_equal(df, read_table(plain))
+    assert _fingerprint(path) == _fingerprint(plain)
+
+
+@pytest.mark.parametrize("codec, sep", [("utf-16-le", "\t"), ("utf-16-be", ",")])
+def test_utf16_without_bom_is_recognised(credit, make_csv, codec, sep):
+    path = make_csv(_credit_text(credit, sep).encode(codec))
+    df = read_table(path)
+    assert list(df.columns) == list(credit.columns)
+    pd.testing.assert_frame_equal(df, read_table(make_csv(credit, name="plain.csv")))
+
+
+def test_text_that_is_not_utf8_is_read_as_cp1252_with_a_warning(credit, make_csv):
+    df = credit.astype({"Home": str})
+    df.loc[len(df) - 1, "Home"] = "propriété"  # past the first 64 KiB the sniffer reads
+    path = make_csv(df.to_csv(index=False).encode("cp1252"))
+    assert path.stat().st_size > 65536
+    with pytest.warns(AutometaWarning, match="not valid UTF-8; read it as cp1252"):
+        read = read_table(path)
+    assert read["Home"].iloc[-1] == "propriété" and read.shape == credit.shape
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(lambda text: gzip.compress(text.encode()), id="gzip"),
+        pytest.param(lambda text: b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + zlib.compress(text.encode()), id="png"),
+        # 16-bit integers in the printable range: NUL bytes like UTF-16, but no lines.
+        pytest.param(lambda text: np.arange(32, 127, dtype="<u2").tobytes() * 50, id="uint16-array"),
+    ],
+)
+def test_binary_files_are_still_refused(credit, make_csv, content):
+    path = make_csv(content(_credit_text(credit)))
+    with pytest.raises(InputError, match="looks binary") as info:
+        read_table(path)
+    assert "\n" not in str(info.value)
