@@ -45,8 +45,17 @@ import torch
 import torch.nn.functional as F
 
 from autometa.metalearn import FOMAML, GlyphTasks, OmniglotTasks, Reptile, adapt
-from autometa.nas import FEWSHOT_OPS, BNSettings, Genotype, GenotypeNetwork, MetaNAS, SearchNetwork, count_parameters
-from autometa.nas._metanas import few_shot_accuracy, mean_ci
+from autometa.nas import (
+    FEWSHOT_OPS,
+    BNSettings,
+    Genotype,
+    GenotypeNetwork,
+    MetaNAS,
+    SearchNetwork,
+    count_parameters,
+    few_shot_accuracy,
+    mean_ci,
+)
 
 RESULTS = Path(__file__).parent / "results"
 WAYS, SHOTS = 5, 1

@@ -31,8 +31,7 @@ from bench_nas_metanas import (  # noqa: E402
 )
 
 from autometa.metalearn import adapt  # noqa: E402
-from autometa.nas import count_parameters  # noqa: E402
-from autometa.nas._metanas import few_shot_accuracy, mean_ci  # noqa: E402
+from autometa.nas import count_parameters, few_shot_accuracy, mean_ci  # noqa: E402
 
 
 def main() -> None:

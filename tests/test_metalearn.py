@@ -14,6 +14,7 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 from autometa.exceptions import AutometaError, InputError  # noqa: E402
+from autometa.extras import MissingDependencyError  # noqa: E402
 from autometa.metalearn import (  # noqa: E402
     FOMAML,
     MAML,
@@ -56,14 +57,14 @@ def test_import_without_torch_raises_autometa_error_with_hint(monkeypatch):
     for name in [m for m in sys.modules if m.startswith("autometa.metalearn")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "torch", None)  # makes "import torch" fail
-    with pytest.raises(AutometaError, match=r"pip install torch==2\.13\.0") as info:
+    with pytest.raises(AutometaError, match=r"autometa\.metalearn needs torch.*pip install torch==2\.13\.0") as info:
         import autometa.metalearn  # noqa: F401
-    assert isinstance(info.value, ImportError)
+    assert isinstance(info.value, MissingDependencyError) and isinstance(info.value, ImportError)
 
 
 @pytest.mark.slow  # a fresh interpreter imports scikit-learn and friends: 1.5-3 s
 def test_importing_autometa_does_not_import_torch():
-    code = "import sys, autometa; print('torch' in sys.modules)"
+    code = "import sys, autometa, autometa.checkpoint, autometa.extras; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

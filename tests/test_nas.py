@@ -31,6 +31,9 @@ from autometa.nas import (  # noqa: E402
     discretize,
     dominant_hessian_eigenvalue,
     edge_count,
+    load_data,
+    split_data,
+    split_rows,
     train_genotype,
 )
 
@@ -324,8 +327,25 @@ def test_search_resumes_from_its_checkpoint_to_the_uninterrupted_result(tmp_path
     resumed = _tiny_search().search(train, valid, steps=4, checkpoint=ckpt, checkpoint_every=2)
     torch.testing.assert_close(resumed.alpha_normal, full.alpha_normal)
     assert [r.valid_accuracy for r in resumed.history] == [r.valid_accuracy for r in full.history]
-    with pytest.raises(ResumeError, match="other settings"):
+    with pytest.raises(ResumeError, match=r"other settings: arch_lr \([0-9.e-]+ in the file, 0\.01 now\)"):
         _tiny_search(arch_lr=0.01).search(train, valid, steps=4, checkpoint=ckpt)
+    with pytest.raises(ResumeError, match=r"other settings: steps \(4 in the file, 5 now\)"):
+        _tiny_search().search(train, valid, steps=5, checkpoint=ckpt)
+
+
+def test_search_resumes_a_checkpoint_of_the_earlier_format(tmp_path):
+    train, valid = make_images(seed=7), make_images(seed=8)
+    ckpt = tmp_path / "search.pt"
+    search = _tiny_search()
+    search.search(train, valid, steps=2, checkpoint=ckpt)
+    state = torch.load(ckpt, weights_only=False)
+    settings = state.pop("settings")  # the earlier format: one settings string under "key"
+    torch.save({**state, "key": search.settings.key() + f"|steps=2|init=False|data={settings['data']}"}, ckpt)
+    logged = _tiny_search().search(train, valid, steps=2, checkpoint=ckpt)
+    assert logged.steps == 2 and [r.step for r in logged.history] == [r.step for r in state["history"]]
+    torch.save({**state, "key": "another search"}, ckpt)
+    with pytest.raises(ResumeError, match="other settings"):
+        _tiny_search().search(train, valid, steps=2, checkpoint=ckpt)
 
 
 def test_warm_start_alphas_are_the_starting_point():
@@ -371,6 +391,40 @@ def test_digits_tasks_relabel_their_classes():
     assert set(task.y.tolist()) == {0, 1} and len(task) == int(((full.y == 7) | (full.y == 3)).sum())
     with pytest.raises(InputError, match="distinct digits"):
         digits_task([3, 3])
+
+
+def test_split_rows_is_seeded_50_25_25_and_disjoint():
+    train, valid, test = split_rows(40, seed=1)
+    assert (len(train), len(valid), len(test)) == (20, 10, 10)
+    assert sorted(torch.cat([train, valid, test]).tolist()) == list(range(40))
+    assert all(torch.equal(a, b) for a, b in zip(split_rows(40, seed=1), (train, valid, test), strict=True))
+    assert not torch.equal(split_rows(40, seed=2)[2], test)
+    data = make_images(n=40)
+    parts = split_data(data, seed=1)
+    assert all(torch.equal(part.x, data.x[rows]) for part, rows in zip(parts, (train, valid, test), strict=True))
+
+
+def test_load_data_reads_digits_and_npz_files_and_refuses_what_does_not_fit(tmp_path):
+    data, task = load_data("digits", classes=[3, 5])
+    assert task is None and data.n_classes == 2 and len(data) == len(digits_task([3, 5]))
+    np.savez(tmp_path / "d.npz", x=np.zeros((6, 4, 4)), y=np.array([7, 3, 7, 3, 9, 9]))
+    data, _ = load_data(tmp_path / "d.npz")
+    assert data.x.shape == (6, 1, 4, 4) and data.y.tolist() == [1, 0, 1, 0, 2, 2]  # sorted labels, a channel added
+    np.savez(tmp_path / "f.npz", x=np.zeros((2, 4, 4)), y=np.array([0.5, 1.0]))
+    with pytest.raises(InputError, match="must be integers; got dtype float64"):
+        load_data(tmp_path / "f.npz")
+    with pytest.raises(InputError, match="must hold arrays 'x' and 'y'"):
+        np.savez(tmp_path / "g.npz", images=np.zeros(2))
+        load_data(tmp_path / "g.npz")
+    with pytest.raises(InputError, match="'data' parameter of load_data must be 'digits'.*got 'nothing.csv'"):
+        load_data("nothing.csv")
+    with pytest.raises(InputError, match="'classes' parameter of load_data only applies"):
+        load_data(tmp_path / "d.npz", classes=[0, 1])
+    with pytest.raises(InputError, match="'label' parameter of load_data applies to a CSV or Parquet table"):
+        load_data(tmp_path / "d.npz", label="y")
+    (tmp_path / "t.csv").write_text("a,y\n1,0\n2,1\n")
+    with pytest.raises(InputError, match="'classes' parameter of load_data only applies"):
+        load_data(tmp_path / "t.csv", label="y", classes=[0, 1])
 
 
 def test_glyph_tasks_take_the_named_classes_of_one_alphabet_in_order():

@@ -46,8 +46,8 @@ def test_train_a_genotype_from_scratch(tmp_path):
     [
         (["search", "--guard", "magic"], "--guard must be one of"),
         (["search", "--ops", "all"], "--ops must be darts, fewshot or tabular"),
-        (["search", "--data", "nothing.csv"], "an existing .npz file or a table with --label; got 'nothing.csv'"),
-        (["search", "--label", "y"], "--label applies to a CSV or Parquet table; 'digits' is not one"),
+        (["search", "--data", "nothing.csv"], "an existing .npz file or a table with a label; got 'nothing.csv'"),
+        (["search", "--label", "y"], "'label' parameter of load_data applies to a CSV or Parquet table; 'digits' is not"),
         (["search", "--classes", "1,x"], "--classes must be integers"),
         (["search", "--data", "glyphs:Klingon"], "Unknown glyph alphabet 'Klingon'"),
         (["search", "--order", "third"], "'order'"),

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 torch = pytest.importorskip("torch")
 
 from autometa.exceptions import InputError, ResumeError  # noqa: E402
 from autometa.metalearn import TaskBatch  # noqa: E402
-from autometa.nas import FEWSHOT_OPS, BNSettings, GenotypeNetwork, MetaNAS, SearchNetwork  # noqa: E402
+from autometa.nas import (  # noqa: E402
+    FEWSHOT_OPS,
+    BNSettings,
+    GenotypeNetwork,
+    MetaNAS,
+    MetaNASEvaluation,
+    SearchNetwork,
+    mean_ci,
+)
 from autometa.nas._metanas import _task_steps  # noqa: E402
 
 
@@ -113,8 +123,18 @@ def test_metanas_resumes_from_its_checkpoint(tmp_path):
     assert [r.iteration for r in records] == [2, 4]
     for (_, a), (_, b) in zip(resumed.network.state_dict().items(), full.network.state_dict().items(), strict=True):
         torch.testing.assert_close(a, b)
-    with pytest.raises(ResumeError, match="other settings"):
+    with pytest.raises(ResumeError, match=r"other settings: task_lr \([0-9.]+ in the file, 0\.5 now\)"):
         tiny_metanas(task_lr=0.5).meta_train(BlobTasks(), iterations=4, meta_batch_size=1, checkpoint=ckpt)
+    with pytest.raises(ResumeError, match=r"other settings: iterations \(4 in the file, 6 now\)"):
+        tiny_metanas().meta_train(BlobTasks(), iterations=6, meta_batch_size=1, checkpoint=ckpt)
+
+
+def test_the_evaluation_summary_holds_means_and_95_percent_half_widths():
+    evaluation = MetaNASEvaluation(unpruned=(0.5, 0.7), pruned=(0.4, 0.4, 0.7), finetuned=None, genotypes=())
+    summary = evaluation.summary()
+    assert summary["unpruned"] == {"mean": 0.6, "ci95": round(1.96 * (0.02 / 2) ** 0.5, 4)}
+    assert summary["pruned"] == {"mean": 0.5, "ci95": round(mean_ci([0.4, 0.4, 0.7])[1], 4)}
+    assert math.isnan(summary["pruned_finetuned"]["mean"])
 
 
 def test_bad_settings_are_refused():

@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 from typer.testing import CliRunner  # noqa: E402
 
 from autometa import Task  # noqa: E402
-from autometa.cli._nas import _load_data, _splits, nas_app  # noqa: E402
+from autometa.cli._nas import nas_app  # noqa: E402
 from autometa.exceptions import InputError, ResumeError  # noqa: E402
 from autometa.nas import (  # noqa: E402
     TABULAR_OPS,
@@ -25,6 +25,8 @@ from autometa.nas import (  # noqa: E402
     ImageData,
     SearchNetwork,
     count_parameters,
+    load_data,
+    split_data,
     table_data,
     table_descriptor,
 )
@@ -159,7 +161,7 @@ def test_a_checkpoint_never_resumes_on_other_data(tmp_path, credit_small):
     train, valid = table_data(_task(credit_small, "Status")).split(0.5)
     search.search(train, valid, steps=2, checkpoint=ckpt)
     other_train, other_valid = table_data(_task(credit_small, "Home")).split(0.5)  # same rows, other label
-    with pytest.raises(ResumeError, match="other settings or data"):
+    with pytest.raises(ResumeError, match=r"other settings: data \('[0-9a-f]{16}' in the file, '[0-9a-f]{16}' now\)"):
         search.search(other_train, other_valid, steps=2, checkpoint=ckpt)
 
 
@@ -169,13 +171,16 @@ def test_batches_of_one_table_row_are_refused(credit_task):
         DARTSSearch(ops=TABULAR_OPS, channels=2, n_cells=1, n_nodes=1, batch_size=1).search(train, valid, steps=1)
 
 
-def test_cli_search_never_sees_the_test_rows_and_the_encoder_only_the_train_rows(tmp_path, make_csv, credit_small):
+def test_the_split_never_shows_the_test_rows_and_the_encoder_only_the_train_rows(tmp_path, make_csv, credit_small):
     marked = ImageData(torch.arange(40, dtype=torch.float32).view(40, 1, 1, 1), torch.arange(40) % 2)
-    train, valid, test = _splits(marked, seed=3)
+    train, valid, test = split_data(marked, seed=3)
     seen = set(train.x.flatten().tolist()) | set(valid.x.flatten().tolist())
     assert len(train) == 20 and len(valid) == 10 and not seen & set(test.x.flatten().tolist())
-    data, task = _load_data(str(make_csv(credit_small)), None, "Status", seed=3)
-    train, valid, _ = _splits(data, seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data, task = load_data(make_csv(credit_small), label="Status", seed=3)
+    assert task is not None and task.label == "Status" and len(data) == len(credit_small)
+    train, valid, _ = split_data(data, seed=3)
     x = data.x.flatten(1)
     scaled = ~((x == 0) | (x == 1)).all(0)
     assert train.x.flatten(1)[:, scaled].mean(0).abs().max() < 1e-4  # centred on the training rows

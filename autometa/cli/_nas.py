@@ -2,7 +2,8 @@
 
 A typer sub-application (``nas_app``) mounted on ``autometa``. Like the rest of the
 cli package it is a place that prints, draws progress and configures logging; refused
-input exits with status 2 and a one-line message, without a traceback.
+input exits with status 2 and a one-line message, without a traceback. Loading the data,
+the 50/25/25 split, checkpoints and scores are :mod:`autometa.nas`'s.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from autometa.cli._common import _load_task, app
+from autometa.cli._common import app
 from autometa.exceptions import AutometaError
 
 nas_app = typer.Typer(
@@ -63,71 +65,23 @@ def _log_to_console(verbose: bool) -> None:
     logger.addHandler(RichHandler(console=err, show_path=False))
 
 
-def _split_rows(n: int, seed: int) -> tuple[Any, Any, Any]:
-    """Row indices ``(train, valid, test)``: 50% / 25% / 25%, seeded. ``search`` and
-    ``train`` share them, so a search never sees the rows ``train`` tests on with the same
-    ``--seed``."""
+def _load(data: str, classes: str | None, label: str | None, seed: int) -> tuple[Any, Any]:
+    """:func:`autometa.nas.load_data` of the flags, showing a table's repairs (dropped rows
+    or columns) as warning lines."""
     nas = _nas()
-    rest, test = nas.ImageData.split_index(n, 0.75, seed)
-    train, valid = nas.ImageData.split_index(len(rest), 2 / 3, seed + 1)
-    return rest[train], rest[valid], test
-
-
-def _splits(images: Any, seed: int) -> tuple[Any, Any, Any]:
-    """``(train, valid, test)`` data of :func:`_split_rows`."""
-    train, valid, test = (images.subset(rows) for rows in _split_rows(len(images), seed))
-    return train, valid, test
-
-
-def _load_data(data: str, classes: str | None, label: str | None, seed: int) -> tuple[Any, Any]:
-    """``(ImageData, Task or None)``. A table's encoder is fitted on the training rows of
-    :func:`_splits` only."""
-    if label is None:
-        return _load_images(data, classes), None
-    nas = _nas()
-
-    path = Path(data)
-    if not path.is_file() or path.suffix == ".npz":
-        raise AutometaError(f"--label applies to a CSV or Parquet table; {data!r} is not one.")
-    if classes:
-        raise AutometaError("--classes only applies to --data digits or glyphs:<alphabet>.")
-    task = _load_task(path, label=label)
-    train, _, _ = _split_rows(len(task.X), seed)
-    return nas.table_data(task, fit_rows=train), task
-
-
-def _load_images(data: str, classes: str | None) -> Any:
-    nas = _nas()
-    import numpy as np
-    import torch
-
     chosen = None
     if classes:
         try:
             chosen = [int(c) for c in classes.split(",") if c.strip()]
         except ValueError:
             raise AutometaError(f"--classes must be integers separated by commas; got {classes!r}.") from None
-    if data == "digits":
-        return nas.digits_task(chosen) if chosen is not None else nas.digits_data()
-    if data.startswith("glyphs:"):
-        return nas.glyph_task(data.removeprefix("glyphs:"), chosen)
-    path = Path(data)
-    if path.suffix != ".npz" or not path.is_file():
-        raise AutometaError(f"--data must be 'digits', 'glyphs:<alphabet>', an existing .npz file or a table with "
-                            f"--label; got {data!r}.")
-    if classes:
-        raise AutometaError("--classes only applies to --data digits or glyphs:<alphabet>.")
-    try:
-        arrays = np.load(path)
-        x, y = np.asarray(arrays["x"], dtype=np.float32), np.asarray(arrays["y"])
-    except (KeyError, ValueError, OSError) as exc:
-        raise AutometaError(f"'{path}' must hold arrays 'x' and 'y' ({exc}).") from None
-    if x.ndim == 3:
-        x = x[:, None]
-    if not np.issubdtype(y.dtype, np.integer):
-        raise AutometaError(f"The labels 'y' in '{path}' must be integers; got dtype {y.dtype}.")
-    _, codes = np.unique(y, return_inverse=True)
-    return nas.ImageData(torch.from_numpy(x), torch.from_numpy(codes.astype(np.int64)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = nas.load_data(data, label=label, classes=chosen, seed=seed)
+    for w in caught:
+        if issubclass(w.category, UserWarning):
+            err.print(f"[yellow]warning:[/] {w.message}", highlight=False, soft_wrap=True)
+    return loaded
 
 
 def _ops(name: str) -> tuple[str, ...]:
@@ -187,8 +141,8 @@ def search(
         if steps < 1:
             raise AutometaError(f"--steps must be at least 1; got {steps!r}.")
         _positive(arch_lr=arch_lr, weight_lr=weight_lr)
-        images, table = _load_data(data, classes, label, seed)
-        train, valid, _ = _splits(images, seed)
+        images, table = _load(data, classes, label, seed)
+        train, valid, _ = nas.split_data(images, seed)
         op_set = _ops(ops or ("tabular" if table is not None else "darts"))
         searcher = nas.DARTSSearch(
             ops=op_set, channels=channels, n_cells=cells, n_nodes=nodes, order=order, arch_lr=arch_lr,
@@ -268,8 +222,8 @@ def train(
             raise AutometaError(f"--steps must be at least 1; got {steps!r}.")
         _positive(lr=lr)
         cell = nas.Genotype.load(genotype)
-        images, _ = _load_data(data, classes, label, seed)
-        train_data, valid, test = _splits(images, seed)
+        images, _ = _load(data, classes, label, seed)
+        train_data, valid, test = nas.split_data(images, seed)
         with _progress("training") as progress:
             bar = progress.add_task("train", total=steps, info="")
             net, result = nas.train_genotype(
@@ -361,12 +315,8 @@ def metanas(
     except KeyboardInterrupt:
         err.print(f"interrupted; re-run with --out {out_dir} to resume", highlight=False)
         raise typer.Exit(code=130) from None
-    from autometa.nas._metanas import mean_ci
-
     net.genotype().save(out_dir / "meta_genotype.json")
-    scores = {"pruned": list(evaluation.pruned), "pruned_finetuned": list(evaluation.finetuned or ()),
-              "unpruned": list(evaluation.unpruned)}
-    summary = {k: {"mean": round(mean_ci(v)[0], 4), "ci95": round(mean_ci(v)[1], 4)} for k, v in scores.items()}
+    summary = evaluation.summary()
     (out_dir / "results.json").write_text(json.dumps({
         "benchmark": benchmark, "ways": ways, "shots": shots, "iterations": learner.iterations_done,
         "seconds_this_call": round(time.perf_counter() - t0, 2), "test_tasks": test_tasks, "accuracy": summary,

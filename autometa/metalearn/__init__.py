@@ -3,8 +3,8 @@ vmapped) and Prototypical Networks; regression task families and few-shot image 
 (an offline glyph benchmark rendered from the Hershey fonts, and Omniglot from a local copy).
 
 Needs torch (an optional dependency: ``pip install torch==2.13.0``); importing this
-subpackage without it raises :class:`autometa.exceptions.AutometaError` (also an
-``ImportError``) with that hint. ::
+subpackage without it raises :class:`autometa.extras.MissingDependencyError` (an
+:class:`~autometa.exceptions.AutometaError` and an ``ImportError``) with that hint. ::
 
     from autometa.metalearn import MAML, SinusoidTasks, make_mlp
 
@@ -19,11 +19,19 @@ subpackage without it raises :class:`autometa.exceptions.AutometaError` (also an
     learner.meta_train(GlyphTasks(ways=5, shots=1), iterations=500, meta_batch_size=8)
     test = GlyphTasks(ways=5, shots=1, split="test").sample(200, torch.Generator().manual_seed(0))
     learner.evaluate(test, metric=accuracy)  # {5: per-task accuracies}
+
+The run of ``autometa metalearn`` (checkpoint and resume, metrics.csv, validation, test
+scores with 95% confidence intervals, init.pt, results.json)::
+
+    from autometa.metalearn import fit_meta
+
+    result = fit_meta("fomaml", "sinusoid", iterations=2000, out_dir="runs/fomaml")  # re-run: resumes
+    result.test  # {"after_0_steps": {"mean": ..., "ci95": ...}, "after_1_steps": ..., "after_10_steps": ...}
 """
 
-from autometa.metalearn._imports import require_torch
+from autometa.extras import MissingDependencyError, require_torch
 
-require_torch()
+require_torch("autometa.metalearn")
 
 from autometa.metalearn._adapt import AdaptedModel, adapt, evaluate_adaptation  # noqa: E402
 from autometa.metalearn._algorithms import (  # noqa: E402
@@ -49,10 +57,17 @@ from autometa.metalearn._functional import (  # noqa: E402
     mse_loss,
 )
 from autometa.metalearn._glyphs import ALPHABETS, GLYPH_DATA_VERSION, Alphabet, GlyphDataset, load_glyph_dataset  # noqa: E402
-from autometa.metalearn._imports import MissingDependencyError  # noqa: E402
 from autometa.metalearn._tasks import HarmonicTasks, LineTasks, SinusoidTasks, TaskBatch  # noqa: E402
+from autometa.metalearn._trainer import (  # noqa: E402
+    ALGORITHMS,
+    TASK_FAMILIES,
+    MetaLearnProgress,
+    MetaLearnResult,
+    fit_meta,
+)
 
 __all__ = [
+    "ALGORITHMS",
     "ALPHABETS",
     "ANIL",
     "FOMAML",
@@ -66,6 +81,8 @@ __all__ = [
     "HarmonicTasks",
     "InnerLoop",
     "LineTasks",
+    "MetaLearnProgress",
+    "MetaLearnResult",
     "MetaSGD",
     "MetaStep",
     "MetaTrainHistory",
@@ -75,12 +92,14 @@ __all__ = [
     "PrototypeClassifier",
     "Reptile",
     "SinusoidTasks",
+    "TASK_FAMILIES",
     "TaskBatch",
     "TaskDistribution",
     "accuracy",
     "adapt",
     "cross_entropy_loss",
     "evaluate_adaptation",
+    "fit_meta",
     "load_glyph_dataset",
     "make_convnet",
     "make_mlp",

@@ -133,7 +133,7 @@ def _glyph_strokes() -> list[tuple[Alphabet, str, str, list[np.ndarray]]]:
     try:
         from HersheyFonts import HersheyFonts
     except ImportError as error:
-        from autometa.metalearn._imports import MissingDependencyError
+        from autometa.extras import MissingDependencyError
 
         raise MissingDependencyError(
             f"The glyph benchmark needs the hershey-fonts package ({error}): pip install hershey-fonts==2.1.0 "

@@ -2,7 +2,8 @@
 
 Needs torch (the ``nas`` extra: ``pip install torch==2.13.0`` first, then
 ``pip install 'autometa[nas]'``); importing this subpackage without it raises
-:class:`autometa.exceptions.AutometaError` (also an ``ImportError``) with that hint. ::
+:class:`autometa.extras.MissingDependencyError` (an
+:class:`~autometa.exceptions.AutometaError` and an ``ImportError``) with that hint. ::
 
     from autometa.nas import AuxiliarySkip, DARTSSearch, digits_data, train_genotype
 
@@ -27,6 +28,13 @@ Tables (classification) are searched with fully connected operations, rows as
     result = DARTSSearch(ops=TABULAR_OPS, channels=16).search(train, valid, steps=300)
     store.add("credit", table_descriptor(task), result)
 
+The data of ``autometa nas search | train`` by name or path, and their shared seeded
+50/25/25 split (the search never sees the rows training tests on; a table's encoder is
+fitted on the train rows only)::
+
+    data, task = load_data("credit.csv", label="Status", seed=0)   # task: None for images
+    train, valid, test = split_data(data, seed=0)
+
 MetaNAS on few-shot episodes (:class:`autometa.metalearn.GlyphTasks`)::
 
     net = SearchNetwork(1, 5, channels=8, n_cells=3, n_nodes=2, ops=FEWSHOT_OPS,
@@ -37,9 +45,9 @@ MetaNAS on few-shot episodes (:class:`autometa.metalearn.GlyphTasks`)::
     adapted(query_x).argmax(-1)
 """
 
-from autometa.nas._imports import require_torch_for_nas
+from autometa.extras import require_torch
 
-require_torch_for_nas()
+require_torch("autometa.nas")
 
 from autometa.nas._data import (  # noqa: E402
     ImageData,
@@ -47,6 +55,9 @@ from autometa.nas._data import (  # noqa: E402
     digits_data,
     digits_task,
     glyph_task,
+    load_data,
+    split_data,
+    split_rows,
     table_data,
 )
 from autometa.nas._genotype import Genotype, discretize, edge_count  # noqa: E402
@@ -56,6 +67,7 @@ from autometa.nas._metanas import (  # noqa: E402
     MetaNASEvaluation,
     MetaNASRecord,
     few_shot_accuracy,
+    mean_ci,
 )
 from autometa.nas._network import (  # noqa: E402
     GenotypeNetwork,
@@ -116,6 +128,10 @@ __all__ = [
     "digits_data",
     "digits_task",
     "glyph_task",
+    "load_data",
+    "mean_ci",
+    "split_data",
+    "split_rows",
     "table_data",
     "discretize",
     "dominant_hessian_eigenvalue",

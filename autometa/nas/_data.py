@@ -1,20 +1,34 @@
 """Image data for the searches: validation of ``(x, y)`` pairs, a seeded minibatch
 sampler that can be checkpointed, two offline task families (class subsets of
-scikit-learn's digits and of the Hershey glyph alphabets) and tables as ``(features, 1, 1)``
-"images"."""
+scikit-learn's digits and of the Hershey glyph alphabets), tables as ``(features, 1, 1)``
+"images", the one loader of all of them by name or path (:func:`load_data`) and the
+seeded 50/25/25 split that search and training share (:func:`split_rows`)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from autometa.exceptions import InputError
+from autometa.task import Task
 
-__all__ = ["ImageData", "MinibatchSampler", "digits_data", "digits_task", "glyph_task", "table_data"]
+__all__ = [
+    "ImageData",
+    "MinibatchSampler",
+    "digits_data",
+    "digits_task",
+    "glyph_task",
+    "load_data",
+    "split_data",
+    "split_rows",
+    "table_data",
+]
 
 
 @dataclass(frozen=True)
@@ -195,7 +209,7 @@ def table_data(task: Any, *, fit_rows: Sequence[int] | torch.Tensor | None = Non
         Rows the encoder is fitted on: the training rows, so that validation and test
         rows stay unseen (see :meth:`ImageData.split_index`). All rows by default.
     """
-    from autometa.spaces._pipeline import onehot_preprocessor
+    from autometa.spaces import onehot_preprocessor
 
     if str(getattr(task, "problem_type", "")) not in ("binary", "multiclass"):
         raise InputError(
@@ -211,3 +225,87 @@ def table_data(task: Any, *, fit_rows: Sequence[int] | torch.Tensor | None = Non
     x = np.asarray(encoder.transform(X), dtype=np.float32)
     _, codes = np.unique(task.y.astype(str).to_numpy(), return_inverse=True)
     return ImageData(torch.from_numpy(x).reshape(len(x), -1, 1, 1), torch.from_numpy(codes.astype(np.int64)))
+
+
+def split_rows(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Row indices ``(train, valid, test)`` of ``n`` rows: 50% / 25% / 25%, seeded.
+
+    ``autometa nas search`` searches on train and valid, ``autometa nas train`` trains on
+    train and tests on test: with the same seed a search never sees the test rows.
+    """
+    rest, test = ImageData.split_index(n, 0.75, seed)
+    train, valid = ImageData.split_index(len(rest), 2 / 3, seed + 1)
+    return rest[train], rest[valid], test
+
+
+def split_data(data: ImageData, seed: int = 0) -> tuple[ImageData, ImageData, ImageData]:
+    """``(train, valid, test)`` parts of ``data``, by :func:`split_rows`."""
+    train, valid, test = (data.subset(rows) for rows in split_rows(len(data), seed))
+    return train, valid, test
+
+
+def load_data(
+    data: str | os.PathLike[str],
+    *,
+    label: str | None = None,
+    classes: Sequence[int] | None = None,
+    seed: int = 0,
+) -> tuple[ImageData, Task | None]:
+    """Load a classification task for the searches by name or path.
+
+    Parameters
+    ----------
+    data : str or path-like
+        "digits" (scikit-learn's 8x8 digits, offline), "glyphs:<alphabet>" (an alphabet
+        of the offline glyph benchmark at 16x16, see :func:`glyph_task`), an ``.npz``
+        file with arrays ``x`` ``(n, [channels,] height, width)`` and ``y`` ``(n,)`` of
+        integer class labels (relabelled ``0 .. classes - 1`` in sorted order), or, with
+        ``label``, a CSV or Parquet table.
+    label : str, optional
+        The target column of a table.
+    classes : sequence of int, optional
+        Classes to keep (digits), or positions in a glyph alphabet: a class-subset task.
+    seed : int
+        The seed of :func:`split_rows`: a table's encoder is fitted on its train rows only.
+
+    Returns
+    -------
+    (ImageData, Task or None)
+        The data, and the :class:`autometa.Task` of a table (None otherwise).
+    """
+    chosen = None if classes is None else list(classes)
+    if label is None:
+        return _load_images(data, chosen), None
+    path = Path(data)
+    if not path.is_file() or path.suffix == ".npz":
+        raise InputError(f"The 'label' parameter of load_data applies to a CSV or Parquet table; {str(data)!r} is not one.")
+    if chosen:
+        raise InputError("The 'classes' parameter of load_data only applies to 'digits' or 'glyphs:<alphabet>'.")
+    task = Task(path, label=label)
+    train, _, _ = split_rows(len(task.X), seed)
+    return table_data(task, fit_rows=train), task
+
+
+def _load_images(data: str | os.PathLike[str], classes: list[int] | None) -> ImageData:
+    name = str(data)
+    if name == "digits":
+        return digits_task(classes) if classes is not None else digits_data()
+    if name.startswith("glyphs:"):
+        return glyph_task(name.removeprefix("glyphs:"), classes)
+    path = Path(data)
+    if path.suffix != ".npz" or not path.is_file():
+        raise InputError(f"The 'data' parameter of load_data must be 'digits', 'glyphs:<alphabet>', an existing .npz "
+                         f"file or a table with a label; got {name!r}.")
+    if classes:
+        raise InputError("The 'classes' parameter of load_data only applies to 'digits' or 'glyphs:<alphabet>'.")
+    try:
+        arrays = np.load(path)
+        x, y = np.asarray(arrays["x"], dtype=np.float32), np.asarray(arrays["y"])
+    except (KeyError, ValueError, OSError) as exc:
+        raise InputError(f"'{path}' must hold arrays 'x' and 'y' ({exc}).") from None
+    if x.ndim == 3:
+        x = x[:, None]
+    if not np.issubdtype(y.dtype, np.integer):
+        raise InputError(f"The labels 'y' in '{path}' must be integers; got dtype {y.dtype}.")
+    _, codes = np.unique(y, return_inverse=True)
+    return ImageData(torch.from_numpy(x), torch.from_numpy(codes.astype(np.int64)))

@@ -24,9 +24,8 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autometa.exceptions import InputError, ResumeError
+from autometa.checkpoint import Checkpoint
+from autometa.exceptions import InputError
 from autometa.metalearn import TaskBatch, TaskDistribution
 from autometa.nas._genotype import Genotype
 from autometa.nas._network import ARCH_NAMES, SearchNetwork
@@ -224,7 +224,9 @@ class MetaNAS:
         log_every : int
             Meta-iterations between :class:`MetaNASRecord` entries.
         checkpoint : path, optional
-            Saved after every record; an existing checkpoint of the same settings is resumed.
+            Saved after every record (an :class:`autometa.checkpoint.Checkpoint`); an
+            existing checkpoint of the same settings, iterations, meta-batch size and seed
+            is resumed, one of others raises :class:`~autometa.exceptions.ResumeError`.
         callback : callable, optional
             Called with every record.
 
@@ -238,14 +240,15 @@ class MetaNAS:
         if meta_batch_size < 1:
             raise InputError(f"The 'meta_batch_size' parameter of MetaNAS.meta_train must be >= 1; got {meta_batch_size!r}.")
         net = self.network
-        path = Path(checkpoint) if checkpoint is not None else None
-        key = repr(self._settings()) + f"|{iterations}|{meta_batch_size}|{seed}"
+        ckpt = None
+        if checkpoint is not None:
+            settings = {**self._settings(), "iterations": iterations, "meta_batch_size": meta_batch_size, "seed": seed}
+            legacy = repr(self._settings()) + f"|{iterations}|{meta_batch_size}|{seed}"
+            ckpt = Checkpoint(checkpoint, settings, legacy_key=legacy)
         records: list[MetaNASRecord] = []
         seconds_before = 0.0
-        if path is not None and path.is_file():
-            state = torch.load(path, weights_only=False, map_location=self.device)
-            if state.get("key") != key:
-                raise ResumeError(f"The checkpoint '{path}' was written by a MetaNAS run with other settings; remove it.")
+        state = ckpt.load(map_location=self.device) if ckpt is not None else None
+        if state is not None:
             net.load_state_dict(state["network"])
             if state.get("outer_optimizer") is not None:
                 self._outer().load_state_dict(state["outer_optimizer"])
@@ -312,13 +315,10 @@ class MetaNAS:
                             record.iteration, iterations, record.query_accuracy, record.temperature, record.skip_share)
                 if callback is not None:
                     callback(record)
-                if path is not None:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = path.with_suffix(path.suffix + ".tmp")
+                if ckpt is not None:
                     outer_state = self._outer_optimizer.state_dict() if self._outer_optimizer is not None else None
-                    torch.save({"key": key, "network": net.state_dict(), "iterations": self.iterations_done,
-                                "records": records, "seconds": record.seconds, "outer_optimizer": outer_state}, tmp)
-                    os.replace(tmp, path)
+                    ckpt.save({"network": net.state_dict(), "iterations": self.iterations_done, "records": records,
+                               "seconds": record.seconds, "outer_optimizer": outer_state})
         return records
 
     def _outer(self) -> torch.optim.Optimizer:
@@ -425,10 +425,23 @@ class MetaNASEvaluation:
     finetuned: tuple[float, ...] | None
     genotypes: tuple[Genotype, ...]
 
+    def summary(self) -> dict[str, dict[str, float]]:
+        """``{"pruned" | "pruned_finetuned" | "unpruned": {"mean": ..., "ci95": ...}}`` by
+        :func:`mean_ci`, rounded to 4 decimals (``pruned_finetuned`` is NaN without fine-tuning)."""
+        scores = {"pruned": self.pruned, "pruned_finetuned": self.finetuned or (), "unpruned": self.unpruned}
+        out = {}
+        for name, values in scores.items():
+            mean, half = mean_ci(list(values))
+            out[name] = {"mean": round(mean, 4), "ci95": round(half, 4)}
+        return out
 
-def mean_ci(values: list[float]) -> tuple[float, float]:
-    """Mean and 95% normal-approximation half-width."""
+
+def mean_ci(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and 95% normal-approximation half-width (NaN for fewer than 2 values; both
+    NaN for none)."""
     n = len(values)
+    if n == 0:
+        return math.nan, math.nan
     mean = sum(values) / n
     if n < 2:
         return mean, math.nan

@@ -15,10 +15,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from autometa.exceptions import InputError, ResumeError
+from autometa.checkpoint import Checkpoint
+from autometa.exceptions import InputError
 from autometa.nas._data import ImageData, MinibatchSampler
 from autometa.nas._genotype import Genotype
 from autometa.nas._network import ARCH_NAMES, SearchNetwork
@@ -350,7 +350,14 @@ class _Settings:
     seed: int
 
     def key(self) -> str:
+        """The settings string of checkpoints written before :class:`autometa.checkpoint.Checkpoint`."""
         return repr(self)
+
+    def checkpoint_settings(self) -> dict[str, Any]:
+        """The settings a resumed search must share, as plain data (the guard by its repr)."""
+        settings = {f.name: getattr(self, f.name) for f in fields(self)}
+        settings["guard"] = repr(self.guard)
+        return settings
 
 
 class DARTSSearch:
@@ -501,8 +508,11 @@ class DARTSSearch:
             differs from this network's, such as a classifier for another number of
             classes, are skipped.
         checkpoint : path, optional
-            File to save the search to every ``checkpoint_every`` steps; if it exists and
-            was written by a search with the same settings, the search resumes from it.
+            File to save the search to every ``checkpoint_every`` steps (an
+            :class:`autometa.checkpoint.Checkpoint`); if it exists and was written by a
+            search with the same settings, steps, warm start and data, the search resumes
+            from it, and raises :class:`~autometa.exceptions.ResumeError` naming what
+            differs otherwise.
         callback : callable, optional
             Called with every :class:`SearchRecord`.
 
@@ -557,12 +567,14 @@ class DARTSSearch:
         history: list[SearchRecord] = []
         eig_log: list[tuple[int, float, torch.Tensor, torch.Tensor]] = []
         step, seconds_before, losses = 0, 0.0, []
-        key = s.key() + f"|steps={steps}|init={init_alphas is not None}|data={_fingerprint(train, valid)}"
-        path = Path(checkpoint) if checkpoint is not None else None
-        if path is not None and path.is_file():
-            state = torch.load(path, weights_only=False, map_location=self.device)
-            if state.get("key") != key:
-                raise ResumeError(f"The checkpoint '{path}' was written by a search with other settings or data; remove it or choose another output directory.")
+        ckpt = None
+        if checkpoint is not None:
+            fingerprint = _fingerprint(train, valid)
+            settings = {**s.checkpoint_settings(), "steps": steps, "init": init_alphas is not None, "data": fingerprint}
+            legacy = s.key() + f"|steps={steps}|init={init_alphas is not None}|data={fingerprint}"
+            ckpt = Checkpoint(checkpoint, settings, legacy_key=legacy)
+        state = ckpt.load(map_location=self.device) if ckpt is not None else None
+        if state is not None:
             net.load_state_dict(state["network"])
             w_opt.load_state_dict(state["w_opt"])
             a_opt.load_state_dict(state["a_opt"])
@@ -572,7 +584,7 @@ class DARTSSearch:
             history = list(state["history"])
             eig_log = list(state["eig_log"])
             step, seconds_before = int(state["step"]), float(state["seconds"])
-            logger.info("resuming the search at step %d of %d from %s", step, steps, path)
+            logger.info("resuming the search at step %d of %d from %s", step, steps, checkpoint)
         start = time.perf_counter()
         stopped_early = False
         final_alphas: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -624,12 +636,9 @@ class DARTSSearch:
                 )
                 if callback is not None:
                     callback(record)
-            if path is not None and (step % checkpoint_every == 0 or step == steps or stopped_early):
-                tmp = path.with_suffix(path.suffix + ".tmp")
-                path.parent.mkdir(parents=True, exist_ok=True)
-                torch.save(
+            if ckpt is not None and (step % checkpoint_every == 0 or step == steps or stopped_early):
+                ckpt.save(
                     {
-                        "key": key,
                         "network": net.state_dict(),
                         "w_opt": w_opt.state_dict(),
                         "a_opt": a_opt.state_dict(),
@@ -640,10 +649,8 @@ class DARTSSearch:
                         "eig_log": eig_log,
                         "step": step,
                         "seconds": seconds_before + time.perf_counter() - start,
-                    },
-                    tmp,
+                    }
                 )
-                os.replace(tmp, path)
             if stopped_early:
                 break
         if final_alphas is not None:

@@ -1,4 +1,15 @@
-"""Deferred import of torch, the optional dependency of :mod:`autometa.metalearn`."""
+"""Optional dependencies: deferred imports that fail with an install hint.
+
+torch (with the glyph fonts, the ``nas`` extra) is only needed by
+:mod:`autometa.metalearn` and :mod:`autometa.nas`; importing :mod:`autometa` never
+imports it. Those subpackages call :func:`require_torch` as they are imported, so a
+missing torch is one :class:`MissingDependencyError` naming the subpackage and the
+pinned install command, not a bare ``ModuleNotFoundError`` from deep inside. ::
+
+    from autometa.extras import require_torch
+
+    torch = require_torch("autometa.checkpoint")
+"""
 
 from __future__ import annotations
 
@@ -16,8 +27,14 @@ class MissingDependencyError(AutometaError, ImportError):
     """An optional dependency needed by the requested feature is not installed."""
 
 
-def require_torch() -> ModuleType:
+def require_torch(feature: str = "autometa.metalearn") -> ModuleType:
     """Return the torch module, or raise :class:`MissingDependencyError` with the install hint.
+
+    Parameters
+    ----------
+    feature : str
+        What needs torch, named in the error message (a subpackage such as
+        ``"autometa.nas"``).
 
     Raises
     ------
@@ -30,6 +47,6 @@ def require_torch() -> ModuleType:
         return importlib.import_module("torch")
     except ImportError as error:
         raise MissingDependencyError(
-            f"autometa.metalearn needs torch, which could not be imported ({error}): "
+            f"{feature} needs torch, which could not be imported ({error}): "
             f"{TORCH_INSTALL_HINT} (or pip install 'autometa[nas]')."
         ) from error
