@@ -6,6 +6,10 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# No store loads the shipped meta-dataset on its first read (seconds each, and a constructed
+# store must hold only what its test wrote), module fixtures included: a test that needs it
+# loads it (load_shipped) or points $AUTOMETA_METADATA_DIR at it.
+os.environ["AUTOMETA_METADATA_DIR"] = "none"
 
 from pathlib import Path  # noqa: E402
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
+import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -143,8 +146,60 @@ def test_info_is_json_serializable(url):
     db.close()
 
 
-def test_bad_urls_are_clear_errors():
+def test_bad_urls_are_clear_errors(tmp_path):
     with pytest.raises(InputError, match="needs the driver 'MySQLdb'"):
         SQLMetaDB("mysql+mysqldb://u@localhost/x")
     with pytest.raises(InputError, match="Cannot connect .* is the server running"):
         SQLMetaDB("postgresql+psycopg://postgres@127.0.0.1:1/nothing")
+    with pytest.raises(InputError, match=r"'postgresql\+psycopg://u:\*\*\*@127.0.0.1:1/x'"):  # no password shown
+        SQLMetaDB("postgresql+psycopg://u:secret@127.0.0.1:1/x")
+    with pytest.raises(InputError, match="must be a SQLAlchemy URL such as 'sqlite:///"):
+        SQLMetaDB("metadb.sqlite")
+    with pytest.raises(InputError, match="Cannot open the meta-database URL 'nodb://x'"):
+        SQLMetaDB("nodb://x")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(InputError, match="Cannot create the directory .* choose a writable location"):
+        SQLMetaDB(f"sqlite:///{blocker / 'sub' / 'm.sqlite'}")
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o555)
+        with pytest.raises(InputError, match="check that the file and its directory are writable"):
+            SQLMetaDB(f"sqlite:///{locked / 'm.sqlite'}")
+
+
+def test_a_server_that_does_not_answer_fails_within_the_connect_timeout(monkeypatch):
+    import socket
+
+    from autometa.metadb import _store
+
+    pytest.importorskip("psycopg")
+    monkeypatch.setattr(_store, "_CONNECT_TIMEOUT_S", 2)  # libpq's least
+    with socket.socket() as silent:  # the kernel completes the handshake; nothing ever answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        t0 = time.perf_counter()
+        with pytest.raises(InputError, match="Cannot connect .*timeout"):
+            SQLMetaDB(f"postgresql+psycopg://u@127.0.0.1:{silent.getsockname()[1]}/x")
+    assert time.perf_counter() - t0 < 10
+
+
+def test_a_new_store_at_any_url_gets_the_shipped_data_on_first_read(url, tmp_path, monkeypatch):
+    from autometa.metadb import SHIPPED_SOURCE
+
+    metadata = Path(__file__).resolve().parents[1] / "metadata"
+    if not (metadata / "MANIFEST.json").is_file():
+        pytest.skip("no shipped meta-dataset")
+    small = tmp_path / "small"
+    (small / "evaluations").mkdir(parents=True)
+    for f in ("MANIFEST.json", "suite.csv", "configurations.csv"):
+        shutil.copy(metadata / f, small / f)
+    for f in sorted((metadata / "evaluations").glob("*.csv"))[:2]:
+        shutil.copy(f, small / "evaluations" / f.name)
+    monkeypatch.setenv("AUTOMETA_METADATA_DIR", str(small))
+    assert SQLMetaDB(url, shipped=False).info()["tasks"] == 0
+    db = SQLMetaDB(url)
+    tasks = db.tasks()
+    assert len(tasks) == 2 and set(tasks.source) == {SHIPPED_SOURCE}
+    assert db.ensure_shipped() is False and SQLMetaDB(url).ensure_shipped() is False
+    db.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
+import time
 import warnings
 from pathlib import Path
 from typing import Annotated
@@ -19,7 +19,7 @@ from autometa.cli._common import (
     app,
     out,
 )
-from autometa.exceptions import AutometaError
+from autometa.exceptions import AutometaError, InputError
 
 metadb_app = typer.Typer(no_args_is_help=True, help="The meta-database: counts, imports, own runs.")
 app.add_typer(metadb_app, name="metadb")
@@ -30,10 +30,7 @@ def metadb_info(
 ) -> None:
     """Counts: tasks, sources, families, configurations per family, evaluations, extractors."""
     try:
-        db = _open_db(url)
-        if url is None and not os.environ.get("AUTOMETA_METADB_URL"):
-            db.ensure_shipped()  # the default store starts with the shipped meta-dataset
-        info = db.info()
+        info = _open_db(url).info()  # a store's first read loads the shipped meta-dataset into it
     except AutometaError as exc:
         raise _fail(exc) from None
     if as_json:
@@ -56,6 +53,32 @@ def metadb_info(
     out.print(table)
     for ext, e in info["metafeature_extractors"].items():
         out.print(f"meta-features: {ext} (version {e['version']}): {e['features']} features", highlight=False)
+
+
+@metadb_app.command("load-shipped")
+def metadb_load_shipped(
+    url: Annotated[str | None, typer.Option("--url", help=_URL_HELP)] = None,
+) -> None:
+    """Load the meta-dataset shipped with autometa into a store now (any store also loads it on its first read)."""
+    from autometa.metadb import SHIPPED_SOURCE, SQLMetaDB, load_shipped, shipped_dir
+
+    try:
+        directory = shipped_dir()
+        if directory is None:
+            raise InputError("No shipped meta-dataset: $AUTOMETA_METADATA_DIR is 'none', or this installation of "
+                             "autometa lacks its package data autometa/_metadata (reinstall autometa).")
+        db = SQLMetaDB(url, shipped=False)
+        before = db.info()["sources"].get(SHIPPED_SOURCE, {}).get("evaluations", 0)
+        t0 = time.perf_counter()
+        manifest = load_shipped(db, directory)
+        elapsed = time.perf_counter() - t0
+        info = db.info()
+    except AutometaError as exc:
+        raise _fail(exc) from None
+    shipped = info["sources"][SHIPPED_SOURCE]
+    out.print(f"loaded {SHIPPED_SOURCE} (built {manifest.get('updated_at', '?')}) from {directory} into {info['url']} "
+              f"in {elapsed:.1f} s: {shipped['tasks']} tasks, {shipped['evaluations']} evaluations "
+              f"({shipped['evaluations'] - before} new)", highlight=False, soft_wrap=True)
 
 
 @metadb_app.command("import-openml")

@@ -3,6 +3,7 @@
 from autometa.metadb._lcdb import LCDB_METRICS, LCDBImport, import_lcdb
 from autometa.metadb._openml import OPENML_TO_METRIC, OpenMLImport, import_openml
 from autometa.metadb._schema import MEAN_SPLIT, SCHEMA_VERSION
+from autometa.metadb._shipped import SHIPPED_SOURCE, load_shipped, shipped_dir
 from autometa.metadb._store import EvalRecord, SQLMetaDB, config_hash, default_url
 
 __all__ = [
@@ -13,9 +14,12 @@ __all__ = [
     "OPENML_TO_METRIC",
     "OpenMLImport",
     "SCHEMA_VERSION",
+    "SHIPPED_SOURCE",
     "SQLMetaDB",
     "config_hash",
     "default_url",
     "import_lcdb",
     "import_openml",
+    "load_shipped",
+    "shipped_dir",
 ]

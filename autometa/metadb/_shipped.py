@@ -1,35 +1,91 @@
-"""The meta-dataset shipped in ``metadata/`` (built by experiments/build_metadb.py), loaded
-into a store: tasks, their meta-features, the fixed design and its evaluations."""
+"""The meta-dataset shipped with autometa, loaded into a store: tasks, their meta-features,
+the fixed design and its evaluations.
+
+It is built by experiments/build_metadb.py into the repository's ``metadata/`` directory and
+installed as the package data ``autometa._metadata`` (pyproject.toml maps that directory),
+so a wheel and an editable install find it alike.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from sqlalchemy import select, update
 
-from autometa.metadb._schema import MEAN_SPLIT
+from autometa.exceptions import InputError
+from autometa.metadb._schema import MEAN_SPLIT, Source
 from autometa.metadb._store import EvalRecord, SQLMetaDB
 
-__all__ = ["load_shipped", "shipped_dir", "SHIPPED_SOURCE"]
+__all__ = ["build_of", "load_shipped", "loaded_build", "shipped_dir", "SHIPPED_SOURCE"]
 
 SHIPPED_SOURCE = "autometa-suite"
+_PACKAGE = "autometa._metadata"
 _METRIC_COLUMNS = ("balanced_accuracy", "accuracy", "roc_auc", "log_loss", "rmse", "mae", "r2")
 
 
 def shipped_dir() -> Path | None:
-    """``$AUTOMETA_METADATA_DIR``, else the ``metadata/`` folder beside the package (a
-    checkout or editable install); None when neither has a MANIFEST.json."""
-    env = os.environ.get("AUTOMETA_METADATA_DIR")
-    candidates = [Path(env)] if env else []
-    candidates.append(Path(__file__).resolve().parents[2] / "metadata")
-    return next((c for c in candidates if (c / "MANIFEST.json").is_file()), None)
+    """The directory of the shipped meta-dataset, or None when there is none.
+
+    ``$AUTOMETA_METADATA_DIR`` when set (a directory with a MANIFEST.json, or ``none`` for no
+    shipped meta-dataset at all), else the package data ``autometa._metadata`` of the
+    installed package, else ``metadata/`` beside the package (a checkout used without
+    installing it).
+
+    Raises
+    ------
+    InputError
+        When ``$AUTOMETA_METADATA_DIR`` names a directory without a MANIFEST.json.
+    """
+    env = os.environ.get("AUTOMETA_METADATA_DIR", "").strip()
+    if env.lower() == "none":
+        return None
+    if env:
+        d = Path(env).expanduser()
+        if not (d / "MANIFEST.json").is_file():
+            raise InputError(
+                "$AUTOMETA_METADATA_DIR must be a directory with a MANIFEST.json (a copy of the shipped "
+                f"meta-dataset) or 'none'; got {env!r}."
+            )
+        return d
+    candidates = [_package_dir(), Path(__file__).resolve().parents[2] / "metadata"]
+    return next((c for c in candidates if c is not None and (c / "MANIFEST.json").is_file()), None)
+
+
+def _package_dir() -> Path | None:
+    try:
+        root = resources.files(_PACKAGE)
+    except ModuleNotFoundError:  # an install from before the data were package data
+        return None
+    return root if isinstance(root, Path) else None  # a zipped install: use the checkout fallback
+
+
+def build_of(directory: str | os.PathLike[str]) -> str:
+    """The build stamp of a shipped meta-dataset directory (its MANIFEST's ``updated_at``)."""
+    return str(json.loads((Path(directory) / "MANIFEST.json").read_text()).get("updated_at", ""))
+
+
+def loaded_build(db: SQLMetaDB) -> str | None:
+    """The build stamp of the shipped meta-dataset last loaded into ``db`` completely; None
+    when it never was (or a load was interrupted before its end)."""
+    with db.engine.connect() as conn:
+        versions = conn.execute(select(Source.versions).where(Source.name == SHIPPED_SOURCE)).scalar_one_or_none()
+    stamp = json.loads(versions).get("updated_at") if versions else None
+    return str(stamp) if stamp else None
 
 
 def load_shipped(db: SQLMetaDB, directory: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """Load the shipped meta-dataset into ``db`` (idempotent); returns the manifest."""
+    """Load a shipped meta-dataset (by default :func:`shipped_dir`) into ``db``; returns its
+    manifest (empty when there is none).
+
+    Idempotent: rows already stored are left as they are, so loading a newer build adds
+    what it has new. The build stamp is recorded last, so an interrupted load counts as
+    not loaded (:func:`loaded_build`) and is completed by the next one.
+    """
     d = Path(directory) if directory is not None else shipped_dir()
     if d is None:
         return {}
@@ -37,8 +93,8 @@ def load_shipped(db: SQLMetaDB, directory: str | os.PathLike[str] | None = None)
     suite = pd.read_csv(d / "suite.csv").set_index("task_id")
     configs = pd.read_csv(d / "configurations.csv").set_index("hash")
     config_of = {h: json.loads(c) for h, c in configs["config_json"].items()}
-    db.add_source(SHIPPED_SOURCE, "own", description=manifest.get("description", ""),
-                  versions={"protocol": manifest.get("protocol"), "versions": manifest.get("versions")})
+    versions = {"protocol": manifest.get("protocol"), "versions": manifest.get("versions")}
+    db.add_source(SHIPPED_SOURCE, "own", description=manifest.get("description", ""), versions=versions)
     db.add_configurations(config_of.values())
     for f in sorted((d / "evaluations").glob("*.csv")):
         task_id = f.stem.replace("__", "/")
@@ -65,4 +121,8 @@ def load_shipped(db: SQLMetaDB, directory: str | os.PathLike[str] | None = None)
             for r in ev.to_dict("records") if r["config_hash"] in config_of
         ]
         db.add_evaluations(task_id, records, source=SHIPPED_SOURCE)
+    with db.engine.begin() as conn:
+        conn.execute(update(Source).where(Source.name == SHIPPED_SOURCE).values(
+            versions=json.dumps({**versions, "updated_at": build_of(d)}, sort_keys=True, default=str)
+        ))
     return manifest

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, create_engine, delete, event, func, select, update
+from sqlalchemy import Engine, create_engine, delete, event, func, make_url, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from autometa.exceptions import InputError
 from autometa.metadb._schema import (
@@ -118,6 +118,45 @@ def _float(v: Any) -> float | None:
     return None if math.isnan(f) or math.isinf(f) else f
 
 
+_CONNECT_TIMEOUT_S = 5  # how long a database server may take to answer before the store gives up
+_URL_EXAMPLES = "'sqlite:///path/metadb.sqlite' or 'postgresql+psycopg://user@host/db'"
+
+
+def _engine(url: str) -> Engine:
+    """The engine of a meta-database URL, or an InputError naming the URL (password hidden)
+    and what to do. A server gets a connect timeout, so a host that does not answer fails
+    within seconds."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise InputError(f"The meta-database URL must be a SQLAlchemy URL such as {_URL_EXAMPLES}; got {url!r}.") from None
+    shown = parsed.render_as_string(hide_password=True)
+    kwargs: dict[str, Any] = {}
+    database = parsed.database or ""
+    if parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:") and not database.startswith("file:"):
+        directory = Path(database).parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(
+                f"Cannot create the directory {str(directory)!r} of the SQLite meta-database {shown!r} "
+                f"({exc.strerror}); choose a writable location."
+            ) from None
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("psycopg", "psycopg2") \
+            and "connect_timeout" not in parsed.query:
+        kwargs["connect_args"] = {"connect_timeout": _CONNECT_TIMEOUT_S}
+    try:
+        return create_engine(parsed, **kwargs)
+    except ModuleNotFoundError as exc:
+        hint = "pip install the driver of your database"
+        if parsed.get_backend_name() == "postgresql":
+            hint = ("pip install 'autometa[distributed]', which installs psycopg 3 for URLs that start with "
+                    "'postgresql+psycopg://'")
+        raise InputError(f"The meta-database URL {shown!r} needs the driver {exc.name!r}: {hint}.") from None
+    except Exception as exc:
+        raise InputError(f"Cannot open the meta-database URL {shown!r} ({exc}); URLs look like {_URL_EXAMPLES}.") from None
+
+
 class SQLMetaDB:
     """The meta-database: tasks, meta-features, configurations and their evaluations.
 
@@ -127,6 +166,18 @@ class SQLMetaDB:
         Any SQLAlchemy URL (``sqlite:///path.sqlite``,
         ``postgresql+psycopg://user@host/db``); :func:`default_url` when omitted.
         Tables are created if missing.
+    shipped : bool, default True
+        Load the meta-dataset shipped with autometa into the store on its first read
+        (:meth:`ensure_shipped`), so that any store (the default one, a PostgreSQL
+        server, another SQLite file) starts with it. False for a store that is to hold
+        only what is written to it; ``$AUTOMETA_METADATA_DIR=none`` turns it off for all.
+        Writes never load it, so a process that only records runs stays cheap.
+
+    Raises
+    ------
+    InputError
+        At once when the URL is malformed, its driver is missing, or the database cannot
+        be reached (servers get a connect timeout of a few seconds) or created.
 
     Notes
     -----
@@ -136,52 +187,50 @@ class SQLMetaDB:
     shared across ``fork``).
     """
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, *, shipped: bool = True) -> None:
         self.url = url or default_url()
-        if self.url.startswith("sqlite:///"):
-            path = Path(self.url[len("sqlite:///"):])
-            if str(path) not in ("", ":memory:"):
-                path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.engine = create_engine(self.url, future=True)
-        except ModuleNotFoundError as exc:
-            raise InputError(
-                f"The meta-database URL {self.url!r} needs the driver {exc.name!r}: "
-                "pip install 'autometa[distributed]' (PostgreSQL) or the driver of your database."
-            ) from None
-        except Exception as exc:
-            raise InputError(f"Cannot open meta-database URL {self.url!r} ({exc}); check the URL.") from None
+        self.shipped = shipped
+        self._shipped_pending = shipped
+        self.engine = _engine(self.url)
         if self.engine.dialect.name == "sqlite":
             _sqlite_pragmas(self.engine)
         try:
             Base.metadata.create_all(self.engine)
-        except OperationalError as exc:
+        except DBAPIError as exc:
             first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-            raise InputError(f"Cannot connect to the meta-database {self!r} ({first}); is the server running?") from None
+            self.engine.dispose()
+            if self.engine.dialect.name == "sqlite":
+                raise InputError(
+                    f"Cannot open the SQLite meta-database {self!r} ({first}); check that the file and its "
+                    "directory are writable."
+                ) from None
+            raise InputError(
+                f"Cannot connect to the meta-database {self!r} ({first}); is the server running and reachable, "
+                "and are the URL's user, password and database right?"
+            ) from None
 
     def ensure_shipped(self) -> bool:
-        """Load the shipped meta-dataset (metadata/) if this store lacks its current build;
-        returns whether anything was loaded. Readers of the default store (``autometa
-        metadb info``, warm starts) call it on first use; writers of own runs do not, so
-        recording a tune run stays cheap."""
-        from autometa.metadb._shipped import SHIPPED_SOURCE, load_shipped, shipped_dir
+        """Load the shipped meta-dataset (:func:`~autometa.metadb.shipped_dir`) unless this
+        store holds its current build already; returns whether it loaded it.
 
+        A store opened with ``shipped=True`` calls it before its first read, so callers
+        need not; call it to load earlier. A newer build (a newer autometa) is loaded on
+        top of the one stored. Loading into an empty store takes seconds and is safe when
+        several processes do it at once: it only inserts rows not stored yet.
+        """
+        from autometa.metadb._shipped import build_of, load_shipped, loaded_build, shipped_dir
+
+        self._shipped_pending = False
         d = shipped_dir()
-        if d is None:
-            return False
-        stamp = json.loads((d / "MANIFEST.json").read_text()).get("updated_at", "")
-        with self.engine.connect() as conn:
-            versions = conn.execute(select(Source.versions).where(Source.name == SHIPPED_SOURCE)).scalar_one_or_none()
-        if versions is not None and json.loads(versions).get("updated_at") == stamp:
+        if d is None or loaded_build(self) == build_of(d):
             return False
         load_shipped(self, d)
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(Source).where(Source.name == SHIPPED_SOURCE).values(
-                    versions=json.dumps({"updated_at": stamp, "from": str(d)})
-                )
-            )
         return True
+
+    def _before_read(self) -> None:
+        """The first read of a ``shipped=True`` store loads the shipped meta-dataset."""
+        if self._shipped_pending:
+            self.ensure_shipped()
 
     def __repr__(self) -> str:
         return f"SQLMetaDB({self.engine.url.render_as_string(hide_password=True)!r})"
@@ -331,6 +380,7 @@ class SQLMetaDB:
     # ------------------------------------------------------------------ reads
     def tasks(self) -> pd.DataFrame:
         """All tasks with their source."""
+        self._before_read()
         q = select(
             TaskRow.name, Source.name.label("source"), TaskRow.problem_type, TaskRow.target, TaskRow.n_rows,
             TaskRow.n_features, TaskRow.n_classes, TaskRow.openml_task_id, TaskRow.openml_dataset_id,
@@ -340,6 +390,7 @@ class SQLMetaDB:
 
     def metafeatures(self, *, extractor: str = "autometa") -> pd.DataFrame:
         """Meta-features of all tasks: one row per task, one column per meta-feature."""
+        self._before_read()
         q = select(TaskRow.name, MetaFeature.name, MetaFeature.value).join(
             TaskRow, TaskRow.id == MetaFeature.task_id
         ).where(MetaFeature.extractor == extractor)
@@ -353,6 +404,7 @@ class SQLMetaDB:
 
     def configurations(self, family: str | None = None) -> dict[str, dict[str, Any]]:
         """Stored configurations by hash (of one family, or all)."""
+        self._before_read()
         q = select(Configuration.hash, Configuration.config_json).join(Family, Family.id == Configuration.family_id)
         if family is not None:
             q = q.where(Family.name == family)
@@ -364,6 +416,7 @@ class SQLMetaDB:
     ) -> pd.DataFrame:
         """Task x configuration matrix of ``metric`` (rows: task names, columns: config
         hashes); missing or failed evaluations are NaN."""
+        self._before_read()
         q = (
             select(TaskRow.name, Configuration.hash, func.avg(Score.value))
             .select_from(Score)
@@ -399,6 +452,7 @@ class SQLMetaDB:
 
     def info(self) -> dict[str, Any]:
         """Counts: tasks, sources, families, configurations per family, evaluations, extractors."""
+        self._before_read()
         with self.engine.connect() as conn:
             n_tasks = conn.execute(select(func.count()).select_from(TaskRow)).scalar_one()
             by_type = dict(conn.execute(select(TaskRow.problem_type, func.count()).group_by(TaskRow.problem_type)).all())
