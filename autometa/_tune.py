@@ -1,4 +1,8 @@
-"""The tuning loop: optimizer proposals -> robust evaluation -> history on disk -> refit."""
+"""The facade: :func:`tune` wires task, pruning, warm start, transfer, optimizer,
+evaluation, run directory and meta-database; each part is keyword-only and swappable.
+
+The loop itself: optimizer proposals -> robust evaluation -> history on disk -> refit.
+"""
 
 from __future__ import annotations
 
@@ -6,41 +10,42 @@ import json
 import logging
 import math
 import os
-import platform
 import time
+import uuid
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from ConfigSpace import ConfigurationSpace
 
-from autometa.evaluation import Evaluator, TrialResult
-from autometa.exceptions import InputError, ResumeError
-from autometa.optimizers import BACKENDS, config_key, make_optimizer
-from autometa.spaces import FAMILY_KEY, config_to_dict, family_defaults, get_space
+from autometa.evaluation import BaseEvaluator, Evaluator, TrialResult
+from autometa.exceptions import AutometaWarning, InputError, ResumeError
+from autometa.metadb import SQLMetaDB, open_metadb
+from autometa.optimizers import BACKENDS, BaseOptimizer
+from autometa.spaces import FAMILY_KEY, config_key, config_to_dict, get_space, in_space
 from autometa.task import Task
+from autometa.transfer import BasePruner, BaseTransfer, BoxPruner, SurrogateTransfer, TransferEnsemble
+from autometa.versions import package_versions
+from autometa.warmstart import DEFAULT_WARM_START, WARM_STARTERS, BaseWarmStarter, DefaultsWarmStarter
 
-__all__ = ["tune", "default_initial_configs", "TuneResult", "TrialRecord", "Progress", "package_versions"]
+__all__ = [
+    "DEFAULT_WARM_START",
+    "Progress",
+    "TrialRecord",
+    "TuneResult",
+    "read_run",
+    "tune",
+]
 
 logger = logging.getLogger(__name__)
 
-_VERSIONED = ("autometa", "scikit-learn", "numpy", "pandas", "scipy", "ConfigSpace", "smac", "optuna", "joblib")
 _MAX_DUPLICATE_ASKS = 50
 
-
-def package_versions() -> dict[str, str]:
-    """Versions of Python and of the packages a saved model depends on."""
-    out = {"python": platform.python_version()}
-    for name in _VERSIONED:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+PRUNERS = ("box", "importance", "none")
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,11 @@ class TuneResult:
         Every trial, failed ones included, in order.
     model : Pipeline or None
         The best configuration refit on all data (None when ``refit=False`` or the refit failed).
+    n_resumed : int
+        Finished trials read back from ``out_dir`` (a resumed run), not redone.
+    setup : dict
+        What the meta-learning parts did before the first trial: the warm start (name,
+        number of configurations, seconds, or why it fell back), pruning, transfer.
     """
 
     best_config: dict[str, Any]
@@ -129,6 +139,8 @@ class TuneResult:
     task: dict[str, Any] = field(default_factory=dict, repr=False)
     package_versions: dict[str, str] = field(default_factory=dict, repr=False)
     refit_error: str | None = None
+    n_resumed: int = 0
+    setup: dict[str, Any] = field(default_factory=dict)
 
     @property
     def leaderboard(self) -> pd.DataFrame:
@@ -166,6 +178,8 @@ class TuneResult:
             "backend": self.backend,
             "task": self.task,
             "refit_error": self.refit_error,
+            "n_resumed": self.n_resumed,
+            "setup": self.setup,
             "package_versions": self.package_versions,
         }
 
@@ -215,42 +229,100 @@ class _RunDir:
             os.fsync(fh.fileno())
 
 
-def default_initial_configs(space: ConfigurationSpace, task: Task) -> list[dict[str, Any]]:
-    """Each family's default, in the space's order. When the metric weighs classes equally
-    (balanced accuracy) and the classes are imbalanced, families that can weight classes
-    start from ``class_weight="balanced"``: the default that matches the metric."""
-    configs = [config_to_dict(c) for c in family_defaults(space)]
-    if task.metric == "balanced_accuracy":
-        counts = task.y.value_counts()
-        if counts.min() < 0.8 * counts.max():
-            for c in configs:
-                key = f"{c[FAMILY_KEY]}:class_weight"
-                if key in c:
-                    c[key] = "balanced"
-    return configs
-
-
-def _valid_in(config: Mapping[str, Any], space: ConfigurationSpace) -> bool:
-    """Whether a configuration is a point of ``space`` (a pruned space drops some)."""
-    from ConfigSpace.util import deactivate_inactive_hyperparameters
-
+def read_run(out_dir: str | os.PathLike[str]) -> tuple[dict[str, Any], list[TrialRecord]]:
+    """A finished run directory of :func:`tune`: its task description (``result.json``'s
+    ``task`` plus the data fingerprint) and its trials; e.g. to record it in a
+    meta-database later (:meth:`autometa.metadb.SQLMetaDB.add_run`)."""
+    d = Path(out_dir)
     try:
-        c = deactivate_inactive_hyperparameters(dict(config), space)
-        c.check_valid_configuration()
-        return all(k in space for k in config) and config_to_dict(c) == config_to_dict(config)
-    except Exception:  # noqa: BLE001 - outside the (pruned) space
-        return False
+        run = json.loads((d / "run.json").read_text())
+        result = json.loads((d / "result.json").read_text())
+    except FileNotFoundError:
+        raise InputError(f"'{d}' is not a finished autometa tune directory (run.json/result.json missing).") from None
+    trials = _RunDir(d, run).open()
+    return {**result["task"], "fingerprint": run["task_fingerprint"]}, trials
+
+
+def _record(db: SQLMetaDB, task: dict[str, Any], history: Sequence[TrialRecord], run_key: str,
+            metafeatures: Mapping[str, float] | None) -> int:
+    from autometa.metafeatures import EXTRACTOR_VERSION
+
+    return db.add_run(task, [asdict(r) for r in history], run_key=run_key, versions=package_versions(),
+                      metafeatures=metafeatures, metafeatures_version=EXTRACTOR_VERSION)
+
+
+def _optimizer_factory(optimizer: Any) -> tuple[str, Callable[..., BaseOptimizer]]:
+    """``(name, factory)`` of the optimizer part: a name or a BaseOptimizer subclass."""
+    if isinstance(optimizer, str):
+        if optimizer not in BACKENDS:
+            raise InputError(f"Unknown optimizer {optimizer!r}; choose one of: {', '.join(BACKENDS)}.")
+        return optimizer, BACKENDS[optimizer]
+    if isinstance(optimizer, type) and issubclass(optimizer, BaseOptimizer):
+        return str(getattr(optimizer, "name", optimizer.__name__)), optimizer
+    raise InputError(
+        f"The 'optimizer' parameter of tune must be one of {', '.join(BACKENDS)} or a BaseOptimizer subclass; "
+        f"got {optimizer!r}."
+    )
+
+
+def _warm_starter(warm_start: Any, metadb: Any) -> BaseWarmStarter | None:
+    if warm_start is None or warm_start == "none":
+        return None
+    if isinstance(warm_start, BaseWarmStarter):
+        return warm_start
+    if isinstance(warm_start, str) and warm_start in WARM_STARTERS:
+        cls = WARM_STARTERS[warm_start]
+        return cls() if cls is DefaultsWarmStarter else cls(metadb)  # type: ignore[call-arg]
+    raise InputError(
+        f"The 'warm_start' parameter of tune must be one of {', '.join([*WARM_STARTERS, 'none'])} or a "
+        f"BaseWarmStarter; got {warm_start!r}."
+    )
+
+
+def _pruner(prune: Any, metadb: Any) -> BasePruner | None:
+    if prune is None or prune == "none":
+        return None
+    if isinstance(prune, BasePruner):
+        return prune
+    if prune == "box":
+        return BoxPruner(metadb)
+    if prune == "importance":
+        from autometa.defaults import ImportancePruner
+
+        return ImportancePruner(metadb)
+    raise InputError(f"The 'prune' parameter of tune must be one of {', '.join(PRUNERS)} or a BasePruner; got {prune!r}.")
+
+
+def _transfer(transfer: Any, metadb: Any) -> BaseTransfer | TransferEnsemble | None:
+    if transfer is None or transfer == "none":
+        return None
+    if isinstance(transfer, (BaseTransfer, TransferEnsemble)):
+        return transfer
+    if transfer in ("rgpe", "tstr"):
+        return SurrogateTransfer(transfer, metadb=metadb)
+    raise InputError(
+        f"The 'transfer' parameter of tune must be rgpe, tstr, none, a BaseTransfer or a TransferEnsemble; got {transfer!r}."
+    )
 
 
 def tune(
     task: Task,
     *,
-    backend: str = "smac",
+    optimizer: str | type[BaseOptimizer] = "smac",
+    warm_start: str | BaseWarmStarter | None = DEFAULT_WARM_START,
+    transfer: str | BaseTransfer | TransferEnsemble | None = None,
+    prune: str | BasePruner | None = None,
+    metadb: SQLMetaDB | str | None = None,
+    record: bool = False,
     n_trials: int | None = None,
     time_budget_s: float | None = None,
     out_dir: str | os.PathLike[str] | None = None,
     initial_configs: Sequence[Mapping[str, Any]] | None = None,
+    n_initial: int = 25,
     families: Sequence[str] | None = None,
+    space: ConfigurationSpace | None = None,
+    metafeatures: Mapping[str, float] | None = None,
+    evaluator: BaseEvaluator | None = None,
     per_trial_time_limit_s: float | None = None,
     memory_limit_mb: int | None = None,
     n_jobs: int = 1,
@@ -258,15 +330,44 @@ def tune(
     refit: bool = True,
     callbacks: Sequence[Callable[[Progress], None]] = (),
     start_time: float | None = None,
-    transfer: Any | None = None,
-    space: ConfigurationSpace | None = None,
+    backend: str | None = None,
 ) -> TuneResult:
     """Search the combined pipeline space for the best configuration of ``task``.
+
+    The parts, each keyword-only and swappable (a short name or an object of the
+    documented base class), run in this order before the first trial, and their time
+    counts in the budget: ``prune`` narrows the space, ``warm_start`` picks the first
+    configurations inside it, ``transfer`` builds the surrogate that guides every later
+    step, and ``optimizer`` proposes the rest. Names that read the meta-database use
+    ``metadb``.
 
     Parameters
     ----------
     task : Task
-    backend : {"smac", "optuna", "random"}
+    optimizer : {"smac", "optuna", "random"} or BaseOptimizer subclass
+        Built with the (pruned) space, ``seed=task.seed``, the warm-start configurations
+        as ``initial_configs`` and, when given, ``transfer=``.
+    warm_start : {"defaults", "knn", "portfolio", "none"} or BaseWarmStarter
+        The first configurations: each family's default (the default, see
+        :data:`DEFAULT_WARM_START`), the best configurations of the nearest stored tasks
+        (:class:`~autometa.warmstart.KNNWarmStarter`), the greedy portfolio
+        (:class:`~autometa.warmstart.PortfolioWarmStarter`), or nothing (the optimizer's
+        own initial design). A meta-database starter that cannot serve the task (no
+        stored task of its kind) falls back to the defaults with an
+        :class:`~autometa.exceptions.AutometaWarning`.
+    transfer : {"rgpe", "tstr", "none"}, BaseTransfer or TransferEnsemble, optional
+        Surrogate transfer from the meta-database (:mod:`autometa.transfer`): the
+        ensemble becomes SMAC's model or Optuna's sampler.
+    prune : {"box", "importance", "none"} or BasePruner, optional
+        Prune the space from the meta-database: the bounding box of the nearest tasks'
+        best configurations, or hyperparameters of low importance fixed to learned defaults.
+    metadb : SQLMetaDB or str, optional
+        The meta-database (or its URL) the named parts read and ``record`` writes to;
+        the default store otherwise. A URL is opened at once: an unreachable one raises
+        :class:`~autometa.exceptions.InputError` before any work.
+    record : bool
+        Add the trials to ``metadb`` when the run ends (own runs), so that later runs
+        learn from this one. The CLI records by default.
     n_trials : int, optional
         Stop after this many trials (resumed ones count). Unlimited by default: the
         time budget stops the search.
@@ -276,9 +377,19 @@ def tune(
         Where ``run.json``, ``trials.jsonl``, ``result.json`` and ``model.joblib`` go. An
         existing directory of the same run is resumed: finished trials are not redone.
     initial_configs : sequence of mappings, optional
-        Configurations to evaluate first (warm start). By default, each family's default.
+        Configurations to evaluate first, instead of the warm start's.
+    n_initial : int
+        The most configurations the warm start contributes.
     families : sequence of str, optional
         Restrict the search to these model families.
+    space : ConfigurationSpace, optional
+        A custom search space of autometa's hyperparameters; overrides ``families``.
+    metafeatures : mapping, optional
+        The task's meta-features, when known (e.g. stored); computed once otherwise, if a
+        part needs them.
+    evaluator : BaseEvaluator, optional
+        The objective (default: :class:`~autometa.evaluation.Evaluator`, real fits with
+        limits). A :class:`~autometa.evaluation.ReplayEvaluator` replays stored scores.
     per_trial_time_limit_s : float, optional
         Wall-time limit of one trial; by default a quarter of the budget (at least 5 s).
     memory_limit_mb : int, optional
@@ -294,13 +405,8 @@ def tune(
     start_time : float, optional
         ``time.perf_counter()`` when the run began (e.g. before the data was loaded), so
         that the budget covers it.
-    transfer : {"rgpe", "tstr"} or TransferEnsemble, optional
-        Surrogate transfer from the meta-database (:mod:`autometa.transfer`): the
-        ensemble becomes SMAC's model or Optuna's sampler. A name builds the ensemble
-        from the default meta-database (its fitting time counts in the budget).
-    space : ConfigurationSpace, optional
-        A custom (e.g. pruned, :func:`autometa.transfer.bounding_box`) search space of
-        autometa's hyperparameters; overrides ``families``.
+    backend : str, optional
+        Former name of ``optimizer``.
     """
     t0 = time.perf_counter() if start_time is None else start_time
     budget = float(task.time_budget_s if time_budget_s is None else time_budget_s)
@@ -308,27 +414,76 @@ def tune(
         raise InputError(f"The time budget must be a positive number of seconds; got {time_budget_s!r}.")
     if n_trials is not None and n_trials < 1:
         raise InputError(f"n_trials must be at least 1; got {n_trials!r}.")
-    if backend not in BACKENDS:
-        raise InputError(f"Unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}.")
+    if n_initial < 0:
+        raise InputError(f"The 'n_initial' parameter of tune must be at least 0; got {n_initial!r}.")
+    # Everything the user named is checked before any meta-learning work.
+    name, make = _optimizer_factory(backend if backend is not None else optimizer)
+    if space is None:
+        space = get_space(str(task.problem_type), families=families, seed=task.seed)
+    elif FAMILY_KEY not in space:
+        raise InputError(f"A custom search space must have the {FAMILY_KEY!r} hyperparameter of autometa's spaces.")
+    db = open_metadb(metadb) if metadb is not None else None
+    starter = _warm_starter(warm_start, db) if initial_configs is None else None
+    pruner = _pruner(prune, db)
+    transfer_part = _transfer(transfer, db)
+    if transfer_part is not None and name == "random":
+        raise InputError("Surrogate transfer needs a model-based optimizer: use smac or optuna.")
     deadline = t0 + budget
     per_trial = per_trial_time_limit_s if per_trial_time_limit_s is not None else max(5.0, budget / 4)
     metric = task.metric_obj
     metric_name = metric.name
 
-    if space is None:
-        space = get_space(str(task.problem_type), families=families, seed=task.seed)
-    elif FAMILY_KEY not in space:
-        raise InputError(f"A custom search space must have the {FAMILY_KEY!r} hyperparameter of autometa's spaces.")
-    initial = default_initial_configs(space, task) if initial_configs is None else list(initial_configs)
-    initial = [c for c in initial if _valid_in(c, space)]
-    if isinstance(transfer, str):
-        if transfer == "none":
-            transfer = None
-        else:
-            from autometa.transfer import transfer_for_task
+    setup: dict[str, Any] = {}
+    mf: dict[str, float] | None = dict(metafeatures) if metafeatures is not None else None
 
-            transfer = transfer_for_task(task, transfer, space=space)
-    optimizer = make_optimizer(backend, space, seed=task.seed, initial_configs=initial, transfer=transfer)
+    def task_metafeatures() -> dict[str, float]:
+        nonlocal mf
+        if mf is None:
+            from autometa.metafeatures import extract
+
+            mf = extract(task)
+        return mf
+
+    if pruner is not None:
+        t_p = time.perf_counter()
+        space, what = pruner.prune(task, space, metafeatures=task_metafeatures())
+        setup["prune"] = {"name": pruner.name, "what": what, "seconds": round(time.perf_counter() - t_p, 3)}
+        logger.info("pruned space (%s): %s", pruner.name, what)
+    if initial_configs is not None:
+        initial = [dict(c) for c in initial_configs]
+        setup["warm_start"] = {"name": "initial_configs", "n": len(initial)}
+    elif starter is None:
+        initial = []
+        setup["warm_start"] = {"name": "none", "n": 0}
+    else:
+        t_w = time.perf_counter()
+        needs_mf = not isinstance(starter, DefaultsWarmStarter)
+        try:
+            found = starter.suggest(task, space, n_initial, metafeatures=task_metafeatures() if needs_mf else None)
+            setup["warm_start"] = {"name": starter.name}
+        except InputError as exc:  # an empty or foreign meta-database: start from the defaults
+            warnings.warn(f"warm start ({starter.name}): {exc} Starting from each family's default instead.",
+                          AutometaWarning, stacklevel=2)
+            found = DefaultsWarmStarter().suggest(task, space, n_initial)
+            setup["warm_start"] = {"name": "defaults", "fallback_from": starter.name, "reason": str(exc)}
+        initial = [s.config for s in found]
+        setup["warm_start"] |= {"n": len(initial), "seconds": round(time.perf_counter() - t_w, 3),
+                                "sources": sorted({s.source for s in found})}
+        logger.info("warm start (%s): %d configurations", setup["warm_start"]["name"], len(initial))
+    initial = [c for c in initial if in_space(c, space)]
+    ensemble: TransferEnsemble | None = None
+    if isinstance(transfer_part, BaseTransfer):
+        t_t = time.perf_counter()
+        ensemble = transfer_part.build(task, space, metafeatures=task_metafeatures())
+        setup["transfer"] = {"name": transfer_part.name, "stored_tasks": len(ensemble.store.tasks),
+                             "seconds": round(time.perf_counter() - t_t, 3)}
+    elif transfer_part is not None:
+        ensemble = transfer_part
+        setup["transfer"] = {"name": type(ensemble).__name__, "stored_tasks": len(ensemble.store.tasks)}
+    kwargs: dict[str, Any] = {"seed": task.seed, "initial_configs": initial}
+    if ensemble is not None:
+        kwargs["transfer"] = ensemble
+    opt = make(space, **kwargs)
 
     run_dir = None
     history: list[TrialRecord] = []
@@ -339,13 +494,16 @@ def tune(
             "metric": task.metric,
             "problem_type": task.problem_type,
             "seed": int(task.seed),
-            "backend": backend,
+            "backend": name,
             "families": list(space[FAMILY_KEY].choices),  # type: ignore[attr-defined]
         }
         run_dir = _RunDir(Path(out_dir), identity)
         history = run_dir.open()
+    n_resumed = len(history)
+    if n_resumed:
+        logger.info("resumed: %d finished trials read back from %s", n_resumed, out_dir)
     seen: dict[str, TrialRecord] = {config_key(r.config): r for r in history}
-    optimizer.tell_many((r.config, r.loss, r.ok) for r in history)
+    opt.tell_many((r.config, r.loss, r.ok) for r in history)
 
     def fail_loss() -> float:
         ok = [r.loss for r in history if r.ok]
@@ -366,7 +524,9 @@ def tune(
         # One fit on all rows (a fold fit scaled up), saving the model, and slack.
         return 1.0 + 0.03 * budget + 1.5 * b.fit_time_s / k * (1.0 + 1.0 / k)
 
-    evaluator = Evaluator(task, memory_limit_mb=memory_limit_mb, n_jobs=n_jobs, isolation=isolation)
+    ev = evaluator if evaluator is not None else Evaluator(
+        task, memory_limit_mb=memory_limit_mb, n_jobs=n_jobs, isolation=isolation
+    )
     model, refit_error = None, None
     try:
         duplicates = 0
@@ -374,22 +534,22 @@ def tune(
             remaining = deadline - time.perf_counter() - refit_reserve()
             if remaining < min(1.0, 0.02 * budget):
                 break
-            config = optimizer.ask()
+            config = opt.ask()
             key = config_key(config)
             if key in seen:  # proposed again (or done before a resume): reuse the result
-                optimizer.tell(config, seen[key].loss if seen[key].ok else fail_loss(), ok=seen[key].ok)
+                opt.tell(config, seen[key].loss if seen[key].ok else fail_loss(), ok=seen[key].ok)
                 duplicates += 1
                 if duplicates > _MAX_DUPLICATE_ASKS:
                     break
                 continue
             duplicates = 0
             trial_deadline = time.perf_counter() + remaining
-            res = evaluator.evaluate(config, time_limit_s=per_trial, deadline=trial_deadline)
+            res = ev.evaluate(config, time_limit_s=per_trial, deadline=trial_deadline)
             if res.status == "timeout" and time.perf_counter() >= trial_deadline - 0.05:
                 msg = f"stopped when the time budget ran out ({remaining:.1f} s were left)"
                 res = TrialResult(**{**res.__dict__, "error": msg})
             loss = metric.to_loss(res.scores[metric_name]) if res.ok else math.nan
-            record = TrialRecord(
+            record_ = TrialRecord(
                 number=len(history),
                 config=res.config,
                 status=res.status,
@@ -401,21 +561,21 @@ def tune(
                 error=res.error,
                 finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
             )
-            optimizer.tell(config, loss if res.ok else fail_loss(), ok=res.ok)
-            history.append(record)
-            seen[key] = record
+            opt.tell(config, loss if res.ok else fail_loss(), ok=res.ok)
+            history.append(record_)
+            seen[key] = record_
             if run_dir is not None:
-                run_dir.append(record)
+                run_dir.append(record_)
             logger.info(
-                "trial %d %s: %s %s (%.1f s)%s", record.number, record.family, record.status,
-                f"{task.metric}={record.scores[metric_name]:.4f}" if record.ok else "",
-                record.duration_s, f" {record.error}" if record.error else "",
+                "trial %d %s: %s %s (%.1f s)%s", record_.number, record_.family, record_.status,
+                f"{task.metric}={record_.scores[metric_name]:.4f}" if record_.ok else "",
+                record_.duration_s, f" {record_.error}" if record_.error else "",
             )
             b = best()
             for cb in callbacks:
                 cb(
                     Progress(
-                        record=record,
+                        record=record_,
                         n_trials=len(history),
                         best_score=None if b is None else b.scores[metric_name],
                         elapsed_s=time.perf_counter() - t0,
@@ -434,13 +594,15 @@ def tune(
         if refit:
             ranked = sorted((r for r in history if r.ok), key=lambda r: r.loss)
             for cand in ranked[:3]:  # fall back to the runner-up if the best cannot be refit
-                model, refit_error = evaluator.refit(cand.config)
+                model, refit_error = ev.refit(cand.config)
                 if model is not None:
                     b = cand
                     break
     finally:
-        evaluator.close()
+        if evaluator is None:
+            ev.close()
 
+    task_summary = {**task.describe(), "greater_is_better": metric.greater_is_better}
     result = TuneResult(
         best_config=config_to_dict(b.config),
         best_score=float(b.scores[metric_name]),
@@ -448,12 +610,14 @@ def tune(
         n_trials=len(history),
         elapsed_s=time.perf_counter() - t0,
         seed=int(task.seed),
-        backend=backend,
+        backend=name,
         history=history,
         model=model,
-        task={**task.describe(), "greater_is_better": metric.greater_is_better},
+        task=task_summary,
         package_versions=package_versions(),
         refit_error=refit_error if model is None else None,
+        n_resumed=n_resumed,
+        setup=setup,
     )
     if run_dir is not None:
         from autometa.model import save_model
@@ -464,4 +628,12 @@ def tune(
         # result.json last: its presence says the run finished.
         summary = {**result.summary(), "elapsed_s": round(time.perf_counter() - t0, 3)}
         _atomic_write(run_dir.path / "result.json", json.dumps(summary, indent=2, default=str))
+    if record:
+        key = str(run_dir.path.resolve()) if run_dir is not None else f"run-{uuid.uuid4().hex}"
+        try:  # failing to record never fails the run
+            n = _record(db if db is not None else SQLMetaDB(), {**task_summary, "fingerprint": task.fingerprint()},
+                        history, key, mf)
+            result.setup["recorded_evaluations"] = n
+        except Exception as exc:  # noqa: BLE001 - a store that cannot take the run only costs a warning
+            warnings.warn(f"trials not recorded in the meta-database ({exc}).", AutometaWarning, stacklevel=2)
     return result

@@ -24,9 +24,9 @@ def main(argv: list[str]) -> None:  # pragma: no cover - runs in a child process
         limit = mem_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     reader, writer = Connection(rfd, writable=False), Connection(wfd, readable=False)
-    from autometa.evaluation import _serve
+    from autometa.evaluation import serve
 
-    _serve(reader, writer)
+    serve(reader, writer)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,6 +13,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d, validate_data
 
 from autometa.exceptions import AutometaWarning
+from autometa.warmstart import DEFAULT_WARM_START
 
 __all__ = ["AutoMetaClassifier", "AutoMetaRegressor"]
 
@@ -26,7 +27,11 @@ class _AutoMetaBase(BaseEstimator):
         metric: str | None = None,
         time_budget_s: float = 60.0,
         n_trials: int | None = None,
-        backend: str = "smac",
+        optimizer: Any = "smac",
+        warm_starter: Any = DEFAULT_WARM_START,
+        transfer: Any = None,
+        prune: Any = None,
+        metadb: Any = None,
         families: Sequence[str] | None = None,
         per_trial_time_limit_s: float | None = None,
         isolation: str = "process",
@@ -36,7 +41,11 @@ class _AutoMetaBase(BaseEstimator):
         self.metric = metric
         self.time_budget_s = time_budget_s
         self.n_trials = n_trials
-        self.backend = backend
+        self.optimizer = optimizer
+        self.warm_starter = warm_starter
+        self.transfer = transfer
+        self.prune = prune
+        self.metadb = metadb
         self.families = families
         self.per_trial_time_limit_s = per_trial_time_limit_s
         self.isolation = isolation
@@ -87,7 +96,11 @@ class _AutoMetaBase(BaseEstimator):
             )
         result = tune(
             task,
-            backend=self.backend,
+            optimizer=self.optimizer,
+            warm_start=self.warm_starter,
+            transfer=self.transfer,
+            prune=self.prune,
+            metadb=self.metadb,
             n_trials=self.n_trials,
             families=self.families,
             per_trial_time_limit_s=self.per_trial_time_limit_s,
@@ -134,7 +147,16 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaBase):
         Wall-clock budget of ``fit``.
     n_trials : int, optional
         Stop after this many configurations.
-    backend : {"smac", "optuna", "random"}
+    optimizer : {"smac", "optuna", "random"} or BaseOptimizer subclass
+    warm_starter : {"defaults", "knn", "portfolio", "none"} or BaseWarmStarter
+        The first configurations: ``tune(warm_start=...)``, with the same default as the
+        CLI (scikit-learn reserves the name ``warm_start`` for incremental fitting).
+    transfer : {"rgpe", "tstr"}, BaseTransfer or None
+        Surrogate transfer from the meta-database.
+    prune : {"box", "importance"}, BasePruner or None
+        Prune the search space from the meta-database.
+    metadb : SQLMetaDB or str, optional
+        The meta-database (or its URL) the named parts read; the default store otherwise.
     families : sequence of str, optional
         Model families to search (all by default).
     per_trial_time_limit_s : float, optional

@@ -9,6 +9,7 @@ process boundary costs one pickle of the data per worker, not per trial.
 
 from __future__ import annotations
 
+import abc
 import math
 import os
 import subprocess
@@ -31,7 +32,16 @@ from autometa.metrics import Metric, tracked_metrics
 from autometa.spaces import build_pipeline, config_to_dict
 from autometa.task import Task
 
-__all__ = ["TrialResult", "Evaluator", "make_splits", "STATUSES", "score_predictions"]
+__all__ = [
+    "STATUSES",
+    "BaseEvaluator",
+    "Evaluator",
+    "ReplayEvaluator",
+    "TrialResult",
+    "make_splits",
+    "score_predictions",
+    "serve",
+]
 
 #: ``ok`` or the reason a trial failed.
 STATUSES = ("ok", "crash", "timeout", "memory")
@@ -202,8 +212,8 @@ def _run(state: _State, kind: str, config: Mapping[str, Any]) -> dict[str, Any]:
         }
 
 
-def _serve(reader: Any, writer: Any) -> None:  # pragma: no cover - runs in a child process
-    """The worker loop: first message is the task payload, then ``(kind, config)`` jobs."""
+def serve(reader: Any, writer: Any) -> None:  # pragma: no cover - runs in a child process
+    """The loop of the worker process ``python -m autometa._worker``: first message is the task payload, then ``(kind, config)`` jobs."""
     from threadpoolctl import threadpool_limits
 
     try:
@@ -223,7 +233,132 @@ def _serve(reader: Any, writer: Any) -> None:  # pragma: no cover - runs in a ch
             writer.send(_run(state, kind, config))
 
 
-class Evaluator:
+class BaseEvaluator(abc.ABC):
+    """The objective :func:`autometa.tune` optimizes: configuration in, scores out.
+
+    Contract: :meth:`evaluate` never raises for a failing configuration (it returns a
+    :class:`TrialResult` with a failure status and one line of reason) and respects
+    ``time_limit_s`` and ``deadline`` as far as it can; :meth:`refit` returns the model
+    fitted on all the task's rows, or ``(None, reason)``; :meth:`close` releases what
+    the evaluator holds (it may be called more than once). One evaluation at a time,
+    called from the thread that runs :func:`autometa.tune`.
+    """
+
+    @abc.abstractmethod
+    def evaluate(
+        self, config: Mapping[str, Any], *, time_limit_s: float | None = None, deadline: float | None = None
+    ) -> TrialResult:
+        """Scores of ``config`` on every tracked metric (means over splits)."""
+
+    def refit(self, config: Mapping[str, Any]) -> tuple[Any, str | None]:
+        """The model of ``config`` fitted on all rows: ``(model, None)`` or ``(None, reason)``."""
+        return None, f"{type(self).__name__} does not fit models"
+
+    def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
+        """Release workers or files."""
+
+    def __enter__(self) -> BaseEvaluator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ReplayEvaluator(BaseEvaluator):
+    """Replays stored scores instead of fitting: the lookup objective of benchmarks that
+    run the shipped :func:`autometa.tune` on a meta-database's tasks.
+
+    A proposal that is a stored configuration gets its stored scores. Any other proposal
+    gets the scores of the nearest stored configuration of the same family (Euclidean
+    distance in the space's unit-cube encoding, inactive values apart), which keeps every
+    replayed score a real measurement rather than a model's guess, at the price of a
+    piecewise-constant landscape. Stored failures replay as crashes.
+
+    Parameters
+    ----------
+    table : mapping
+        Configuration key (:func:`autometa.spaces.config_key`) -> ``(config, scores,
+        status, fit_time_s)``; see :meth:`from_metadb`.
+    space : ConfigurationSpace
+        The space proposals come from (for the nearest-neighbour encoding).
+    metric : str
+        The metric the fold scores report.
+    """
+
+    def __init__(self, table: Mapping[str, tuple[dict[str, Any], dict[str, float], str, float]], space: Any, *,
+                 metric: str) -> None:
+        from ConfigSpace.util import deactivate_inactive_hyperparameters
+
+        from autometa.spaces import FAMILY_KEY, in_space
+
+        if not table:
+            raise InputError("A ReplayEvaluator needs at least one stored evaluation; the table is empty.")
+        self.space = space
+        self.metric = metric
+        self.n_exact = 0
+        self.n_nearest = 0
+        self._table = dict(table)
+        self._family: dict[str, list[str]] = {}
+        vectors: dict[str, np.ndarray] = {}
+        for key, (config, *_rest) in self._table.items():
+            if not in_space(config, space):
+                continue
+            c = deactivate_inactive_hyperparameters(dict(config), space)
+            vectors[key] = np.nan_to_num(np.asarray(c.get_array(), dtype=float), nan=-1.0)
+            self._family.setdefault(str(config[FAMILY_KEY]), []).append(key)
+        self._vectors = vectors
+
+    @classmethod
+    def from_metadb(cls, metadb: Any, task_name: str, space: Any, *, metric: str) -> ReplayEvaluator:
+        """The stored evaluations (means over splits) of one task of a meta-database."""
+        from autometa.spaces import config_key
+
+        configs = metadb.configurations()
+        table: dict[str, tuple[dict[str, Any], dict[str, float], str, float]] = {}
+        scores = metadb.scores(task_name) if hasattr(metadb, "scores") else None
+        if scores is None:
+            raise InputError("This meta-database cannot list a task's scores (SQLMetaDB.scores).")
+        for h, row in scores.items():
+            cfg = configs.get(h)
+            if cfg is None:
+                continue
+            table[config_key(cfg)] = (cfg, dict(row["scores"]), str(row["status"]), float(row["fit_time_s"] or 0.0))
+        return cls(table, space, metric=metric)
+
+    def _lookup(self, config: Mapping[str, Any]) -> str | None:
+        from ConfigSpace.util import deactivate_inactive_hyperparameters
+
+        from autometa.spaces import FAMILY_KEY, config_key
+
+        key = config_key(config)
+        if key in self._table:
+            self.n_exact += 1
+            return key
+        pool = self._family.get(str(config.get(FAMILY_KEY)), [])
+        if not pool:
+            return None
+        c = deactivate_inactive_hyperparameters(dict(config), self.space)
+        v = np.nan_to_num(np.asarray(c.get_array(), dtype=float), nan=-1.0)
+        dist = [float(np.sum((self._vectors[k] - v) ** 2)) for k in pool]
+        self.n_nearest += 1
+        return pool[int(np.argmin(dist))]
+
+    def evaluate(
+        self, config: Mapping[str, Any], *, time_limit_s: float | None = None, deadline: float | None = None
+    ) -> TrialResult:
+        cfg = config_to_dict(config)
+        key = self._lookup(cfg)
+        if key is None:
+            return TrialResult(config=cfg, status="crash", error="no stored evaluation of this family to replay")
+        _, scores, status, fit_time = self._table[key]
+        if status != "ok" or not math.isfinite(scores.get(self.metric, math.nan)):
+            return TrialResult(config=cfg, status="crash", error=f"the stored evaluation failed ({status})",
+                               fit_time_s=fit_time)
+        return TrialResult(config=cfg, status="ok", scores=dict(scores), fold_scores=[scores[self.metric]],
+                           fit_time_s=fit_time)
+
+
+class Evaluator(BaseEvaluator):
     """Evaluates configurations of one task under time and memory limits.
 
     Parameters
@@ -333,12 +468,6 @@ class Evaluator:
             except (BrokenPipeError, OSError, subprocess.TimeoutExpired):
                 pass
         self._kill()
-
-    def __enter__(self) -> Evaluator:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __del__(self) -> None:
         try:

@@ -14,7 +14,17 @@ from sklearn import metrics as skm
 
 from autometa.exceptions import InputError
 
-__all__ = ["Metric", "METRICS", "get_metric", "tracked_metrics", "default_metric"]
+__all__ = [
+    "CLASSIFICATION_TYPES",
+    "METRICS",
+    "PROBLEM_TYPES",
+    "Metric",
+    "default_metric",
+    "get_metric",
+    "is_classification",
+    "same_kind",
+    "tracked_metrics",
+]
 
 
 @dataclass(frozen=True)
@@ -68,8 +78,23 @@ def _rmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(np.sqrt(skm.mean_squared_error(y_true, y_pred)))
 
 
+#: The problem types of a :class:`~autometa.task.Task`.
+PROBLEM_TYPES = ("binary", "multiclass", "regression")
+#: Problem types that classify ("classification" is how some stored sources name both).
+CLASSIFICATION_TYPES = ("binary", "multiclass", "classification")
 _CLF = ("binary", "multiclass")
 _REG = ("regression",)
+
+
+def same_kind(problem_type: str) -> tuple[str, ...]:
+    """The problem types a stored task may have to inform a task of ``problem_type``:
+    every classification type for a classification task, ``("regression",)`` otherwise."""
+    return CLASSIFICATION_TYPES if problem_type in CLASSIFICATION_TYPES else ("regression",)
+
+
+def is_classification(problem_type: str) -> bool:
+    """Whether ``problem_type`` classifies."""
+    return problem_type in CLASSIFICATION_TYPES
 
 METRICS: dict[str, Metric] = {
     m.name: m

@@ -75,7 +75,7 @@ class SavedModel:
 
 def save_model(pipeline: Any, path: str | os.PathLike[str], *, task: Task, best_config: dict[str, Any]) -> Path:
     """Write the fitted ``pipeline`` of ``task`` to ``path`` (atomically)."""
-    from autometa._tune import package_versions
+    from autometa.versions import package_versions
 
     path = Path(path)
     bundle = {
@@ -107,7 +107,7 @@ def load_model(path: str | os.PathLike[str], *, check_versions: bool = True) -> 
         ``check_versions`` is on and the file was written with another major.minor
         version of scikit-learn, numpy, pandas or autometa.
     """
-    from autometa._tune import package_versions
+    from autometa.versions import package_versions
 
     p = Path(path)
     if not p.is_file():

@@ -24,11 +24,10 @@ import numpy as np
 import pandas as pd
 
 from autometa.exceptions import AutometaWarning, InputError
-from autometa.metrics import Metric, default_metric, get_metric
+from autometa.metrics import PROBLEM_TYPES, Metric, default_metric, get_metric
 
 __all__ = ["Task", "read_table", "PROBLEM_TYPES", "MIN_CLASS_COUNT", "DEFAULT_FOLDS"]
 
-PROBLEM_TYPES = ("binary", "multiclass", "regression")
 #: A class needs this many rows, or stratified resampling cannot keep it in every split.
 MIN_CLASS_COUNT = 2
 #: Cross-validation folds used when every class has enough rows.

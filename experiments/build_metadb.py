@@ -33,9 +33,13 @@ from suite import load_suite, load_task_frame  # noqa: E402
 
 from autometa import Task, package_versions  # noqa: E402
 from autometa.evaluation import Evaluator  # noqa: E402
-from autometa.metadb import config_hash  # noqa: E402
 from autometa.metrics import tracked_metrics  # noqa: E402
-from autometa.spaces import FAMILIES, SPACE_VERSION, fixed_design  # noqa: E402
+from autometa.spaces import (  # noqa: E402
+    FAMILIES,
+    SPACE_VERSION,
+    config_hash,  # noqa: E402
+    fixed_design,
+)
 
 ROOT = Path(__file__).resolve().parents[1] / "metadata"
 N_CONFIGS = 32

@@ -41,7 +41,7 @@ BAD_INPUTS = {
     "unknown-metric": (b"a,b,y\n1,2,0\n3,4,1\n", ["--label", "y", "--metric", "f1_weird"], "Unknown metric"),
     "zero-budget": (b"a,b,y\n1,2,0\n3,4,1\n", ["--label", "y", "--time-budget", "0"], "positive number of seconds"),
     "negative-budget": (b"a,b,y\n1,2,0\n3,4,1\n", ["--label", "y", "--time-budget", "-3"], "positive number of seconds"),
-    "unknown-backend": (None, ["--label", "Status", "--backend", "hyperopt"], "Unknown backend"),
+    "unknown-backend": (None, ["--label", "Status", "--backend", "hyperopt"], "--backend must be one of"),
 }
 
 
@@ -189,11 +189,20 @@ def test_metalearn_command_trains_resumes_and_reports(tmp_path):
     assert _run("metalearn", "--algo", "sgd").exit_code == 2
 
 
-def test_default_knn_warm_start_falls_back_to_defaults_on_an_empty_metadb(make_csv, credit_small, tmp_path):
+def test_the_cli_and_the_api_share_the_default_start(make_csv, credit_small, tmp_path):
+    import inspect
+
+    from autometa import AutoMetaClassifier, tune
+    from autometa.warmstart import DEFAULT_WARM_START
+
+    assert inspect.signature(tune).parameters["warm_start"].default == DEFAULT_WARM_START
+    assert AutoMetaClassifier().get_params()["warm_starter"] == DEFAULT_WARM_START
     res = _run("tune", str(make_csv(credit_small)), "--label", "Status", "--n-trials", "1", "--families", "decision_tree",
                "--time-budget", "300", "--per-trial-limit", "200", "--out", str(tmp_path / "out"), "--no-record")
     assert res.exit_code == 0, res.output
-    assert "Starting from each family's default instead" in res.stderr
+    assert f"warm start ({DEFAULT_WARM_START}): 1 configurations" in res.stderr
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert result["setup"]["warm_start"]["name"] == DEFAULT_WARM_START
 
 
 
@@ -238,3 +247,23 @@ def test_tune_reads_a_utf16_tab_separated_export(tmp_path, make_csv, credit_smal
     assert res.exit_code == 0, res.output
     assert "looks binary" not in res.output
     assert json.loads((out / "result.json").read_text())["n_trials"] == 2
+
+
+def test_the_leaderboard_fits_an_80_column_terminal():
+    from types import SimpleNamespace
+
+    import pandas as pd
+    from rich.console import Console
+
+    from autometa.cli._common import _leaderboard_table
+
+    for metric, scores in (("balanced_accuracy", {"balanced_accuracy": 0.76123, "accuracy": 0.8, "roc_auc": 0.83,
+                                                  "log_loss": 12.4567}),
+                           ("rmse", {"rmse": 12345.678, "mae": 123.4, "r2": -0.5})):
+        lb = pd.DataFrame([{"trial": 112, "family": "hist_gradient_boosting", "status": "timeout", **scores,
+                            "fit_time_s": 123.45, "error": None}] * 2)
+        console = Console(width=80, record=True)
+        console.print(_leaderboard_table(SimpleNamespace(leaderboard=lb, metric=metric, n_trials=140), 10))
+        text = console.export_text()
+        assert "…" not in text, text  # nothing cut: every header and value whole
+        assert "hist_gradient_boosting" in text and "timeout" in text and "0.7612" in text or metric == "rmse"

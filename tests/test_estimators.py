@@ -12,7 +12,7 @@ from autometa import AutoMetaClassifier, AutoMetaRegressor
 
 # Small, deterministic searches so that ~50 checks each stay fast: a trial budget (not a
 # time budget) makes fit reproducible, in-process evaluation avoids a worker per fit.
-FAST = dict(n_trials=3, backend="random", isolation="none", families=["linear", "decision_tree"], time_budget_s=120)
+FAST = dict(n_trials=3, optimizer="random", isolation="none", families=["linear", "decision_tree"], time_budget_s=120)
 
 
 @parametrize_with_checks([AutoMetaClassifier(**FAST), AutoMetaRegressor(**FAST)])
@@ -26,7 +26,7 @@ def test_classifier_on_real_data_with_mixed_types(credit):
     df = credit.drop(columns="rownames")
     X, y = df.drop(columns="Status"), df["Status"]
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3, random_state=0, stratify=y)
-    clf = AutoMetaClassifier(n_trials=4, backend="smac", families=["linear", "hist_gradient_boosting"],
+    clf = AutoMetaClassifier(n_trials=4, optimizer="smac", families=["linear", "hist_gradient_boosting"],
                              isolation="none", time_budget_s=120).fit(Xtr, ytr)
     assert list(clf.classes_) == ["bad", "good"]
     proba = clf.predict_proba(Xte)

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from autometa import InputError, Task, tune
-from autometa.metadb import EvalRecord, SQLMetaDB, config_hash
-from autometa.spaces import family_defaults, get_space
+from autometa.metadb import EvalRecord, SQLMetaDB
+from autometa.spaces import config_hash, family_defaults, get_space
 
 PG_URL = os.environ.get("AUTOMETA_TEST_POSTGRES_URL")
 
@@ -122,21 +122,27 @@ def test_eight_concurrent_writers_lose_no_row(url):
     db.close()
 
 
-def test_append_run_of_autometa_tune(url, credit_small, tmp_path):
+def test_tune_records_its_trials_as_own_runs(url, credit_small, tmp_path):
+    from dataclasses import asdict
+
+    from autometa import read_run
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         task = Task(credit_small, label="Status", time_budget_s=300)
     out = tmp_path / "run"
-    result = tune(task, backend="random", n_trials=4, out_dir=out, isolation="none", families=["linear", "knn"])
+    result = tune(task, backend="random", n_trials=4, out_dir=out, isolation="none", families=["linear", "knn"],
+                  metadb=url, record=True)
+    assert result.setup["recorded_evaluations"] == 4 * (1 + 10)  # a mean row and 10 split rows (2 x 5-fold) per trial
     db = SQLMetaDB(url)
-    n = db.append_run(out)
-    assert n == 4 * (1 + 10)  # a mean row and 10 split rows (2 x 5-fold) per trial
     m = db.performance_matrix("balanced_accuracy", source="own")
     assert m.shape == (1, 4)
     assert m.max(axis=1).iloc[0] == pytest.approx(result.best_score)
-    assert db.append_run(out) == 0  # appending twice adds nothing
+    described, trials = read_run(out)  # the run directory, read back and handed to the store again
+    assert described["fingerprint"] == task.fingerprint() and len(trials) == 4
+    assert db.add_run(described, [asdict(t) for t in trials], run_key=str(out.resolve())) == 0  # twice adds nothing
     with pytest.raises(InputError, match="not a finished autometa tune directory"):
-        db.append_run(tmp_path)
+        read_run(tmp_path)
     db.close()
 
 

@@ -8,8 +8,8 @@ import warnings
 import pytest
 
 from autometa import Task, tune
-from autometa.optimizers import BACKENDS, config_key, make_optimizer
-from autometa.spaces import family_defaults, get_space
+from autometa.optimizers import BACKENDS, make_optimizer
+from autometa.spaces import config_key, family_defaults, get_space
 
 KNN7 = {"family": "knn", "knn:n_neighbors": 7, "knn:p": 1, "knn:weights": "distance"}
 

@@ -235,7 +235,7 @@ def test_cli_tune_with_transfer_and_pruning(small_metadata, make_csv, credit_sma
     assert "transfer: tstr over" in res.stderr and "pruned space: bounding box" in res.stderr
     assert list((monkey_cache / "surrogates").glob("*.joblib"))
     for args, match in ((["--transfer", "magic"], "--transfer must be"),
-                        (["--transfer", "rgpe", "--backend", "random"], "model-based backend"),
+                        (["--transfer", "rgpe", "--backend", "random"], "model-based optimizer"),
                         (["--prune", "everything"], "--prune must be")):
         res = runner.invoke(app, ["tune", str(data), "--label", "Status", *args, "--out", str(tmp_path / "o2")])
         assert res.exit_code == 2 and match in res.stderr, res.output

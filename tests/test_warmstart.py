@@ -11,8 +11,8 @@ from autometa import Task, tune
 from autometa.exceptions import InputError
 from autometa.metadb import SQLMetaDB
 from autometa.metadb._shipped import load_shipped
-from autometa.optimizers import config_key
-from autometa.warmstart import KNNWarmStarter, suggest_config, warm_start_configs
+from autometa.spaces import config_key
+from autometa.warmstart import KNNWarmStarter, MetaFeatureIndex, PortfolioWarmStarter, suggest_config
 
 METADATA = Path(__file__).resolve().parents[1] / "metadata"
 pytestmark = pytest.mark.skipif(not (METADATA / "MANIFEST.json").is_file(), reason="no shipped meta-dataset")
@@ -28,7 +28,7 @@ def db(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def knn(db):
-    return KNNWarmStarter(db, metric="balanced_accuracy", problem_type="binary")
+    return MetaFeatureIndex(db, metric="balanced_accuracy", problem_type="binary")
 
 
 def test_a_stored_task_is_its_own_nearest_neighbour_unless_excluded(db, knn):
@@ -38,14 +38,14 @@ def test_a_stored_task_is_its_own_nearest_neighbour_unless_excluded(db, knn):
     nbs = knn.neighbors(own)
     assert nbs[0].task == name and nbs[0].distance == pytest.approx(0.0, abs=1e-9)
     assert [n.distance for n in nbs] == sorted(n.distance for n in nbs)
-    loo = KNNWarmStarter(db, metric="balanced_accuracy", problem_type="binary", exclude=[name])
+    loo = MetaFeatureIndex(db, metric="balanced_accuracy", problem_type="binary", exclude=[name])
     assert name not in [n.task for n in loo.neighbors(own)]
 
 
 def test_suggestions_are_each_neighbours_best_distinct_configurations(db, knn):
     matrix = db.performance_matrix("balanced_accuracy")
     own = db.metafeatures().loc[knn.tasks[1]].to_dict()
-    sugg = knn.suggest(own, n=10)
+    sugg = knn.best_of_neighbors(own, n=10)
     assert 0 < len(sugg) <= 10
     assert len({config_key(s.config) for s in sugg}) == len(sugg)
     for s in sugg:
@@ -55,7 +55,7 @@ def test_suggestions_are_each_neighbours_best_distinct_configurations(db, knn):
 
 def test_only_tasks_of_the_same_kind_are_neighbours(db):
     tasks = db.tasks()
-    reg = KNNWarmStarter(db, metric="rmse", problem_type="regression")
+    reg = MetaFeatureIndex(db, metric="rmse", problem_type="regression")
     assert set(tasks.loc[reg.tasks, "problem_type"]) == {"regression"}
 
 
@@ -73,11 +73,14 @@ def test_suggest_config_keeps_the_package_default_first_or_second(db, iris):
 @pytest.mark.slow
 def test_warm_started_tune_evaluates_the_suggestions_first(db, breast_cancer):
     task = Task(breast_cancer, label="target", time_budget_s=300)
-    initial = warm_start_configs(task, n=5, metadb=db)
+    from autometa.spaces import get_space
+
+    initial = [s.config for s in KNNWarmStarter(db).suggest(task, get_space("binary"), n=15)]
     families = {c["family"] for c in initial}
     assert {"hist_gradient_boosting", "random_forest", "linear", "knn"} <= families  # family defaults kept
-    result = tune(task, backend="smac", n_trials=6, initial_configs=initial, isolation="none")
+    result = tune(task, optimizer="smac", n_trials=6, warm_start=KNNWarmStarter(db), n_initial=15, isolation="none")
     assert [config_key(r.config) for r in result.history[:6]] == [config_key(c) for c in initial[:6]]
+    assert result.setup["warm_start"]["name"] == "knn" and result.setup["warm_start"]["n"] == 15
     assert result.best_score > 0.9
 
 
@@ -93,9 +96,9 @@ def test_normalized_regret_is_zero_for_the_best_and_one_for_the_worst_or_failed(
 
 
 def test_greedy_portfolio_lowers_mean_regret_monotonically(db):
-    from autometa.warmstart import PortfolioWarmStarter, normalized_regret
+    from autometa.warmstart import GreedyPortfolio, normalized_regret
 
-    pf = PortfolioWarmStarter(db, metric="balanced_accuracy", problem_type="binary", size=8)
+    pf = GreedyPortfolio(db, metric="balanced_accuracy", problem_type="binary", size=8)
     assert len(pf.portfolio) == 8 and len({config_key(c) for c in pf.portfolio}) == 8
     assert all(a >= b for a, b in zip(pf.curve, pf.curve[1:], strict=False))
     # the first pick is the single configuration with the lowest mean regret over the tasks
@@ -103,28 +106,28 @@ def test_greedy_portfolio_lowers_mean_regret_monotonically(db):
     r = normalized_regret(m.dropna(axis=1, how="all"), greater_is_better=True)
     assert pf.curve[0] == pytest.approx(r.mean().min())
     # leave-one-task-out: the held-out task is not used
-    loo = PortfolioWarmStarter(db, metric="balanced_accuracy", problem_type="binary", size=4, exclude=[pf.tasks[0]])
+    loo = GreedyPortfolio(db, metric="balanced_accuracy", problem_type="binary", size=4, exclude=[pf.tasks[0]])
     assert pf.tasks[0] not in loo.tasks
-    assert [s.source for s in pf.suggest(3)] == ["portfolio"] * 3
+    assert [s.source for s in pf.top(3)] == ["portfolio"] * 3
 
 
 def test_a_conditioned_portfolio_starts_from_the_nearest_tasks(db, knn):
-    from autometa.warmstart import PortfolioWarmStarter, normalized_regret
+    from autometa.warmstart import GreedyPortfolio, normalized_regret
 
     own = db.metafeatures().loc[knn.tasks[2]].to_dict()
-    pf = PortfolioWarmStarter(db, metric="balanced_accuracy", problem_type="binary", size=6,
-                              metafeatures=own, neighbors=3, exclude=[knn.tasks[2]])
-    near = [nb.task for nb in KNNWarmStarter(db, metric="balanced_accuracy", problem_type="binary",
-                                             exclude=[knn.tasks[2]]).neighbors(own)]
+    pf = GreedyPortfolio(db, metric="balanced_accuracy", problem_type="binary", size=6,
+                         metafeatures=own, neighbors=3, exclude=[knn.tasks[2]])
+    near = [nb.task for nb in MetaFeatureIndex(db, metric="balanced_accuracy", problem_type="binary",
+                                               exclude=[knn.tasks[2]]).neighbors(own)]
     assert pf.near_tasks == [t for t in near if t in pf.tasks][:3]
     r = normalized_regret(db.performance_matrix("balanced_accuracy").loc[pf.tasks].dropna(axis=1, how="all"),
                           greater_is_better=True)
     # the first pick minimizes the near tasks' mean regret; the far tasks only break ties
     first = r.loc[pf.near_tasks, pf.hashes[0]].mean()
     assert first == pytest.approx(r.loc[pf.near_tasks].mean().min())
-    assert "nearest stored tasks" in pf.suggest(1)[0].explanation
+    assert "nearest stored tasks" in pf.top(1)[0].explanation
     with pytest.raises(InputError, match="metafeatures"):
-        PortfolioWarmStarter(db, metric="balanced_accuracy", problem_type="binary", neighbors=3)
+        GreedyPortfolio(db, metric="balanced_accuracy", problem_type="binary", neighbors=3)
 
 
 def test_tunability_against_package_and_learned_defaults(db):
@@ -164,3 +167,29 @@ def test_top_level_suggest_config(db, iris):
 
     sugg = autometa.suggest_config(Task(iris, label="target"), n=3, metadb=db)
     assert len(sugg) == 3 and "default" in [s.source for s in sugg[:2]]
+
+
+def test_the_starters_restrict_to_the_space_and_keep_the_family_defaults(db, iris):
+    from autometa.spaces import get_space, in_space
+
+    task = Task(iris, label="target")
+    space = get_space("multiclass", families=["svm", "linear", "knn"])
+    for starter in (KNNWarmStarter(db), PortfolioWarmStarter(db), PortfolioWarmStarter(db, neighbors=5)):
+        sugg = starter.suggest(task, space, n=8)
+        assert 0 < len(sugg) <= 8 and all(in_space(s.config, space) for s in sugg)
+        assert len({config_key(s.config) for s in sugg}) == len(sugg)
+        assert {s.config["family"] for s in sugg if s.source == "default"} == {"svm", "linear", "knn"}
+        assert any(s.source in ("knn", "portfolio", "learned default") for s in sugg)  # meta-knowledge used
+
+
+def test_tune_falls_back_to_the_defaults_on_a_metadb_without_this_kind(tmp_path, iris):
+    from autometa.exceptions import AutometaWarning
+
+    empty = SQLMetaDB(f"sqlite:///{tmp_path / 'empty.sqlite'}", shipped=False)  # no task at all
+    task = Task(iris, label="target", time_budget_s=120)
+    with pytest.warns(AutometaWarning, match="Starting from each family's default"):
+        result = tune(task, warm_start="knn", metadb=empty, n_trials=2, optimizer="random", isolation="none",
+                      families=["linear", "knn"])
+    ws = result.setup["warm_start"]
+    assert ws["name"] == "defaults" and ws["fallback_from"] == "knn"
+    assert [r.config["family"] for r in result.history] == ["linear", "knn"]  # the two family defaults, in order

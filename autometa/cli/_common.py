@@ -64,23 +64,32 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+#: Column headers of the metrics in the leaderboard (short, so that it fits 80 columns).
+_SHORT = {"balanced_accuracy": "bal_acc", "accuracy": "acc", "roc_auc": "roc_auc", "log_loss": "logloss",
+          "rmse": "rmse", "mae": "mae", "r2": "r2"}
+
+
 def _leaderboard_table(result: Any, top: int) -> Table:
+    """The leaderboard: fits an 80-column terminal (short metric headers, no frame)."""
+    from rich import box
+
     lb = result.leaderboard.head(top)
     metric = result.metric
     others = [c for c in lb.columns if c not in ("trial", "family", "status", "fit_time_s", "error", metric)]
-    table = Table(title=f"Leaderboard (top {len(lb)} of {result.n_trials} trials, validation scores)")
-    table.add_column("rank", justify="right")
-    table.add_column("trial", justify="right")
-    table.add_column("family")
-    table.add_column(metric, justify="right", style="bold")
+    table = Table(title=f"Leaderboard: top {len(lb)} of {result.n_trials} trials by validation {metric}",
+                  box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1), collapse_padding=True,
+                  title_justify="left")
+    table.add_column("trial", justify="right", no_wrap=True)  # rows are in rank order
+    table.add_column("family", no_wrap=True)
+    table.add_column(_SHORT.get(metric, metric), justify="right", style="bold", no_wrap=True)
     for c in others:
-        table.add_column(c, justify="right")
-    table.add_column("fit s", justify="right")
-    table.add_column("status")
-    for rank, row in lb.iterrows():
+        table.add_column(_SHORT.get(c, c), justify="right", no_wrap=True)
+    table.add_column("fit s", justify="right", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    for _, row in lb.iterrows():
         table.add_row(
-            str(rank), str(row["trial"]), row["family"], _fmt(row[metric]),
-            *[_fmt(row[c]) for c in others], f"{row['fit_time_s']:.2f}",
+            str(row["trial"]), row["family"], _fmt(row[metric]),
+            *[_fmt(row[c]) for c in others], f"{row['fit_time_s']:.1f}",
             row["status"] if row["status"] == "ok" else f"[red]{row['status']}[/]",
         )
     return table
@@ -88,6 +97,14 @@ def _leaderboard_table(result: Any, top: int) -> Table:
 
 def _split(csv: str | None) -> tuple[str, ...]:
     return tuple(x.strip() for x in (csv or "").split(",") if x.strip())
+
+
+def _choice(flag: str, value: str, choices: Any) -> str:
+    """``value`` if it is one of ``choices``, else a one-line error naming the flag."""
+    names = list(choices)
+    if value not in names:
+        raise AutometaError(f"{flag} must be one of {', '.join(names)}; got {value!r}.")
+    return value
 
 
 def _ids(csv: str | None) -> list[int]:

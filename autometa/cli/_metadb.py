@@ -128,8 +128,14 @@ def metadb_append(
     url: Annotated[str | None, typer.Option("--url", help=_URL_HELP)] = None,
 ) -> None:
     """Add the trials of a finished tune run to the meta-database (own runs)."""
+    from dataclasses import asdict
+
+    from autometa import package_versions, read_run
+
     try:
-        n = _open_db(url).append_run(run_dir)
+        task, trials = read_run(run_dir)
+        n = _open_db(url).add_run(task, [asdict(t) for t in trials], run_key=str(run_dir.resolve()),
+                                  versions=package_versions())
     except AutometaError as exc:
         raise _fail(exc) from None
     out.print(f"added {n} evaluations from {run_dir}", highlight=False)

@@ -6,28 +6,51 @@ import json
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from autometa._tune import PRUNERS
 from autometa.cli._common import (
     _URL_HELP,
+    _choice,
     _fail,
     _fmt,
     _interrupt_guard,
     _leaderboard_table,
     _load_task,
     _log_to_console,
-    _open_db,
     _process_start,
     _split,
     app,
     err,
     out,
 )
-from autometa.exceptions import AutometaError, InputError
+from autometa.exceptions import AutometaError, AutometaWarning
+from autometa.optimizers import BACKENDS
+from autometa.transfer import TRANSFER_METHODS
+from autometa.warmstart import DEFAULT_WARM_START, WARM_STARTERS
+
+
+def _setup_lines(result: Any) -> list[str]:
+    """What the meta-learning parts did, one line each."""
+    lines = []
+    ws = result.setup.get("warm_start", {})
+    if ws.get("fallback_from"):
+        lines.append(f"warm start ({ws['fallback_from']}): {ws['reason']} Started from each family's default instead.")
+    elif ws.get("name") not in (None, "none", "initial_configs"):
+        lines.append(f"warm start ({ws['name']}): {ws.get('n', 0)} configurations ({ws.get('seconds', 0):.1f} s, counted in the budget)")
+    if "prune" in result.setup:
+        lines.append(f"pruned space: {result.setup['prune']['what']}")
+    if "transfer" in result.setup:
+        tr = result.setup["transfer"]
+        lines.append(f"transfer: {tr['name']} over {tr['stored_tasks']} stored tasks")
+    if result.n_resumed:
+        lines.append(f"resumed: {result.n_resumed} finished trials read back, not redone")
+    return lines
 
 
 @app.command()
@@ -50,7 +73,7 @@ def tune(
     top: Annotated[int, typer.Option(help="Rows of the leaderboard to print.")] = 10,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every trial.")] = False,
     record: Annotated[bool, typer.Option("--record/--no-record", help="Add the trials to the meta-database (own runs).")] = True,
-    warm_start: Annotated[str, typer.Option("--warm-start", help="knn: the best configurations of the nearest stored tasks (package default second, learned default third), then each family's default; portfolio: the greedy portfolio of the stored tasks; defaults: each family's default; none: the backend's own design. knn and portfolio fall back to defaults when the meta-database has no task of this kind.")] = "knn",
+    warm_start: Annotated[str, typer.Option("--warm-start", help="defaults: each family's default; knn: the best configurations of the nearest stored tasks (package default second, learned default third), then each family's default; portfolio: the greedy portfolio of the stored tasks; none: the backend's own design. knn and portfolio fall back to defaults when the meta-database has no task of this kind.")] = DEFAULT_WARM_START,
     metadb_url: Annotated[str | None, typer.Option("--metadb", help=_URL_HELP)] = None,
     transfer: Annotated[str, typer.Option("--transfer", help="Surrogate transfer from the meta-database inside the optimizer: rgpe (ranking-weighted ensemble of past tasks' GPs), tstr (similarity-weighted) or none.")] = "none",
     prune: Annotated[str, typer.Option("--prune", help="Prune the search space from the meta-database: box (bounding box of the nearest tasks' best configurations), importance (fix hyperparameters of low importance to learned defaults) or none.")] = "none",
@@ -68,57 +91,16 @@ def tune(
                 data, label=label, problem_type=problem_type, metric=metric, seed=seed,
                 time_budget_s=time_budget, sep=sep, categorical_columns=_split(categorical),
             )
-            if n_trials is not None and n_trials < 1:
-                raise AutometaError(f"--n-trials must be at least 1; got {n_trials}.")
             out_path = out_dir if out_dir is not None else Path("autometa-out") / str(task.name)
-            fams = list(_split(families)) or None
-            if warm_start not in ("knn", "portfolio", "defaults", "none"):
-                raise AutometaError(f"--warm-start must be knn, portfolio, defaults or none; got {warm_start!r}.")
-            initial = None
-            if warm_start in ("knn", "portfolio"):
-                from autometa.warmstart import portfolio_configs, warm_start_configs
-
-                t_ws = time.perf_counter()
-                source = warm_start_configs if warm_start == "knn" else portfolio_configs
-                try:
-                    initial = source(task, n=25, metadb=_open_db(metadb_url) if metadb_url else None)
-                except InputError as exc:  # an empty or foreign meta-database: start from the defaults
-                    err.print(f"warm start: {exc} Starting from each family's default instead.", highlight=False, soft_wrap=True)
-                else:
-                    if fams:
-                        initial = [c for c in initial if c["family"] in fams]
-                    err.print(f"warm start ({warm_start}): {len(initial)} configurations from the meta-database "
-                              f"({time.perf_counter() - t_ws:.1f} s, counted in the budget)", highlight=False, soft_wrap=True)
-            elif warm_start == "none":
-                initial = []
-            if prune not in ("none", "box", "importance"):
-                raise AutometaError(f"--prune must be box, importance or none; got {prune!r}.")
-            if transfer not in ("rgpe", "tstr", "none"):
-                raise AutometaError(f"--transfer must be rgpe, tstr or none; got {transfer!r}.")
-            if transfer != "none" and backend == "random":
-                raise AutometaError("--transfer needs a model-based backend: use --backend smac or optuna.")
-            search_space, ensemble = None, None
-            if prune != "none" or transfer != "none":
-                from autometa.metafeatures import extract
-                from autometa.spaces import get_space
-                from autometa.transfer import pruned_space_for_task, transfer_for_task
-
-                t_tr = time.perf_counter()
-                db = _open_db(metadb_url) if metadb_url else None
-                mf = extract(task)
-                search_space = get_space(str(task.problem_type), families=fams, seed=seed)
-                if prune != "none":
-                    search_space, what = pruned_space_for_task(task, prune, metadb=db, space=search_space, metafeatures=mf)
-                    err.print(f"pruned space: {what}", highlight=False, soft_wrap=True)
-                if transfer != "none":
-                    ensemble = transfer_for_task(task, transfer, metadb=db, space=search_space, metafeatures=mf)
-                    err.print(f"transfer: {transfer} over {len(ensemble.store.tasks)} stored tasks", highlight=False)
-                err.print(f"meta-learning setup {time.perf_counter() - t_tr:.1f} s (counted in the budget)", highlight=False)
+            _choice("--backend", backend, BACKENDS)
+            _choice("--warm-start", warm_start, [*WARM_STARTERS, "none"])
+            _choice("--transfer", transfer, TRANSFER_METHODS)
+            _choice("--prune", prune, PRUNERS)
             d = task.describe()
             err.print(
                 f"[bold]{d['name']}[/]: {d['n_rows']} rows, {d['n_features']} features "
                 f"({d['n_numeric']} numeric, {d['n_categorical']} categorical), {d['problem_type']}, "
-                f"metric {d['metric']}, backend {backend}, budget {time_budget:g} s",
+                f"metric {d['metric']}, backend {backend}, warm start {warm_start}, budget {time_budget:g} s",
                 highlight=False,
             )
             progress = Progress(
@@ -134,11 +116,13 @@ def tune(
                 left = max(0.0, p.time_budget_s - p.elapsed_s)
                 progress.update(bar, completed=done, trials=p.n_trials, best=_fmt(p.best_score), left=f"{left:.0f} s left")
 
-            with progress:
+            with progress, warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", AutometaWarning)
                 result = run_tune(
-                    task, backend=backend, n_trials=n_trials, out_dir=out_path, families=fams, initial_configs=initial,
-                    per_trial_time_limit_s=per_trial_limit, memory_limit_mb=memory_limit_mb, n_jobs=n_jobs,
-                    callbacks=[on_trial], start_time=start, transfer=ensemble, space=search_space,
+                    task, optimizer=backend, warm_start=warm_start, transfer=transfer, prune=prune,
+                    metadb=metadb_url, record=record, n_trials=n_trials, out_dir=out_path,
+                    families=list(_split(families)) or None, per_trial_time_limit_s=per_trial_limit,
+                    memory_limit_mb=memory_limit_mb, n_jobs=n_jobs, callbacks=[on_trial], start_time=start,
                 )
                 progress.update(bar, completed=total)
         except AutometaError as exc:
@@ -150,6 +134,11 @@ def tune(
             )
             raise typer.Exit(code=130) from None
 
+    for line in _setup_lines(result):
+        err.print(line, highlight=False, soft_wrap=True)
+    for w in caught:
+        if issubclass(w.category, AutometaWarning) and "warm start (" not in str(w.message):
+            err.print(f"[yellow]warning:[/] {w.message}", highlight=False, soft_wrap=True)
     out.print(_leaderboard_table(result, top))
     failed = sum(not r.ok for r in result.history)
     out.print(
@@ -161,12 +150,8 @@ def tune(
         out.print(f"model: {out_path / 'model.joblib'}  results: {out_path / 'result.json'}", highlight=False)
     else:
         err.print(f"[yellow]warning:[/] the best configuration could not be refit ({result.refit_error}).", soft_wrap=True)
-    if record:
-        try:  # the user's meta-database grows with use; failing to record never fails the run
-            n = _open_db(metadb_url).append_run(out_path)
-            err.print(f"recorded {n} evaluations in the meta-database", highlight=False)
-        except Exception as exc:
-            err.print(f"[yellow]warning:[/] trials not recorded in the meta-database ({exc}).", soft_wrap=True)
+    if "recorded_evaluations" in result.setup:
+        err.print(f"recorded {result.setup['recorded_evaluations']} evaluations in the meta-database", highlight=False)
 
 
 @app.command()

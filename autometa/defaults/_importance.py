@@ -9,10 +9,9 @@ import pandas as pd
 
 from autometa.exceptions import InputError
 from autometa.metadb import SQLMetaDB
-from autometa.metrics import get_metric
-from autometa.optimizers._optuna import to_optuna_distribution
+from autometa.metrics import get_metric, same_kind
+from autometa.optimizers import to_optuna_distribution
 from autometa.spaces import get_space
-from autometa.warmstart._knn import _CLASSIFICATION
 
 __all__ = ["hyperparameter_importance"]
 
@@ -30,7 +29,7 @@ def hyperparameter_importance(
     from optuna.importance import FanovaImportanceEvaluator
 
     m = get_metric(metric)
-    kind = _CLASSIFICATION if problem_type in _CLASSIFICATION else ("regression",)
+    kind = same_kind(problem_type)
     space = get_space("binary" if kind[0] != "regression" else "regression", families=[family])
     dists = {hp.name: to_optuna_distribution(hp) for hp in space.values() if hp.name != "family"}
     tasks = metadb.tasks()

@@ -13,11 +13,9 @@ import pandas as pd
 
 from autometa.exceptions import InputError
 from autometa.metadb import SQLMetaDB
-from autometa.metadb._store import config_hash
-from autometa.metrics import get_metric
-from autometa.spaces import family_defaults, get_space
-from autometa.warmstart._knn import _CLASSIFICATION
-from autometa.warmstart._portfolio import normalized_regret
+from autometa.metrics import get_metric, same_kind
+from autometa.spaces import config_hash, family_defaults, get_space
+from autometa.warmstart import normalized_regret
 
 __all__ = ["FamilyTunability", "tunability"]
 
@@ -58,7 +56,7 @@ def tunability(
     without the tasks in ``exclude``."""
     m = get_metric(metric)
     sign = 1.0 if m.greater_is_better else -1.0
-    kind = _CLASSIFICATION if problem_type in _CLASSIFICATION else ("regression",)
+    kind = same_kind(problem_type)
     pt = "binary" if kind[0] != "regression" else "regression"
     tasks = metadb.tasks()
     excluded = set(exclude)

@@ -1,10 +1,11 @@
 """The meta-database: past runs (own, OpenML, LCDB) and task meta-features in SQL."""
 
 from autometa.metadb._lcdb import LCDB_METRICS, LCDBImport, import_lcdb
+from autometa.metadb._open import cache_dir, open_metadb
 from autometa.metadb._openml import OPENML_TO_METRIC, OpenMLImport, import_openml
 from autometa.metadb._schema import MEAN_SPLIT, SCHEMA_VERSION
 from autometa.metadb._shipped import SHIPPED_SOURCE, load_shipped, shipped_dir
-from autometa.metadb._store import EvalRecord, SQLMetaDB, config_hash, default_url
+from autometa.metadb._store import EvalRecord, SQLMetaDB, default_url
 
 __all__ = [
     "EvalRecord",
@@ -16,10 +17,11 @@ __all__ = [
     "SCHEMA_VERSION",
     "SHIPPED_SOURCE",
     "SQLMetaDB",
-    "config_hash",
+    "cache_dir",
     "default_url",
     "import_lcdb",
     "import_openml",
     "load_shipped",
+    "open_metadb",
     "shipped_dir",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -29,9 +28,9 @@ from autometa.metadb._schema import (
     Source,
     TaskRow,
 )
-from autometa.spaces import FAMILY_KEY, SPACE_VERSION, config_to_dict
+from autometa.spaces import FAMILY_KEY, SPACE_VERSION, config_hash, config_key
 
-__all__ = ["SQLMetaDB", "EvalRecord", "default_url", "config_hash"]
+__all__ = ["SQLMetaDB", "EvalRecord", "default_url"]
 
 _SOURCE_KINDS = ("own", "openml", "lcdb")
 
@@ -42,15 +41,6 @@ def default_url() -> str:
     if url:
         return url
     return f"sqlite:///{Path.home() / '.autometa' / 'metadb.sqlite'}"
-
-
-def config_hash(config: Mapping[str, Any]) -> str:
-    """SHA-1 of a configuration's canonical JSON (sorted keys, active values only)."""
-    return hashlib.sha1(_canonical(config).encode()).hexdigest()
-
-
-def _canonical(config: Mapping[str, Any]) -> str:
-    return json.dumps(config_to_dict(config), sort_keys=True, separators=(",", ":"), default=str)
 
 
 @dataclass(frozen=True)
@@ -342,38 +332,63 @@ class SQLMetaDB:
         with self.engine.begin() as conn:
             return self._config_ids(conn, list(configs))
 
-    def append_run(self, run_dir: str | os.PathLike[str], *, task_name: str | None = None) -> int:
-        """Add the trials of a finished ``autometa tune`` output directory as own runs.
+    def add_run(
+        self,
+        task: Mapping[str, Any],
+        trials: Iterable[Mapping[str, Any]],
+        *,
+        run_key: str,
+        task_name: str | None = None,
+        versions: Mapping[str, str] | None = None,
+        metafeatures: Mapping[str, float] | None = None,
+        metafeatures_version: str = "1",
+    ) -> int:
+        """Add the trials of one tuning run as own runs; returns the evaluations added.
 
-        The user's meta-database grows with use: each successful trial becomes an
-        evaluation (mean over its splits) and each split a per-split evaluation.
+        The user's meta-database grows with use: each trial becomes an evaluation (mean
+        over its splits) and each split a per-split evaluation. The store is handed plain
+        records and never reads a run directory.
+
+        Parameters
+        ----------
+        task : mapping
+            What describes the task: ``name``, ``label``, ``problem_type``, ``metric``,
+            ``n_rows``, ``n_features``, ``classes`` (or None) and ``fingerprint``
+            (``Task.describe()`` plus ``Task.fingerprint()``).
+        trials : iterable of mappings
+            Each with ``config``, ``scores`` (metric -> value), ``status``, ``fit_time_s``
+            and ``fold_scores`` (the task's metric on each split).
+        run_key : str
+            Identifies the run, so that recording it twice adds nothing.
+        task_name : str, optional
+            Name of the stored task; ``own/<name>/<fingerprint>`` by default.
+        versions : mapping, optional
+            Package versions the run used (stored with the ``own`` source).
+        metafeatures : mapping, optional
+            The task's meta-features (autometa's extractor, ``metafeatures_version``), so
+            that later runs find this task among their neighbours.
         """
-        from autometa._tune import TrialRecord, package_versions
-
-        d = Path(run_dir)
-        try:
-            run = json.loads((d / "run.json").read_text())
-            result = json.loads((d / "result.json").read_text())
-        except FileNotFoundError:
-            raise InputError(f"'{d}' is not a finished autometa tune directory (run.json/result.json missing).") from None
-        task = result["task"]
-        name = task_name or f"own/{task.get('name', 'data')}/{run['task_fingerprint']}"
-        self.add_source("own", "own", description="runs of autometa tune", versions=package_versions())
+        missing = [k for k in ("problem_type", "metric", "n_rows", "n_features", "fingerprint") if k not in task]
+        if missing:
+            raise InputError(f"The task description of a run must have {', '.join(missing)}; got keys {sorted(task)}.")
+        name = task_name or f"own/{task.get('name', 'data')}/{task['fingerprint']}"
+        self.add_source("own", "own", description="runs of autometa tune", versions=versions or {})
+        classes = task.get("classes")
         self.add_task(
-            name, source="own", problem_type=task["problem_type"], target=task["label"], n_rows=task["n_rows"],
-            n_features=task["n_features"], n_classes=len(task["classes"]) if task.get("classes") else None,
-            fingerprint=run["task_fingerprint"],
+            name, source="own", problem_type=str(task["problem_type"]), target=str(task.get("label", "")),
+            n_rows=int(task["n_rows"]), n_features=int(task["n_features"]),
+            n_classes=len(classes) if classes else None, fingerprint=str(task["fingerprint"]),
         )
+        if metafeatures:
+            self.add_metafeatures(name, metafeatures, version=metafeatures_version)
         records: list[EvalRecord] = []
-        for line in (d / "trials.jsonl").read_text().splitlines():
-            try:
-                t = TrialRecord.from_json(line)
-            except (json.JSONDecodeError, TypeError, KeyError):
-                continue
-            key = str(d.resolve())
-            records.append(EvalRecord(t.config, t.scores, MEAN_SPLIT, t.status, t.fit_time_s, key))
+        for t in trials:
+            scores = {k: (math.nan if v is None else float(v)) for k, v in dict(t["scores"]).items()}
+            fit = t.get("fit_time_s")
+            records.append(EvalRecord(dict(t["config"]), scores, MEAN_SPLIT, str(t["status"]), fit, run_key))
             records += [
-                EvalRecord(t.config, {task["metric"]: s}, i, t.status, None, key) for i, s in enumerate(t.fold_scores)
+                EvalRecord(dict(t["config"]), {str(task["metric"]): s}, i, str(t["status"]), None, run_key)
+                for i, s in enumerate(t.get("fold_scores") or [])
             ]
         return self.add_evaluations(name, records, source="own")
 
@@ -450,6 +465,38 @@ class SQLMetaDB:
         configs = self.configurations(family)
         return [(configs[h], float(v)) for h, v in row.items()]
 
+    def scores(self, task: str, *, split: int = MEAN_SPLIT) -> dict[str, dict[str, Any]]:
+        """Every stored evaluation of one task, by configuration hash: ``{"scores":
+        {metric: value}, "status": str, "fit_time_s": float or None}``. Several
+        evaluations of one configuration (sources, runs) are averaged; the status is
+        ``"ok"`` when any of them succeeded."""
+        q = (
+            select(Configuration.hash, Evaluation.id, Evaluation.status, Evaluation.fit_time_s, Score.metric, Score.value)
+            .select_from(Evaluation)
+            .join(TaskRow, TaskRow.id == Evaluation.task_id)
+            .join(Configuration, Configuration.id == Evaluation.configuration_id)
+            .outerjoin(Score, Score.evaluation_id == Evaluation.id)
+            .where((TaskRow.name == task) & (Evaluation.split == split))
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        acc: dict[str, dict[str, Any]] = {}
+        for h, eid, status, fit, metric, value in rows:
+            entry = acc.setdefault(h, {"values": {}, "ok": False, "fits": {}})
+            entry["ok"] |= status == "ok"
+            if fit is not None:
+                entry["fits"][eid] = float(fit)
+            if metric is not None and value is not None and status == "ok":
+                entry["values"].setdefault(metric, []).append(float(value))
+        return {
+            h: {
+                "scores": {m: sum(v) / len(v) for m, v in e["values"].items()},
+                "status": "ok" if e["ok"] else "crash",
+                "fit_time_s": (sum(e["fits"].values()) / len(e["fits"])) if e["fits"] else None,
+            }
+            for h, e in acc.items()
+        }
+
     def info(self) -> dict[str, Any]:
         """Counts: tasks, sources, families, configurations per family, evaluations, extractors."""
         self._before_read()
@@ -520,7 +567,7 @@ class SQLMetaDB:
             select(Family.name, Family.id).where(Family.name.in_(families) & (Family.space_version == SPACE_VERSION))
         ).all())
         _insert_ignore(conn, Configuration.__table__, [
-            {"hash": h, "family_id": fam_ids[str(c.get(FAMILY_KEY, "unknown"))], "config_json": _canonical(c)}
+            {"hash": h, "family_id": fam_ids[str(c.get(FAMILY_KEY, "unknown"))], "config_json": config_key(c)}
             for h, c in by_hash.items()
         ])
         return dict(conn.execute(

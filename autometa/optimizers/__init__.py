@@ -8,8 +8,8 @@ from typing import Any
 from ConfigSpace import Configuration, ConfigurationSpace
 
 from autometa.exceptions import InputError
-from autometa.optimizers._base import BaseOptimizer, config_key
-from autometa.optimizers._optuna import OptunaOptimizer
+from autometa.optimizers._base import BaseOptimizer
+from autometa.optimizers._optuna import OptunaOptimizer, to_optuna_distribution
 from autometa.optimizers._random import RandomOptimizer
 from autometa.optimizers._smac import SMACOptimizer
 
@@ -19,8 +19,8 @@ __all__ = [
     "OptunaOptimizer",
     "RandomOptimizer",
     "SMACOptimizer",
-    "config_key",
     "make_optimizer",
+    "to_optuna_distribution",
 ]
 
 BACKENDS: dict[str, type[BaseOptimizer]] = {

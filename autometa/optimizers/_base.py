@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import abc
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ConfigSpace import Configuration, ConfigurationSpace
 from ConfigSpace.util import deactivate_inactive_hyperparameters
 
-from autometa.spaces import config_to_dict
-
-__all__ = ["BaseOptimizer", "config_key"]
-
-
-def config_key(config: Mapping[str, Any]) -> str:
-    """Canonical JSON of a configuration: equal configurations, equal keys."""
-    return json.dumps(config_to_dict(config), sort_keys=True, default=str)
+__all__ = ["BaseOptimizer"]
 
 
 class BaseOptimizer(abc.ABC):

@@ -15,8 +15,8 @@ from ConfigSpace import (
 )
 from ConfigSpace.hyperparameters import Hyperparameter
 
-from autometa.optimizers._base import BaseOptimizer, config_key
-from autometa.spaces import config_to_dict
+from autometa.optimizers._base import BaseOptimizer
+from autometa.spaces import config_key, config_to_dict
 
 __all__ = ["OptunaOptimizer", "to_optuna_distribution"]
 

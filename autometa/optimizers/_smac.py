@@ -9,7 +9,8 @@ from typing import Any
 
 from ConfigSpace import Configuration, ConfigurationSpace
 
-from autometa.optimizers._base import BaseOptimizer, config_key
+from autometa.optimizers._base import BaseOptimizer
+from autometa.spaces import config_key
 
 __all__ = ["SMACOptimizer", "smac_random_forest"]
 

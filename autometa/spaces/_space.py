@@ -3,8 +3,9 @@ hyperparameters conditional on it (``"<family>:<name>"``)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,20 @@ from ConfigSpace.util import deactivate_inactive_hyperparameters
 from autometa.exceptions import InputError
 from autometa.spaces._families import FAMILIES
 
-__all__ = ["get_space", "family_defaults", "fixed_design", "config_to_dict", "split_config", "FAMILY_KEY", "SPACE_VERSION"]
+__all__ = [
+    "FAMILY_KEY",
+    "SPACE_VERSION",
+    "config_hash",
+    "config_key",
+    "config_to_dict",
+    "default_initial_configs",
+    "encode_configs",
+    "family_defaults",
+    "fixed_design",
+    "get_space",
+    "in_space",
+    "split_config",
+]
 
 FAMILY_KEY = "family"
 #: Bump when a family's hyperparameters or ranges change: stored evaluations refer to it.
@@ -123,6 +137,62 @@ def config_to_dict(config: Configuration | Mapping[str, Any]) -> dict[str, Any]:
             v = v.item()
         out[k] = v
     return dict(sorted(out.items()))
+
+
+def config_key(config: Configuration | Mapping[str, Any]) -> str:
+    """The canonical JSON of a configuration (active values, sorted keys, compact): equal
+    configurations, equal keys. The one identity of a configuration in memory (duplicate
+    asks, resume) and, hashed by :func:`config_hash`, in the meta-database."""
+    return json.dumps(config_to_dict(config), sort_keys=True, separators=(",", ":"), default=str)
+
+
+def config_hash(config: Configuration | Mapping[str, Any]) -> str:
+    """SHA-1 of :func:`config_key`: a configuration's id in the meta-database."""
+    return hashlib.sha1(config_key(config).encode()).hexdigest()
+
+
+def default_initial_configs(space: ConfigurationSpace, task: Any) -> list[dict[str, Any]]:
+    """Each family's default, in the space's order: the package's default start.
+
+    When the task's metric weighs classes equally (balanced accuracy) and its classes are
+    imbalanced (smallest below 80% of the largest), families that can weight classes
+    start from ``class_weight="balanced"``: the default that matches the metric.
+
+    Parameters
+    ----------
+    space : ConfigurationSpace
+        An autometa search space (:func:`get_space`).
+    task : Task
+        Read for its ``metric`` and label counts (``task.y``) only.
+    """
+    configs = [config_to_dict(c) for c in family_defaults(space)]
+    if getattr(task, "metric", None) == "balanced_accuracy":
+        counts = task.y.value_counts()
+        if counts.min() < 0.8 * counts.max():
+            for c in configs:
+                key = f"{c[FAMILY_KEY]}:class_weight"
+                if key in c:
+                    c[key] = "balanced"
+    return configs
+
+
+def encode_configs(space: ConfigurationSpace, configs: Sequence[Mapping[str, Any] | Configuration]) -> np.ndarray:
+    """The vector encoding of configurations in ``space`` (NaN where inactive)."""
+    rows = []
+    for c in configs:
+        cfg = c if isinstance(c, Configuration) and c.config_space is space else deactivate_inactive_hyperparameters(dict(c), space)
+        rows.append(cfg.get_array())
+    return np.asarray(rows, dtype=float).reshape(len(rows), len(space))
+
+
+def in_space(config: Mapping[str, Any], space: ConfigurationSpace) -> bool:
+    """Whether ``config`` is a point of ``space`` (a pruned or restricted space drops some)."""
+    try:
+        c = deactivate_inactive_hyperparameters(dict(config), space)
+        c.check_valid_configuration()
+        return all(k in space for k in config) and config_to_dict(c) == config_to_dict(config)
+    except Exception:  # noqa: BLE001 - any ConfigSpace refusal means: outside the space
+        return False
 
 
 def split_config(config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -12,7 +12,8 @@ ensemble of them with its own surrogate:
 
 The ensemble drives expected improvement inside SMAC3 (:class:`TransferModel`, its
 surrogate model) and Optuna (:class:`TransferSampler`); ``autometa tune --transfer
-rgpe|tstr``. :func:`bounding_box` and :func:`fix_unimportant` prune the search space. ::
+rgpe|tstr``. :func:`bounding_box` and :func:`fix_unimportant` prune the search space;
+:class:`BaseTransfer` and :class:`BasePruner` are the parts :func:`autometa.tune` takes. ::
 
     from autometa.transfer import RGPE, fit_surrogate_store
 
@@ -20,7 +21,7 @@ rgpe|tstr``. :func:`bounding_box` and :func:`fix_unimportant` prune the search s
     ensemble = RGPE(store, space, metafeatures=extract(task))
 """
 
-from autometa.transfer._api import PRUNE_METHODS, pruned_space_for_task, transfer_for_task
+from autometa.transfer._api import BasePruner, BaseTransfer, BoxPruner, SurrogateTransfer, transfer_for_task
 from autometa.transfer._ensemble import (
     RGPE,
     TSTR,
@@ -39,11 +40,15 @@ from autometa.transfer._surrogates import (
     fit_surrogate_store,
 )
 
+#: Transfer methods by the short name ``tune(transfer=...)`` accepts ("none": no transfer).
 TRANSFER_METHODS = ("rgpe", "tstr", "none")
 
 __all__ = [
-    "PRUNE_METHODS",
     "RGPE",
+    "BasePruner",
+    "BaseTransfer",
+    "BoxPruner",
+    "SurrogateTransfer",
     "TRANSFER_METHODS",
     "TSTR",
     "SpaceLayout",
@@ -59,7 +64,6 @@ __all__ = [
     "fix_unimportant",
     "make_ensemble",
     "propose",
-    "pruned_space_for_task",
     "ranking_losses",
     "stored_candidates",
     "transfer_for_task",

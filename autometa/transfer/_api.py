@@ -1,127 +1,166 @@
-"""Building transfer ensembles and pruned spaces for a task from the meta-database."""
+"""The facade's transfer and pruning parts: what builds a task's transfer ensemble, and
+what narrows a task's search space, from the meta-database."""
 
 from __future__ import annotations
 
-import json
-import logging
-from collections.abc import Mapping
+import abc
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ConfigSpace import ConfigurationSpace
 
 from autometa.exceptions import InputError
-from autometa.spaces import FAMILY_KEY, get_space
+from autometa.metadb import SQLMetaDB, open_metadb
+from autometa.spaces import FAMILY_KEY, default_initial_configs, get_space
 from autometa.task import Task
 from autometa.transfer._ensemble import TransferEnsemble, make_ensemble
-from autometa.transfer._prune import bounding_box, fix_unimportant
-from autometa.transfer._surrogates import _cache_dir, fit_surrogate_store
+from autometa.transfer._prune import bounding_box
+from autometa.transfer._surrogates import fit_surrogate_store
+from autometa.warmstart import MetaFeatureIndex
 
-__all__ = ["transfer_for_task", "pruned_space_for_task", "PRUNE_METHODS"]
-
-log = logging.getLogger(__name__)
-PRUNE_METHODS = ("none", "box", "importance")
+__all__ = ["BasePruner", "BaseTransfer", "BoxPruner", "SurrogateTransfer", "transfer_for_task"]
 
 
-def _db(metadb: Any | None) -> Any:
-    from autometa.warmstart._suggest import _store
+def _metafeatures(task: Task, given: Mapping[str, float] | None) -> dict[str, float]:
+    from autometa.metafeatures import extract
 
-    return _store(metadb)
+    return dict(given) if given is not None else extract(task)
+
+
+class BaseTransfer(abc.ABC):
+    """Builds, for one task and search space, the surrogate that carries past tasks'
+    response surfaces into every step of the search.
+
+    :func:`autometa.tune` calls :meth:`build` once per run, before the first trial (its
+    time counts in the budget), and hands the result to a model-based optimizer: it
+    becomes SMAC's surrogate model (:class:`TransferModel`) or Optuna's sampler
+    (:class:`TransferSampler`). The returned ensemble is then updated by the optimizer
+    with the task's own observations; :meth:`build` itself must not modify ``task`` or
+    ``space``. A transfer that cannot serve this task raises
+    :class:`~autometa.exceptions.InputError`.
+    """
+
+    name: str = "base"
+
+    @abc.abstractmethod
+    def build(
+        self, task: Task, space: ConfigurationSpace, *, metafeatures: Mapping[str, float] | None = None
+    ) -> TransferEnsemble:
+        """The transfer ensemble for ``task`` over ``space``."""
+
+
+class SurrogateTransfer(BaseTransfer):
+    """An ensemble of the stored tasks' per-family Gaussian-process surrogates: ``"rgpe"``
+    (ranking-weighted, Feurer et al. 2018) or ``"tstr"`` (similarity-weighted, Wistuba
+    et al. 2016). The stored surrogates are fitted on first use and cached on disk.
+
+    Parameters
+    ----------
+    method : {"rgpe", "tstr"}
+    metadb : SQLMetaDB, str or None
+        The store, its URL, or None for the default store.
+    exclude : sequence of str
+        Stored tasks whose surrogates are left out (e.g. the task under study).
+    **ensemble_kwargs
+        Passed to the ensemble (e.g. ``max_base_models``).
+    """
+
+    def __init__(
+        self, method: str = "rgpe", *, metadb: SQLMetaDB | str | None = None, exclude: Sequence[str] = (),
+        **ensemble_kwargs: Any,
+    ) -> None:
+        if method not in ("rgpe", "tstr"):
+            raise InputError(f"The 'method' parameter of SurrogateTransfer must be 'rgpe' or 'tstr'; got {method!r}.")
+        self.method = method
+        self.name = method
+        self.metadb = metadb
+        self.exclude = tuple(exclude)
+        self.ensemble_kwargs = ensemble_kwargs
+
+    def build(
+        self, task: Task, space: ConfigurationSpace, *, metafeatures: Mapping[str, float] | None = None
+    ) -> TransferEnsemble:
+        db = open_metadb(self.metadb)
+        store = fit_surrogate_store(db, metric=str(task.metric), problem_type=str(task.problem_type))
+        if self.exclude:
+            store = store.subset(self.exclude)
+        return make_ensemble(self.method, store, space, seed=int(task.seed),
+                             metafeatures=_metafeatures(task, metafeatures), **self.ensemble_kwargs)
+
+    def __repr__(self) -> str:
+        return f"SurrogateTransfer({self.method!r}, metadb={self.metadb!r})"
 
 
 def transfer_for_task(
     task: Task,
     method: str,
     *,
-    metadb: Any | None = None,
+    metadb: SQLMetaDB | str | None = None,
     space: ConfigurationSpace | None = None,
     metafeatures: Mapping[str, float] | None = None,
     **kwargs: Any,
 ) -> TransferEnsemble:
     """The ``"rgpe"`` or ``"tstr"`` ensemble of the stored tasks' surrogates for ``task``
-    (same metric and problem kind), over ``space`` (the task's full space by default).
-
-    The stored surrogates are fitted on first use and cached on disk.
-    """
-    if method not in ("rgpe", "tstr"):
-        raise InputError(f"--transfer must be rgpe, tstr or none; got {method!r}.")
-    from autometa.metafeatures import extract
-
-    db = _db(metadb)
-    store = fit_surrogate_store(db, metric=str(task.metric), problem_type=str(task.problem_type))
-    mf = dict(metafeatures) if metafeatures is not None else extract(task)
+    (same metric and problem kind), over ``space`` (the task's full space by default)."""
     space = space if space is not None else get_space(str(task.problem_type), seed=task.seed)
-    return make_ensemble(method, store, space, seed=int(task.seed), metafeatures=mf, **kwargs)
+    return SurrogateTransfer(method, metadb=metadb, **kwargs).build(task, space, metafeatures=metafeatures)
 
 
-def _importance(db: Any, metric: str, problem_type: str, families: list[str]) -> dict[str, float]:
-    """Mean fANOVA share of every hyperparameter (``family:name``), cached per store."""
-    from autometa.defaults import hyperparameter_importance
+class BasePruner(abc.ABC):
+    """Narrows a task's search space from meta-knowledge before the search starts.
 
-    info = db.info()
-    key = json.dumps([metric, problem_type, sorted(families), info.get("evaluations", info)], sort_keys=True, default=str)
-    import hashlib
-
-    path = _cache_dir() / "importance" / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}.json"
-    if path.is_file():
-        return json.loads(path.read_text())
-    out: dict[str, float] = {}
-    for fam in families:
-        try:
-            table = hyperparameter_importance(db, family=fam, metric=metric, problem_type=problem_type, max_tasks=30)
-        except InputError:
-            continue
-        for name, value in table["mean"].items():
-            out[f"{fam}:{name}"] = float(value)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, sort_keys=True))
-    return out
-
-
-def pruned_space_for_task(
-    task: Task,
-    how: str,
-    *,
-    metadb: Any | None = None,
-    space: ConfigurationSpace | None = None,
-    metafeatures: Mapping[str, float] | None = None,
-    k: int = 10,
-    threshold: float = 0.05,
-) -> tuple[ConfigurationSpace, str]:
-    """A pruned search space for ``task`` and a one-line description of what was pruned.
-
-    ``how="box"``: the bounding box of the best stored configuration of each of the ``k``
-    tasks nearest in meta-feature space, plus the package defaults of their families.
-    ``how="importance"``: hyperparameters whose mean functional-ANOVA importance across
-    stored tasks is below ``threshold`` are fixed to the learned default of their family.
+    :func:`autometa.tune` calls :meth:`prune` once per run, before the warm start (whose
+    suggestions are then restricted to the pruned space) and before the optimizer is
+    built; its time counts in the budget. The returned space keeps autometa's
+    hyperparameter names and its ``family`` choice, and must contain at least one
+    configuration; ``space`` itself is not modified.
     """
-    if how not in PRUNE_METHODS:
-        raise InputError(f"--prune must be one of {', '.join(PRUNE_METHODS)}; got {how!r}.")
-    space = space if space is not None else get_space(str(task.problem_type), seed=task.seed)
-    if how == "none":
-        return space, "no pruning"
-    from autometa.metafeatures import extract
-    from autometa.warmstart import KNNWarmStarter
 
-    db = _db(metadb)
-    families = list(space[FAMILY_KEY].choices)  # type: ignore[attr-defined]
-    if how == "box":
-        from autometa._tune import default_initial_configs
+    name: str = "base"
 
-        mf = dict(metafeatures) if metafeatures is not None else extract(task)
-        knn = KNNWarmStarter(db, metric=str(task.metric), problem_type=str(task.problem_type))
-        sugg = [s for s in knn.suggest(mf, n=k, per_neighbor=1) if s.config.get(FAMILY_KEY) in families]
+    @abc.abstractmethod
+    def prune(
+        self, task: Task, space: ConfigurationSpace, *, metafeatures: Mapping[str, float] | None = None
+    ) -> tuple[ConfigurationSpace, str]:
+        """The pruned space and a one-line description of what was pruned."""
+
+
+class BoxPruner(BasePruner):
+    """The bounding box of the best stored configuration of each of the ``k`` tasks
+    nearest in meta-feature space, plus the package defaults of their families
+    (Perrone et al. 2019).
+
+    Parameters
+    ----------
+    metadb : SQLMetaDB, str or None
+    k : int
+        Neighbours whose best configurations span the box.
+    exclude : sequence of str
+        Stored tasks never to use.
+    """
+
+    name = "box"
+
+    def __init__(self, metadb: SQLMetaDB | str | None = None, *, k: int = 10, exclude: tuple[str, ...] = ()) -> None:
+        if k < 1:
+            raise InputError(f"The 'k' parameter of BoxPruner must be at least 1; got {k!r}.")
+        self.metadb = metadb
+        self.k = k
+        self.exclude = tuple(exclude)
+
+    def prune(
+        self, task: Task, space: ConfigurationSpace, *, metafeatures: Mapping[str, float] | None = None
+    ) -> tuple[ConfigurationSpace, str]:
+        families = list(space[FAMILY_KEY].choices)  # type: ignore[attr-defined]
+        knn = MetaFeatureIndex(open_metadb(self.metadb), metric=str(task.metric), problem_type=str(task.problem_type),
+                               exclude=self.exclude)
+        mf = _metafeatures(task, metafeatures)
+        sugg = [s for s in knn.best_of_neighbors(mf, n=self.k, per_neighbor=1) if s.config.get(FAMILY_KEY) in families]
         if not sugg:
             return space, "no pruning (no stored configuration of these families)"
         fams = {s.config[FAMILY_KEY] for s in sugg}
         defaults = [c for c in default_initial_configs(space, task) if c[FAMILY_KEY] in fams]
         box = bounding_box(space, [s.config for s in sugg] + defaults, seed=task.seed)
-        kept = list(box[FAMILY_KEY].choices) if hasattr(box[FAMILY_KEY], "choices") else [box[FAMILY_KEY].value]  # type: ignore[attr-defined]
+        fam_hp = box[FAMILY_KEY]
+        kept = list(fam_hp.choices) if hasattr(fam_hp, "choices") else [fam_hp.value]  # type: ignore[attr-defined]
         return box, f"bounding box of the best configurations of {len(sugg)} nearest tasks: families {', '.join(kept)}"
-    from autometa.defaults import tunability
-
-    imp = _importance(db, str(task.metric), str(task.problem_type), families)
-    learned = {}
-    for row in tunability(db, metric=str(task.metric), problem_type=str(task.problem_type), families=families):
-        learned.update({k2: v for k2, v in row.learned_default.items() if k2 != FAMILY_KEY})
-    pruned, fixed = fix_unimportant(space, imp, learned, threshold=threshold, seed=task.seed)
-    return pruned, f"fixed {len(fixed)} hyperparameters of importance below {threshold:g}: {', '.join(fixed) or 'none'}"

@@ -8,18 +8,19 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ConfigSpace import Configuration, ConfigurationSpace
+from ConfigSpace import ConfigurationSpace
 from ConfigSpace.util import deactivate_inactive_hyperparameters
 
 from autometa.exceptions import InputError
-from autometa.metrics import get_metric
-from autometa.spaces import FAMILIES, FAMILY_KEY, get_space
+from autometa.metadb import cache_dir
+from autometa.metrics import get_metric, is_classification, same_kind
+from autometa.spaces import FAMILIES, FAMILY_KEY, encode_configs, get_space
 
 __all__ = ["SpaceLayout", "TaskSurrogate", "SurrogateStore", "fit_surrogate_store", "encode_configs"]
 
@@ -28,11 +29,8 @@ log = logging.getLogger(__name__)
 #: Bump when the surrogate model or its encoding changes: cached stores are refitted.
 SURROGATE_VERSION = "2"
 _INACTIVE = -0.5  # stands in for an inactive (conditional) hyperparameter inside a family
-_CLASSIFICATION = ("binary", "multiclass")
-
-
 def _kind(problem_type: str) -> str:
-    return "binary" if problem_type in _CLASSIFICATION else "regression"
+    return "binary" if is_classification(problem_type) else "regression"
 
 
 class SpaceLayout:
@@ -61,15 +59,6 @@ class SpaceLayout:
             if name in cols:
                 out[:, j] = X[:, cols[name]]
         return np.where(np.isnan(out), _INACTIVE, out)
-
-
-def encode_configs(space: ConfigurationSpace, configs: Sequence[Mapping[str, Any] | Configuration]) -> np.ndarray:
-    """The vector encoding of configurations in ``space`` (NaN where inactive)."""
-    rows = []
-    for c in configs:
-        cfg = c if isinstance(c, Configuration) and c.config_space is space else deactivate_inactive_hyperparameters(dict(c), space)
-        rows.append(cfg.get_array())
-    return np.asarray(rows, dtype=float).reshape(len(rows), len(space))
 
 
 def _new_gp(n_dims: int, seed: int) -> Any:
@@ -222,11 +211,6 @@ class SurrogateStore:
         )
 
 
-def _cache_dir() -> Path:
-    root = os.environ.get("AUTOMETA_CACHE_DIR")
-    return Path(root) if root else Path.home() / ".cache" / "autometa"
-
-
 def fit_surrogate_store(
     metadb: Any,
     *,
@@ -255,7 +239,7 @@ def fit_surrogate_store(
 
     m = get_metric(metric)
     kind = _kind(problem_type)
-    kinds = _CLASSIFICATION if kind == "binary" else ("regression",)
+    kinds = same_kind(kind)
     tasks = metadb.tasks()
     matrix = metadb.performance_matrix(m.name)
     if matrix.empty:
@@ -269,7 +253,7 @@ def fit_surrogate_store(
     ).hexdigest()[:16]
     path = None
     if cache:
-        cdir = _cache_dir() if cache is True else Path(cache)
+        cdir = cache_dir() if cache is True else Path(cache)
         path = cdir / "surrogates" / f"{kind}-{m.name}-{digest}.joblib"
         if path.is_file():
             try:

@@ -1,63 +1,76 @@
-"""kNN warm start in the manner of auto-sklearn 1.0: meta-features min-max scaled on the
-stored tasks, L1 distance, stored tasks ranked by distance, each neighbour's best
-configuration taken in turn, duplicates dropped, the first ``n`` kept."""
+"""The stored tasks nearest a new one, in the manner of auto-sklearn 1.0: meta-features
+min-max scaled on the stored tasks, L1 distance, stored tasks ranked by distance, each
+neighbour's best configuration taken in turn, duplicates dropped, the first ``n`` kept."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from autometa.exceptions import InputError
 from autometa.metadb import SQLMetaDB
-from autometa.metrics import get_metric
-from autometa.optimizers import config_key
+from autometa.metrics import get_metric, same_kind
+from autometa.spaces import config_key
+from autometa.warmstart._base import Neighbor, Suggestion
 
-__all__ = ["KNNWarmStarter", "Suggestion", "Neighbor"]
-
-_CLASSIFICATION = ("binary", "multiclass", "classification")
-
-
-@dataclass(frozen=True)
-class Neighbor:
-    """A stored task close to the new one."""
-
-    task: str
-    distance: float
-    closest_features: list[str]
-    farthest_features: list[str]
+__all__ = ["MetaFeatureIndex", "Suggestion", "Neighbor", "fit_similarity_weights"]
 
 
-@dataclass(frozen=True)
-class Suggestion:
-    """A configuration to try, with why.
+def fit_similarity_weights(
+    metadb: SQLMetaDB,
+    *,
+    metric: str,
+    problem_type: str,
+    exclude: Sequence[str] = (),
+    extractor: str = "autometa",
+    min_common: int = 20,
+) -> dict[str, float]:
+    """Weights on the meta-features, fitted so that the weighted L1 distance between two
+    stored tasks predicts how differently they rank configurations.
 
-    Attributes
-    ----------
-    config : dict
-    source : {"knn", "default"}
-    predicted_score : float or None
-        The score this configuration reached on the neighbour it comes from (natural
-        units of the metric); None for the package default.
-    neighbor : Neighbor or None
-        The stored task it comes from.
+    For every pair of stored tasks of the kind, the target is ``1 - Spearman`` of their
+    scores on the configurations both have (at least ``min_common``); the features are
+    the pair's absolute differences of min-max scaled meta-features. Non-negative least
+    squares (with an intercept) gives the weights, rescaled to a mean of 1 over the
+    features, so that distances keep the unweighted scale. Meta-features that do not
+    help predict ranking agreement get weight 0.
     """
+    from scipy.optimize import nnls
+    from scipy.stats import spearmanr
 
-    config: dict[str, Any]
-    source: str
-    predicted_score: float | None = None
-    neighbor: Neighbor | None = None
-    rank_on_neighbor: int | None = None
-    explanation: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    idx = MetaFeatureIndex(metadb, metric=metric, problem_type=problem_type, exclude=exclude, extractor=extractor)
+    scores = idx._matrix.to_numpy(dtype=float)
+    n = len(idx.tasks)
+    if n < 4:
+        raise InputError(f"Fitting meta-feature weights needs at least 4 stored tasks of the kind; the store has {n}.")
+    rows, target = [], []
+    for i in range(n):
+        for j in range(i + 1, n):
+            ok = np.isfinite(scores[i]) & np.isfinite(scores[j])
+            if ok.sum() < min_common:
+                continue
+            rho = spearmanr(scores[i, ok], scores[j, ok]).statistic
+            if not np.isfinite(rho):
+                continue
+            rows.append(np.abs(idx._X[i] - idx._X[j]))
+            target.append(1.0 - float(rho))
+    if len(rows) < 2 * len(idx.feature_names):
+        raise InputError(f"Too few comparable stored task pairs ({len(rows)}) to fit meta-feature weights.")
+    A = np.hstack([np.vstack(rows), np.ones((len(rows), 1))])
+    w, _ = nnls(A, np.asarray(target))
+    w = w[:-1]
+    if not (w > 0).any():
+        raise InputError("No meta-feature predicts how alike stored tasks rank configurations.")
+    w = w * len(w) / w.sum()
+    return {f: float(v) for f, v in zip(idx.feature_names, w, strict=True)}
 
 
-class KNNWarmStarter:
-    """Suggest configurations from the tasks nearest in meta-feature space.
+class MetaFeatureIndex:
+    """The stored tasks of one kind, searchable by meta-feature distance, with their
+    configurations ranked by one metric (the engine of :class:`KNNWarmStarter`).
 
     Parameters
     ----------
@@ -74,6 +87,10 @@ class KNNWarmStarter:
         Minkowski exponent of the distance (1: L1, as auto-sklearn).
     exclude : sequence of str
         Stored task names never to use (e.g. the task itself in a leave-one-out study).
+    weights : mapping, optional
+        A weight per meta-feature (:func:`fit_similarity_weights`): the distance is then
+        the weighted sum of the scaled differences (features without a weight count 0).
+        Unweighted (every feature 1, auto-sklearn's L1) by default.
 
     Notes
     -----
@@ -90,10 +107,11 @@ class KNNWarmStarter:
         p: int = 1,
         exclude: Sequence[str] = (),
         extractor: str = "autometa",
+        weights: Mapping[str, float] | None = None,
     ) -> None:
         self.metric = get_metric(metric)
         self.p = p
-        kind = _CLASSIFICATION if problem_type in _CLASSIFICATION else ("regression",)
+        kind = same_kind(problem_type)
         tasks = metadb.tasks()
         matrix = metadb.performance_matrix(self.metric.name)
         mf = metadb.metafeatures(extractor=extractor)
@@ -115,6 +133,10 @@ class KNNWarmStarter:
         self._lo, self._hi = filled.min(), filled.max()
         self._scale = (self._hi - self._lo).replace(0, 1.0)
         self._X = ((filled - self._lo) / self._scale).to_numpy(dtype=float)
+        self._w = (np.ones(len(self.feature_names)) if weights is None
+                   else np.asarray([float(weights.get(f, 0.0)) for f in self.feature_names]))
+        if weights is not None and not (self._w > 0).any():
+            raise InputError("The meta-feature weights give every stored meta-feature a weight of 0; fit them again.")
         self.tasks = names
         self._matrix = matrix.loc[names]
         self._configs = metadb.configurations()
@@ -127,7 +149,7 @@ class KNNWarmStarter:
     def neighbors(self, metafeatures: Mapping[str, float], k: int | None = None) -> list[Neighbor]:
         """Stored tasks by increasing distance, with the meta-features that matched best and worst."""
         x = self._vector(metafeatures)
-        diff = np.abs(self._X - x) ** self.p
+        diff = self._w * np.abs(self._X - x) ** self.p
         dist = diff.sum(axis=1) ** (1.0 / self.p)
         order = np.argsort(dist, kind="stable")[: k or len(dist)]
         out = []
@@ -145,12 +167,12 @@ class KNNWarmStarter:
         is farther from the meta-database than any stored task is from the others."""
         if len(self._X) < 2:
             return math.inf
-        d = np.abs(self._X[:, None, :] - self._X[None, :, :]) ** self.p
+        d = self._w * np.abs(self._X[:, None, :] - self._X[None, :, :]) ** self.p
         d = d.sum(axis=2) ** (1.0 / self.p)
         np.fill_diagonal(d, np.inf)
         return float(d.min(axis=1).max())
 
-    def suggest(self, metafeatures: Mapping[str, float], n: int = 25, per_neighbor: int = 1) -> list[Suggestion]:
+    def best_of_neighbors(self, metafeatures: Mapping[str, float], n: int = 25, per_neighbor: int = 1) -> list[Suggestion]:
         """Up to ``n`` distinct configurations: the best ``per_neighbor`` of each neighbour in
         order of distance."""
         out: list[Suggestion] = []

@@ -11,10 +11,10 @@ import pandas as pd
 
 from autometa.exceptions import InputError
 from autometa.metadb import SQLMetaDB
-from autometa.metrics import get_metric
-from autometa.warmstart._knn import _CLASSIFICATION, Suggestion
+from autometa.metrics import get_metric, same_kind
+from autometa.warmstart._knn import MetaFeatureIndex, Suggestion
 
-__all__ = ["PortfolioWarmStarter", "normalized_regret"]
+__all__ = ["GreedyPortfolio", "normalized_regret"]
 
 
 def normalized_regret(matrix: pd.DataFrame, *, greater_is_better: bool) -> pd.DataFrame:
@@ -27,8 +27,9 @@ def normalized_regret(matrix: pd.DataFrame, *, greater_is_better: bool) -> pd.Da
     return regret.fillna(1.0).clip(0.0, 1.0).where(span.notna(), 0.0, axis=0)
 
 
-class PortfolioWarmStarter:
-    """An ordered portfolio built greedily on the stored task x configuration matrix.
+class GreedyPortfolio:
+    """An ordered portfolio built greedily on the stored task x configuration matrix (the
+    engine of :class:`PortfolioWarmStarter`).
 
     Step ``i`` adds the configuration that most lowers the mean over tasks of the best
     (lowest) normalized regret within the portfolio so far. ``curve[i]`` is that mean
@@ -52,7 +53,7 @@ class PortfolioWarmStarter:
     metafeatures : mapping, optional
         Meta-features of the new task. With ``neighbors``, the portfolio is conditioned on
         it: the ``neighbors`` nearest stored tasks (kNN distance, as
-        :class:`KNNWarmStarter`) carry the objective, and every other stored task a weight
+        :class:`MetaFeatureIndex`) carry the objective, and every other stored task a weight
         of ``far_weight`` each, which only breaks ties once the near tasks are covered.
     neighbors : int, optional
         How many nearest stored tasks condition the portfolio; ``None`` for all tasks alike.
@@ -74,7 +75,7 @@ class PortfolioWarmStarter:
         far_weight: float = 0.01,
     ) -> None:
         self.metric = get_metric(metric)
-        kind = _CLASSIFICATION if problem_type in _CLASSIFICATION else ("regression",)
+        kind = same_kind(problem_type)
         tasks = metadb.tasks()
         matrix = metadb.performance_matrix(self.metric.name)
         keep = [t for t in matrix.index if t in tasks.index and tasks.loc[t, "problem_type"] in kind and t not in set(exclude)]
@@ -92,9 +93,7 @@ class PortfolioWarmStarter:
         if neighbors is not None:
             if neighbors < 1:
                 raise InputError(f"neighbors must be at least 1; got {neighbors}.")
-            from autometa.warmstart._knn import KNNWarmStarter
-
-            knn = KNNWarmStarter(metadb, metric=self.metric.name, problem_type=problem_type, exclude=exclude)
+            knn = MetaFeatureIndex(metadb, metric=self.metric.name, problem_type=problem_type, exclude=exclude)
             assert metafeatures is not None  # both-or-neither check above
             stored = set(self.tasks)
             ranked = [nb.task for nb in knn.neighbors(metafeatures) if nb.task in stored]
@@ -118,7 +117,7 @@ class PortfolioWarmStarter:
         self.portfolio = [configs[h] for h in self.hashes]
         self.curve = curve
 
-    def suggest(self, n: int | None = None) -> list[Suggestion]:
+    def top(self, n: int | None = None) -> list[Suggestion]:
         """The first ``n`` configurations of the portfolio, in order."""
         out = []
         over = (f"the {len(self.near_tasks)} nearest stored tasks ({', '.join(self.near_tasks[:3])}"

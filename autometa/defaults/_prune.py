@@ -1,0 +1,82 @@
+"""Pruning by importance: hyperparameters that matter little across stored tasks are
+fixed to their family's learned default."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+
+from ConfigSpace import ConfigurationSpace
+
+from autometa.exceptions import InputError
+from autometa.metadb import SQLMetaDB, cache_dir, open_metadb
+from autometa.spaces import FAMILY_KEY
+from autometa.task import Task
+from autometa.transfer import BasePruner, fix_unimportant
+
+__all__ = ["ImportancePruner", "mean_importance"]
+
+
+def mean_importance(
+    metadb: SQLMetaDB, *, metric: str, problem_type: str, families: Sequence[str], max_tasks: int = 30
+) -> dict[str, float]:
+    """Mean functional-ANOVA share of every hyperparameter (``"family:name"``) across the
+    stored tasks, cached on disk per store content (:func:`autometa.metadb.cache_dir`)."""
+    from autometa.defaults._importance import hyperparameter_importance
+
+    info = metadb.info()
+    key = json.dumps([metric, problem_type, sorted(families), info.get("evaluations", info), max_tasks],
+                     sort_keys=True, default=str)
+    path = cache_dir() / "importance" / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}.json"
+    if path.is_file():
+        return dict(json.loads(path.read_text()))
+    out: dict[str, float] = {}
+    for fam in families:
+        try:
+            table = hyperparameter_importance(metadb, family=fam, metric=metric, problem_type=problem_type,
+                                              max_tasks=max_tasks)
+        except InputError:
+            continue
+        for name, value in table["mean"].items():
+            out[f"{fam}:{name}"] = float(value)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, sort_keys=True))
+    return out
+
+
+class ImportancePruner(BasePruner):
+    """Fixes every hyperparameter whose mean fANOVA importance across the stored tasks is
+    below ``threshold`` to the learned default of its family (van Rijn & Hutter 2018;
+    Probst et al. 2019): the search then spends its trials on what matters.
+
+    Parameters
+    ----------
+    metadb : SQLMetaDB, str or None
+    threshold : float
+        Importance share below which a hyperparameter is fixed.
+    """
+
+    name = "importance"
+
+    def __init__(self, metadb: SQLMetaDB | str | None = None, *, threshold: float = 0.05) -> None:
+        if not 0.0 <= threshold < 1.0:
+            raise InputError(f"The 'threshold' parameter of ImportancePruner must be in [0, 1); got {threshold!r}.")
+        self.metadb = metadb
+        self.threshold = threshold
+
+    def prune(
+        self, task: Task, space: ConfigurationSpace, *, metafeatures: Mapping[str, float] | None = None
+    ) -> tuple[ConfigurationSpace, str]:
+        from autometa.defaults._tunability import tunability
+
+        db = open_metadb(self.metadb)
+        families = list(space[FAMILY_KEY].choices)  # type: ignore[attr-defined]
+        metric, kind = str(task.metric), str(task.problem_type)
+        imp = mean_importance(db, metric=metric, problem_type=kind, families=families)
+        learned = {}
+        for row in tunability(db, metric=metric, problem_type=kind, families=families):
+            learned.update({k: v for k, v in row.learned_default.items() if k != FAMILY_KEY})
+        pruned, fixed = fix_unimportant(space, imp, learned, threshold=self.threshold, seed=task.seed)
+        return pruned, (f"fixed {len(fixed)} hyperparameters of importance below {self.threshold:g}: "
+                        f"{', '.join(fixed) or 'none'}")

@@ -1,0 +1,374 @@
+"""A learned performance predictor over the meta-database's task x configuration matrix,
+and the cost-aware warm start it drives.
+
+``f(meta-features, configuration) -> normalized score`` is fitted across all stored
+evaluations (Vanschoren's "meta-models"; auto-sklearn's and FLAML's zero-shot learners
+rank by similar models). It ranks a large candidate set for a new task: the stored
+configurations plus fresh samples of the space. A second model predicts each candidate's
+fit time from the table's size, so the first trials can be ordered by expected gain per
+second instead of spending a short budget on a few slow configurations.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from ConfigSpace import ConfigurationSpace
+
+from autometa.exceptions import InputError
+from autometa.metadb import SQLMetaDB, cache_dir, open_metadb
+from autometa.metrics import get_metric, is_classification, same_kind
+from autometa.spaces import FAMILIES, FAMILY_KEY, config_key, default_initial_configs, encode_configs, get_space
+from autometa.task import Task
+from autometa.warmstart._base import BaseWarmStarter, Suggestion, distinct_suggestions, restrict
+
+__all__ = ["FamilyForecast", "PerformancePredictor", "PredictorWarmStarter"]
+
+#: Bump when the predictor's features, target or model change: cached predictors are refitted.
+PREDICTOR_VERSION = "1"
+#: Rows each stored evaluation trained on at most (the shipped meta-dataset's protocol:
+#: 3-fold CV on at most 1,000 rows); the fit-time model is fitted per training row count.
+_STORED_FOLDS = 3
+_SIZE_FEATURES = ("NumberOfInstances", "NumberOfFeatures", "NumberOfClasses")
+
+
+def _kind(problem_type: str) -> str:
+    return "binary" if is_classification(problem_type) else "regression"
+
+
+def _rank_scores(row: pd.Series, greater_is_better: bool) -> pd.Series:
+    """A task's stored scores as quantiles in [0, 1] (1: its best configuration), so that
+    tasks of different difficulty share one scale; a failure scores 0."""
+    ok = row.dropna()
+    if len(ok) < 2:
+        return pd.Series(np.where(row.notna(), 1.0, 0.0), index=row.index)
+    r = ok.rank(ascending=greater_is_better, method="average")
+    q = (r - 1.0) / (len(ok) - 1.0)
+    return q.reindex(row.index).fillna(0.0)
+
+
+@dataclass(frozen=True)
+class FamilyForecast:
+    """Algorithm selection: a family's predicted best normalized score on a task."""
+
+    family: str
+    predicted_score: float
+    uncertainty: float
+    config: dict[str, Any]
+
+
+class PerformancePredictor:
+    """Predicts how well a configuration does on a task from the task's meta-features.
+
+    The target is a configuration's quantile among the stored configurations of a task
+    (1: the task's best), so the model learns which configurations rank high where. A
+    bag of gradient-boosting regressors, each fitted on a random 80% of the stored tasks,
+    gives a mean and a spread (the uncertainty). A log-linear model per family predicts
+    the fit time of one fit from the number of training rows, features and classes.
+
+    Parameters
+    ----------
+    metric : str
+        The metric whose stored scores are learned.
+    problem_type : str
+        Classification tasks learn from stored classification tasks, regression from regression.
+    n_models : int
+        Models in the bag.
+    seed : int
+
+    Attributes
+    ----------
+    tasks_ : list of str
+        The stored tasks fitted on.
+    features_ : list of str
+        The meta-features used.
+    """
+
+    def __init__(self, *, metric: str, problem_type: str, n_models: int = 3, seed: int = 0) -> None:
+        if n_models < 1:
+            raise InputError(f"The 'n_models' parameter of PerformancePredictor must be at least 1; got {n_models!r}.")
+        self.metric = get_metric(metric)
+        self.problem_type = _kind(problem_type)
+        self.n_models = n_models
+        self.seed = seed
+        self.space = get_space(self.problem_type)
+
+    # ------------------------------------------------------------------ fitting
+    def _features(self, mf: pd.DataFrame) -> np.ndarray:
+        X = mf.reindex(columns=self.features_).to_numpy(dtype=float)
+        X = np.where(np.isfinite(X), X, np.nan)
+        return np.sign(X) * np.log1p(np.abs(X))  # heavy-tailed counts on a comparable scale
+
+    def _design(self, mf_rows: np.ndarray, C: np.ndarray) -> np.ndarray:
+        """One row per (task, configuration): meta-features then the configuration's encoding."""
+        n_t, n_c = mf_rows.shape[0], C.shape[0]
+        return np.hstack([np.repeat(mf_rows, n_c, axis=0), np.tile(C, (n_t, 1))])
+
+    def fit(self, metadb: SQLMetaDB, *, exclude: Sequence[str] = ()) -> PerformancePredictor:
+        """Fit on every stored task of the kind with meta-features and scores, but ``exclude``."""
+        from sklearn.ensemble import HistGradientBoostingRegressor
+
+        kind = same_kind(self.problem_type)
+        tasks = metadb.tasks()
+        matrix = metadb.performance_matrix(self.metric.name)
+        mf = metadb.metafeatures()
+        drop = set(exclude)
+        names = [t for t in matrix.index if t in mf.index and t in tasks.index
+                 and tasks.loc[t, "problem_type"] in kind and t not in drop]
+        if len(names) < 5:
+            raise InputError(
+                f"The meta-database has {len(names)} {self.problem_type} tasks with meta-features and "
+                f"{self.metric.name} scores; a performance predictor needs at least 5."
+            )
+        matrix = matrix.loc[names].dropna(axis=1, how="all")
+        configs = metadb.configurations()
+        hashes = [h for h in matrix.columns if h in configs and configs[h].get(FAMILY_KEY) in FAMILIES]
+        matrix = matrix[hashes]
+        mf = mf.loc[names]
+        mf = mf.loc[:, mf.notna().mean() >= 0.5]
+        self.features_ = list(mf.columns)
+        self.tasks_ = names
+        C = encode_configs(self.space, [configs[h] for h in hashes])
+        Y = np.vstack([_rank_scores(matrix.loc[t], self.metric.greater_is_better).to_numpy() for t in names])
+        observed = matrix.notna().to_numpy() | np.isfinite(Y)
+        M = self._features(mf)
+        rng = np.random.default_rng(self.seed)
+        self.models_ = []
+        for b in range(self.n_models):
+            pick = rng.random(len(names)) < 0.8 if self.n_models > 1 else np.ones(len(names), dtype=bool)
+            X = self._design(M[pick], C)
+            y = Y[pick].ravel()
+            keep = observed[pick].ravel()
+            model = HistGradientBoostingRegressor(max_iter=150, learning_rate=0.15, max_leaf_nodes=31,
+                                                  min_samples_leaf=40, l2_regularization=1.0, random_state=self.seed + b)
+            model.fit(X[keep], y[keep])
+            self.models_.append(model)
+        self._fit_time_model(metadb, names, hashes, configs, tasks)
+        return self
+
+    def _fit_time_model(self, metadb: SQLMetaDB, names: list[str], hashes: list[str],
+                        configs: Mapping[str, Mapping[str, Any]], tasks: pd.DataFrame) -> None:
+        """Per family: log(seconds of one fit) ~ log rows + log features + log classes + configuration."""
+        from sklearn.linear_model import Ridge
+
+        wanted = set(hashes)
+        rows: dict[str, list[tuple[np.ndarray, float]]] = {}
+        for t in names:
+            n = float(tasks.loc[t, "n_rows"] or 0)
+            p = float(tasks.loc[t, "n_features"] or 1)
+            k = float(tasks.loc[t, "n_classes"] or 1) if is_classification(self.problem_type) else 1.0
+            n_train = min(n, 1000.0) * (_STORED_FOLDS - 1) / _STORED_FOLDS
+            size = np.log1p([n_train, p, k])
+            for h, ev in metadb.scores(t).items():
+                if h not in wanted or ev["status"] != "ok" or not ev["fit_time_s"]:
+                    continue
+                fam = str(configs[h][FAMILY_KEY])
+                rows.setdefault(fam, []).append((np.r_[size, self._config_part(configs[h])],
+                                                 math.log(max(ev["fit_time_s"] / _STORED_FOLDS, 1e-4))))
+        self.time_models_: dict[str, Any] = {}
+        for fam, data in rows.items():
+            X = np.vstack([x for x, _ in data])
+            y = np.asarray([v for _, v in data])
+            self.time_models_[fam] = Ridge(alpha=1.0).fit(X, y)
+        self.default_log_time_ = float(np.median([m.intercept_ for m in self.time_models_.values()])) if rows else 0.0
+
+    def _config_part(self, config: Mapping[str, Any]) -> np.ndarray:
+        return np.nan_to_num(encode_configs(self.space, [config])[0], nan=-0.5)
+
+    # ------------------------------------------------------------------ predicting
+    def predict(self, metafeatures: Mapping[str, float], configs: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted normalized score (mean over the bag) and its spread, per configuration."""
+        row = pd.DataFrame([{f: metafeatures.get(f, math.nan) for f in self.features_}])
+        C = encode_configs(self.space, list(configs))
+        X = self._design(self._features(row), C)
+        preds = np.vstack([m.predict(X) for m in self.models_])
+        return preds.mean(axis=0), preds.std(axis=0)
+
+    def predict_fit_seconds(self, n_train_rows: float, n_features: float, n_classes: float,
+                            configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Predicted seconds of one fit of each configuration on a table of this size."""
+        size = np.log1p([max(n_train_rows, 1.0), max(n_features, 1.0), max(n_classes, 1.0)])
+        out = []
+        for c in configs:
+            model = self.time_models_.get(str(c.get(FAMILY_KEY)))
+            if model is None:
+                out.append(math.exp(self.default_log_time_))
+                continue
+            out.append(math.exp(float(model.predict(np.r_[size, self._config_part(c)][None, :])[0])))
+        return np.asarray(out)
+
+    def families(self, metafeatures: Mapping[str, float], candidates: Sequence[Mapping[str, Any]]) -> list[FamilyForecast]:
+        """Algorithm selection: each family's best predicted candidate, best family first."""
+        mean, std = self.predict(metafeatures, candidates)
+        best: dict[str, FamilyForecast] = {}
+        for c, m, s in zip(candidates, mean, std, strict=True):
+            fam = str(c[FAMILY_KEY])
+            if fam not in best or m > best[fam].predicted_score:
+                best[fam] = FamilyForecast(fam, float(m), float(s), dict(c))
+        return sorted(best.values(), key=lambda f: -f.predicted_score)
+
+    # ------------------------------------------------------------------ caching
+    @classmethod
+    def for_metadb(cls, metadb: SQLMetaDB, *, metric: str, problem_type: str, exclude: Sequence[str] = (),
+                   n_models: int = 3, seed: int = 0) -> PerformancePredictor:
+        """A predictor fitted on ``metadb``, loaded from the on-disk cache when this store's
+        content was fitted before (:func:`autometa.metadb.cache_dir`)."""
+        import joblib
+
+        info = metadb.info()
+        key = json.dumps([PREDICTOR_VERSION, metric, _kind(problem_type), sorted(exclude), n_models, seed,
+                          info.get("tasks"), info.get("evaluations"), str(metadb.url)], default=str)
+        path = cache_dir() / "predictors" / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}.joblib"
+        if path.is_file():
+            try:
+                return joblib.load(path)  # type: ignore[no-any-return]
+            except Exception:  # noqa: BLE001 - a stale or cut cache file is refitted
+                pass
+        model = cls(metric=metric, problem_type=problem_type, n_models=n_models, seed=seed).fit(metadb, exclude=exclude)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        joblib.dump(model, tmp)
+        tmp.replace(path)
+        return model
+
+
+def _trial_shape(task: Task) -> tuple[float, float, float, float]:
+    """``(fits per trial, training rows per fit, features, classes)`` under the live
+    tuner's resampling (:func:`autometa.evaluation.make_splits`): 2 x 5-fold CV up to
+    1,000 rows, 5-fold up to 50,000, a 75/25 holdout above."""
+    n = float(len(task.y))
+    fits, n_train = (10.0, 0.8 * n) if n <= 1_000 else (5.0, 0.8 * n) if n <= 50_000 else (1.0, 0.75 * n)
+    k = float(task.y.nunique()) if is_classification(str(task.problem_type)) else 1.0
+    return fits, n_train, float(task.X.shape[1]), k
+
+
+class PredictorWarmStarter(BaseWarmStarter):
+    """The first trials chosen by the learned performance predictor, ordered by expected
+    gain per second.
+
+    Candidates: the stored configurations, fresh samples of the space and each family's
+    default. Each gets a predicted normalized score (mean and spread over the bag) and a
+    predicted trial time on this table (folds x one fit). Greedily, the next trial is the
+    candidate with the largest expected improvement over the best predicted so far per
+    predicted second (Snoek et al. 2012's EI per second); candidates predicted to take
+    more than a quarter of ``task.time_budget_s`` are left out. Every family's default
+    stays in the list (after the predictor's picks, best-predicted family first), so the
+    start never holds less than the defaults start.
+
+    Parameters
+    ----------
+    metadb : SQLMetaDB, str or None
+    exclude : sequence of str
+        Stored tasks the predictor must not learn from (leave-one-task-out studies).
+    n_samples : int
+        Fresh samples of the space among the candidates.
+    cost_aware : bool
+        Order by expected gain per second (True) or by predicted score alone.
+    n_models : int
+        Size of the predictor's bag.
+    """
+
+    name = "predictor"
+
+    def __init__(
+        self,
+        metadb: SQLMetaDB | str | None = None,
+        *,
+        exclude: Sequence[str] = (),
+        n_samples: int = 500,
+        cost_aware: bool = True,
+        n_models: int = 3,
+    ) -> None:
+        self.metadb = metadb
+        self.exclude = tuple(exclude)
+        self.n_samples = n_samples
+        self.cost_aware = cost_aware
+        self.n_models = n_models
+        self._db: SQLMetaDB | None = None
+
+    def predictor(self, metric: str, problem_type: str) -> PerformancePredictor:
+        """The fitted predictor for this metric and problem kind (cached on disk)."""
+        if self._db is None:
+            self._db = open_metadb(self.metadb)
+        return PerformancePredictor.for_metadb(self._db, metric=metric, problem_type=problem_type,
+                                               exclude=self.exclude, n_models=self.n_models)
+
+    def candidates(self, task: Task, space: ConfigurationSpace) -> list[dict[str, Any]]:
+        """Stored configurations, fresh samples (seeded by ``task.seed``) and family
+        defaults, all points of ``space``."""
+        from autometa.spaces import config_to_dict, in_space
+
+        assert self._db is not None
+        stored = [c for c in self._db.configurations().values() if in_space(c, space)]
+        sampler = copy.deepcopy(space)  # seeded here, so the caller's space is left as it was
+        sampler.seed(int(task.seed))
+        fresh = [config_to_dict(c) for c in sampler.sample_configuration(self.n_samples)] if self.n_samples else []
+        return distinct_suggestions(default_initial_configs(space, task) + stored + fresh, key=config_key)
+
+    def suggest(
+        self, task: Task, space: ConfigurationSpace, n: int = 25, *, metafeatures: Mapping[str, float] | None = None
+    ) -> list[Suggestion]:
+        from autometa.metafeatures import extract
+
+        model = self.predictor(str(task.metric), str(task.problem_type))
+        mf = dict(metafeatures) if metafeatures is not None else extract(task)
+        cands = self.candidates(task, space)
+        mean, std = model.predict(mf, cands)
+        fits, n_train, p, k = _trial_shape(task)
+        seconds = fits * model.predict_fit_seconds(n_train, p, k, cands) + 0.05
+        budget = float(task.time_budget_s) if task.time_budget_s else math.inf
+        affordable = seconds <= 0.25 * budget
+        defaults = {config_key(c) for c in default_initial_configs(space, task)}
+        order = self._order(mean, std, seconds, affordable, n)
+        picked = [self._explain(cands[i], mean[i], std[i], seconds[i], len(model.tasks_), i, cands) for i in order]
+        fam_rank = {f.family: r for r, f in enumerate(model.families(mf, cands))}
+        tail = sorted((i for i, c in enumerate(cands) if config_key(c) in defaults),
+                      key=lambda i: (fam_rank.get(str(cands[i][FAMILY_KEY]), 99), seconds[i]))
+        tail_s = [Suggestion(config=cands[i], source="default", predicted_score=float(mean[i]),
+                             explanation=(f"package default of {cands[i][FAMILY_KEY]} (kept: every family's default "
+                                          f"stays in the start); predicted normalized score {mean[i]:.2f}"))
+                  for i in tail]
+        n_meta = max(1, n - len(tail_s))
+        return restrict(picked[:n_meta] + tail_s, space, n)
+
+    def _order(self, mean: np.ndarray, std: np.ndarray, seconds: np.ndarray, affordable: np.ndarray, n: int) -> list[int]:
+        """Greedy expected improvement per second over the best predicted so far."""
+        from scipy.stats import norm
+
+        pool = np.flatnonzero(affordable) if affordable.any() else np.arange(len(mean))
+        if not self.cost_aware:
+            return [int(i) for i in pool[np.argsort(-mean[pool], kind="stable")][:n]]
+        chosen: list[int] = []
+        best = 0.0
+        s = np.maximum(std, 0.02)
+        left = [int(i) for i in pool]
+        while left and len(chosen) < n:
+            idx = np.asarray(left)
+            z = (mean[idx] - best) / s[idx]
+            ei = (mean[idx] - best) * norm.cdf(z) + s[idx] * norm.pdf(z)
+            j = int(idx[int(np.argmax(ei / seconds[idx]))])
+            chosen.append(j)
+            left.remove(j)
+            best = max(best, float(mean[j]))
+        return chosen
+
+    def _explain(self, config: dict[str, Any], m: float, s: float, secs: float, n_tasks: int, i: int,
+                 cands: list[dict[str, Any]]) -> Suggestion:
+        return Suggestion(
+            config=config, source="predictor", predicted_score=float(m),
+            explanation=(f"predicted normalized score {m:.2f} +- {s:.2f} (1 = the best stored configuration of a "
+                         f"task like this one; learned on {n_tasks} stored tasks), predicted trial time {secs:.1f} s: "
+                         "the largest expected gain per second"),
+            extra={"predicted_seconds": float(secs), "uncertainty": float(s)},
+        )
+
+    def __repr__(self) -> str:
+        return f"PredictorWarmStarter(metadb={self.metadb!r}, cost_aware={self.cost_aware})"
