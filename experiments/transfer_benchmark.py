@@ -1,57 +1,62 @@
-"""Leave-one-task-out benchmark of warm starts and surrogate transfer, HPO-B style, in
-table mode: every method searches the held-out task's pool of stored configurations
-(the fixed design: 256 configurations over 8 families), evaluations are looked up in the
-dense matrix, and the meta-database *without the held-out task* drives the warm start.
+"""Leave-one-task-out benchmark of warm starts and surrogate transfer in table mode, run
+through the shipped product: every (method, held-out task, seed) is one
+``autometa.tune(...)`` call on the task's real data, whose objective is a
+:class:`autometa.evaluation.ReplayEvaluator` over that task's stored evaluations (the
+fixed design of the shipped meta-dataset: 256 configurations, 32 per family, 3-fold CV
+balanced accuracy on at most 1,000 rows). SMAC, Optuna, random search, the warm
+starters, the box pruner and RGPE/TST-R are the package's own; the meta-database every
+part reads leaves the held-out task out (``exclude=[task]``).
 
-Methods
+The replay
+----------
+A proposal that is a stored configuration gets its stored scores; any other proposal
+gets the scores of the *nearest stored configuration of its family* (unit-cube
+encoding), as ``ReplayEvaluator`` does, and not a per-task surrogate benchmark's
+prediction (YAHPO style). Why: every replayed score is then a real measurement, whereas
+a surrogate fitted on 32 points per family would add its own model error, of a size
+comparable to the differences between methods, and would favour the optimizers whose
+model resembles it. The drawback: the landscape is piecewise constant (plateaus), so a
+continuous optimizer cannot gain from a proposal between stored points, and two
+proposals may replay the same stored configuration. The report gives the share of
+proposals that were stored configurations exactly.
+
+Methods (each one ``tune`` call; ``warm_start="none"`` unless named)
 -------
-random           uniform order of the pool
-defaults         each family's package default, then random
-knn              the kNN warm start alone (25 configurations, package default second,
-                 learned default third, as ``suggest_config``), then random; its first
-                 evaluation is the zero-shot top-1 suggestion
-portfolio        greedy portfolio of 25 (zero-shot), then random
-knn-portfolio    greedy portfolio of 25 conditioned on the 10 nearest tasks (the others only
-                 break ties), then random
-smac             SMAC3's random-forest surrogate (``smac.model.random_forest``, as
-                 autometa's SMACOptimizer configures it) and
-                 expected improvement scored on every unseen pool configuration (the exact
-                 acquisition maximum on a discrete pool), 20% interleaved random picks as
-                 SMAC's HPO facade, 5 random initial configurations
-smac+knn         the same after the kNN warm start (25 configurations, package default
-                 second, learned default third), as ``autometa tune --warm-start knn``
-smac+portfolio   the same after the 25-configuration portfolio
-smac+knn-portfolio  the same after the conditioned portfolio
-smac+box         smac restricted to the bounding box of the 10 nearest tasks' best
-                 configurations until the box is used up (search-space pruning)
-optuna           Optuna's TPE (autometa's OptunaOptimizer, multivariate, 10 startup trials);
-                 each proposal is snapped to the nearest unseen pool configuration of its family
-optuna+knn       the same after the kNN warm start
-optuna+portfolio the same after the portfolio
-gp               a Gaussian process of the task alone (the target model of the ensembles),
-                 expected improvement, 5 random initial configurations
-rgpe, tstr       the transfer ensembles (autometa.transfer), from the first evaluation on
-rgpe+knn         the first 5 kNN configurations, then RGPE
+random              optimizer="random"
+defaults            optimizer="random", warm_start="defaults" (each family's default first)
+smac                optimizer="smac", cold (SMAC's own initial design)
+smac+defaults       SMAC after each family's default (the package's default start)
+smac+knn            SMAC after KNNWarmStarter(db, exclude=[task])
+smac+portfolio      SMAC after PortfolioWarmStarter(db, exclude=[task])
+smac+knn-portfolio  SMAC after PortfolioWarmStarter(db, exclude=[task], neighbors=10)
+smac+box            SMAC in BoxPruner(db, exclude=(task,))'s space
+optuna              optimizer="optuna" (TPE), cold
+optuna+knn          TPE after the kNN start
+optuna+portfolio    TPE after the portfolio
+rgpe, tstr          SMAC with transfer=SurrogateTransfer("rgpe"|"tstr", metadb=db, exclude=[task])
+rgpe+knn            RGPE after the kNN start
+optuna+rgpe         TPE with the RGPE ensemble as its sampler
 
-Metrics: normalized regret (0 = best configuration of the pool, 1 = worst) of the best so
-far after 1, 5, 10, 25, 50 evaluations, mean over tasks with 95% bootstrap intervals
-(seeds averaged per task first); average rank across methods; the evaluations each
-method needs to reach cold SMAC's final mean regret; the share of task-seeds where a
-method is worse than cold SMAC at 10 and 25 evaluations (negative transfer); and regret
-against time, where time is the stored fit time of the evaluated configurations plus the
-method's own measured overhead.
+Every run: ``n_trials=--budget`` (50), ``refit=False``, a time budget that never binds,
+the stored meta-features (``metafeatures=``, nothing extracted), seed = the run's seed.
 
-Zero-shot: the share of held-out tasks on which the top-1 suggestion (kNN, portfolio,
-conditioned portfolio) scores better than the package default (autometa's first default,
-histogram gradient boosting, and the package default of the suggestion's own family).
+Metrics: normalized regret of the best so far (0 = best stored configuration of the
+task, 1 = worst; a failed trial counts as the worst) after 1, 5, 10, 25, 50 trials, mean
+over tasks (seeds averaged per task) with 95% bootstrap intervals; average rank; per
+task-seed the trials a method needs to reach cold SMAC's 50-trial regret (median); the
+share of task-seeds where a method is worse than cold SMAC at 10 and 25 trials (negative
+transfer); regret against time, where a trial costs the stored fit time of the
+replayed configuration plus the run's measured overhead for it (the wall time between
+two trials, setup before the first included). Zero-shot: the replayed score of each
+warm starter's first suggestion (and of its first meta-learned one) against the
+package default's.
 
-Runs on Dask: a LocalCluster by default, ``--scheduler ADDRESS`` for a running cluster.
-Resumable: finished (method, task, seed) runs are kept in the raw CSV and skipped.
-``--name`` picks the output files (raw CSV, markdown, PNG) under experiments/results/.
+Runs on Dask (a LocalCluster of ``--workers`` processes, or ``--scheduler ADDRESS``);
+resumable: finished runs are kept in the raw CSV and skipped. ``--name`` picks the output
+files under experiments/results/.
 
-    python experiments/transfer_benchmark.py [--budget 50] [--seeds 3] [--workers 2]
-    python experiments/transfer_benchmark.py --name warmstart_benchmark --seeds 3 \
-        --methods random,defaults,knn,portfolio,knn-portfolio,smac,smac+knn,smac+portfolio,...
+    python experiments/transfer_benchmark.py --name warmstart_benchmark_facade --max-tasks 40 --seeds 2 \\
+        --methods random,smac,smac+defaults,smac+knn,smac+portfolio,smac+knn-portfolio,optuna,optuna+portfolio,rgpe
 """
 
 from __future__ import annotations
@@ -61,466 +66,349 @@ import json
 import os
 import sys
 import time
+import traceback
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("AUTOMETA_CACHE_DIR", "/tmp/autometa-bench-cache")  # the fitted surrogates, fitted once
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "experiments" / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (  # noqa: E402
+    classification_tasks,
+    dask_client,
+    fmt_ci,
+    machine_line,
+    plt_agg,
+    process_cached,
+    results_path,
+    shipped_db,
+    stored_task,
+)
+
 METRIC = "balanced_accuracy"
 BUDGETS = (1, 5, 10, 25, 50)
-SECONDS = (10, 30, 100, 300, 1000)
-ALL_METHODS = ("random", "defaults", "knn", "portfolio", "knn-portfolio", "smac", "smac+knn", "smac+portfolio",
-               "smac+knn-portfolio", "smac+box", "optuna", "optuna+knn", "optuna+portfolio", "gp", "rgpe", "tstr",
-               "rgpe+knn")
-SURROGATE_METHODS = {"gp", "rgpe", "tstr", "rgpe+knn"}
-N_INIT = 5
+SECONDS = (1, 2, 5, 10, 20, 50)
+ALL_METHODS = ("random", "defaults", "smac", "smac+defaults", "smac+knn", "smac+portfolio", "smac+knn-portfolio",
+               "smac+box", "optuna", "optuna+knn", "optuna+portfolio", "rgpe", "tstr", "rgpe+knn", "optuna+rgpe")
+TRANSFER_METHODS = {"rgpe", "tstr", "rgpe+knn", "optuna+rgpe"}
 PORTFOLIO_NEIGHBORS = 10
+REFERENCE = "smac"
 
 
-def _memoize(db) -> None:
-    """The study reads the same frames hundreds of times (one warm starter per held-out
-    task): answer repeated reads from memory (copies, so no caller can alter another's)."""
-    import copy
+def tune_kwargs(method: str, db: Any, task: str) -> dict[str, Any]:
+    """The ``tune`` arguments of a method for one held-out task (public parts only)."""
+    from autometa.transfer import BoxPruner, SurrogateTransfer
+    from autometa.warmstart import KNNWarmStarter, PortfolioWarmStarter
 
-    for name in ("performance_matrix", "metafeatures", "tasks", "configurations"):
-        fn, memo = getattr(db, name), {}
+    def knn() -> Any:
+        return KNNWarmStarter(db, exclude=[task])
 
-        def cached(*args, _fn=fn, _memo=memo, **kwargs):
-            key = (args, tuple(sorted(kwargs.items())))
-            if key not in _memo:
-                _memo[key] = _fn(*args, **kwargs)
-            return copy.deepcopy(_memo[key])
+    def rgpe(kind: str = "rgpe") -> Any:
+        return SurrogateTransfer(kind, metadb=db, exclude=[task])
 
-        setattr(db, name, cached)
-
-
-# -- data shared by every run -------------------------------------------------------------
-
-
-def prepare(max_tasks: int | None, surrogates: bool = True) -> dict:
-    """Everything a run needs, computed once: pools, regrets, fit times, meta-features,
-    warm-start orders per held-out task, and the fitted surrogates of all tasks."""
-    from autometa.metadb import SQLMetaDB
-    from autometa.metadb._shipped import load_shipped
-    from autometa.metadb._store import config_hash
-    from autometa.spaces import FAMILIES, fixed_design, get_space
-    from autometa.transfer import encode_configs, fit_surrogate_store
-    from autometa.warmstart import KNNWarmStarter, PortfolioWarmStarter, normalized_regret
-
-    db = SQLMetaDB("sqlite://")
-    load_shipped(db, ROOT / "metadata")
-    _memoize(db)
-    tasks = db.tasks()
-    matrix = db.performance_matrix(METRIC)
-    clf = [t for t in matrix.index if tasks.loc[t, "problem_type"] in ("binary", "multiclass")]
-    complete = matrix.loc[clf]
-    complete = complete.loc[complete.notna().mean(axis=1) >= 0.9]
-    complete = complete.loc[:, complete.notna().mean(axis=0) >= 0.5]
-    names = sorted(complete.index)[:max_tasks] if max_tasks else sorted(complete.index)
-    regret = normalized_regret(complete.loc[names], greater_is_better=True).fillna(1.0)  # a failure is the worst
-    configs = db.configurations()
-    hashes = list(regret.columns)
-    space = get_space("binary")
-    X = encode_configs(space, [configs[h] for h in hashes])
-    fit_time = pd.DataFrame(np.nan, index=names, columns=hashes)
-    for t in names:
-        f = ROOT / "metadata" / "evaluations" / f"{t.replace('/', '__')}.csv"
-        d = pd.read_csv(f, usecols=["config_hash", "fit_time_s"]).set_index("config_hash")["fit_time_s"]
-        fit_time.loc[t] = d.reindex(hashes).to_numpy()
-    fit_time = fit_time.fillna(fit_time.median().median())
-    mf = db.metafeatures()
-    defaults = [config_hash(fixed_design("binary", f, n=1)[0]) for f in FAMILIES]
-    orders: dict[str, dict[str, list[str]]] = {}
-    for t in names:
-        knn = KNNWarmStarter(db, metric=METRIC, problem_type="binary", exclude=[t])
-        sugg = [config_hash(s.config) for s in knn.suggest(mf.loc[t].to_dict(), n=25)]
-        pf = PortfolioWarmStarter(db, metric=METRIC, problem_type="binary", size=25, exclude=[t])
-        # as suggest_config: top kNN suggestion, package default, learned default, then the rest
-        guard = list(dict.fromkeys(sugg[:1] + [defaults[0], pf.hashes[0]] + sugg[1:]))[:25]
-        cpf = PortfolioWarmStarter(db, metric=METRIC, problem_type="binary", size=25, exclude=[t],
-                                   metafeatures=mf.loc[t].to_dict(), neighbors=PORTFOLIO_NEIGHBORS)
-        box = [config_hash(s.config) for s in knn.suggest(mf.loc[t].to_dict(), n=10)]
-        orders[t] = {"knn": guard, "portfolio": list(pf.hashes), "knn-portfolio": list(cpf.hashes),
-                     "defaults": defaults, "box": box}
-    store = fit_surrogate_store(db, metric=METRIC, problem_type="binary") if surrogates else None
-    family_default = {f: config_hash(fixed_design("binary", f, n=1)[0]) for f in FAMILIES}
-    return {"names": names, "hashes": hashes, "regret": regret, "fit_time": fit_time, "X": X, "orders": orders,
-            "metafeatures": {t: mf.loc[t].to_dict() for t in names}, "store": store,
-            "configs": {h: configs[h] for h in hashes}, "scores": complete.loc[names],
-            "family_default": family_default}
+    table: dict[str, Any] = {
+        "random": lambda: {"optimizer": "random", "warm_start": "none"},
+        "defaults": lambda: {"optimizer": "random", "warm_start": "defaults"},
+        "smac": lambda: {"optimizer": "smac", "warm_start": "none"},
+        "smac+defaults": lambda: {"optimizer": "smac", "warm_start": "defaults"},
+        "smac+knn": lambda: {"optimizer": "smac", "warm_start": knn()},
+        "smac+portfolio": lambda: {"optimizer": "smac", "warm_start": PortfolioWarmStarter(db, exclude=[task])},
+        "smac+knn-portfolio": lambda: {"optimizer": "smac", "warm_start": PortfolioWarmStarter(
+            db, exclude=[task], neighbors=PORTFOLIO_NEIGHBORS)},
+        "smac+box": lambda: {"optimizer": "smac", "warm_start": "none", "prune": BoxPruner(db, exclude=(task,))},
+        "optuna": lambda: {"optimizer": "optuna", "warm_start": "none"},
+        "optuna+knn": lambda: {"optimizer": "optuna", "warm_start": knn()},
+        "optuna+portfolio": lambda: {"optimizer": "optuna", "warm_start": PortfolioWarmStarter(db, exclude=[task])},
+        "rgpe": lambda: {"optimizer": "smac", "warm_start": "none", "transfer": rgpe()},
+        "tstr": lambda: {"optimizer": "smac", "warm_start": "none", "transfer": rgpe("tstr")},
+        "rgpe+knn": lambda: {"optimizer": "smac", "warm_start": knn(), "transfer": rgpe()},
+        "optuna+rgpe": lambda: {"optimizer": "optuna", "warm_start": "none", "transfer": rgpe()},
+    }
+    return table[method]()
 
 
-def zero_shot(data: dict) -> pd.DataFrame:
-    """Per held-out task: does the top-1 suggestion of each zero-shot method score better
-    (3-fold CV balanced accuracy) than the package default, and than the package default of
-    its own family? Ties (the same score) are counted apart."""
-    scores, fam_default = data["scores"], data["family_default"]
-    hgb = data["orders"][data["names"][0]]["defaults"][0]
-    rows = []
-    for t in data["names"]:
-        row = {"task": t}
-        for method in ("knn", "portfolio", "knn-portfolio"):
-            top = data["orders"][t][method][0]
-            own = fam_default[data["configs"][top]["family"]]
-            s_top, s_hgb, s_own = scores.loc[t, top], scores.loc[t, hgb], scores.loc[t, own]
-            row[f"{method}:vs_default"] = float(np.sign(np.nan_to_num(s_top, nan=-1) - np.nan_to_num(s_hgb, nan=-1)))
-            row[f"{method}:vs_family_default"] = float(np.sign(np.nan_to_num(s_top, nan=-1) - np.nan_to_num(s_own, nan=-1)))
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("task")
+def choose_tasks(db: Any, max_tasks: int | None) -> list[str]:
+    """The complete classification tasks in a fixed seeded order: ``--max-tasks N`` takes
+    a prefix, so a larger study keeps the tasks of a smaller one."""
+    names = classification_tasks(db, METRIC)
+    order = np.random.default_rng(0).permutation(len(names))
+    picked = [names[i] for i in order]
+    return picked[:max_tasks] if max_tasks else picked
 
 
-# -- one run --------------------------------------------------------------------------------
+def _evaluator(task: str) -> Any:
+    """The task's replay objective and its pool's best and worst stored scores (once per
+    worker process and task)."""
+
+    def make() -> tuple[Any, float, float]:
+        from autometa.evaluation import ReplayEvaluator
+        from autometa.spaces import get_space
+
+        db = shipped_db()
+        kind = str(db.tasks().loc[task, "problem_type"])
+        ev = ReplayEvaluator.from_metadb(db, task, get_space(kind, seed=0), metric=METRIC)
+        stored = [row["scores"].get(METRIC, np.nan) for row in db.scores(task).values() if row["status"] == "ok"]
+        stored = np.asarray([s for s in stored if s is not None and np.isfinite(s)], dtype=float)
+        return ev, float(stored.max()), float(stored.min())
+
+    return process_cached(("replay", task), make)
 
 
-def _ei_pick(mean: np.ndarray, std: np.ndarray, best: float, unseen: np.ndarray) -> int:
-    from autometa.transfer import expected_improvement
-
-    ei = expected_improvement(mean, std, best)
-    ei = np.where(unseen, ei, -np.inf)
-    top = np.flatnonzero(ei >= ei.max() - 1e-12)
-    return int(top[0])
+def _metafeatures(task: str) -> dict[str, float]:
+    return process_cached(("mf", task), lambda: {k: float(v) for k, v in shipped_db().metafeatures().loc[task].items()
+                                                 if pd.notna(v)})
 
 
-class _Run:
-    def __init__(self, data: dict, task: str, seed: int, budget: int) -> None:
-        self.data, self.task, self.budget = data, task, budget
-        self.y = data["regret"].loc[task].to_numpy(dtype=float)
-        self.cost = data["fit_time"].loc[task].to_numpy(dtype=float)
-        self.index = {h: i for i, h in enumerate(data["hashes"])}
-        self.rng = np.random.default_rng(seed)
-        self.seen: list[int] = []
-        self.overhead: list[float] = []
-
-    @property
-    def unseen(self) -> np.ndarray:
-        mask = np.ones(len(self.y), dtype=bool)
-        mask[self.seen] = False
-        return mask
-
-    def add(self, i: int, overhead: float) -> None:
-        if i in self.seen:  # a method proposing a seen configuration: take a random unseen one
-            i = int(self.rng.choice(np.flatnonzero(self.unseen)))
-        self.seen.append(i)
-        self.overhead.append(overhead)
-
-    def random(self) -> int:
-        return int(self.rng.choice(np.flatnonzero(self.unseen)))
-
-    def fixed(self, hashes: list[str], limit: int | None = None) -> None:
-        for h in hashes[: limit or len(hashes)]:
-            if len(self.seen) >= self.budget:
-                return
-            i = self.index.get(h)
-            if i is not None and i not in self.seen:
-                self.add(i, 0.0)
-
-    def done(self) -> bool:
-        return len(self.seen) >= self.budget
-
-    def curve(self) -> tuple[np.ndarray, np.ndarray]:
-        reg = np.minimum.accumulate(self.y[self.seen])
-        secs = np.cumsum(self.cost[self.seen] + np.asarray(self.overhead))
-        return reg, secs
-
-
-def _smac_loop(run: _Run, box: list[int] | None = None) -> None:
-    from autometa.optimizers._smac import smac_random_forest
-    from autometa.spaces import get_space
-
-    space = get_space("binary")
-    X = run.data["X"]
-    while not run.done():
-        t0 = time.perf_counter()
-        if len(run.seen) < N_INIT:
-            i = run.random()
-        elif run.rng.random() < 0.2:  # SMAC's interleaved random configurations
-            i = run.random()
-        else:
-            model = smac_random_forest(space, seed=int(run.rng.integers(2**31 - 1)), log_y=False)
-            model.train(X[run.seen], run.y[run.seen].reshape(-1, 1))
-            mean, var = model.predict(X)
-            unseen = run.unseen
-            if box is not None:
-                in_box = np.zeros_like(unseen)
-                in_box[box] = True
-                if (unseen & in_box).any():
-                    unseen = unseen & in_box
-            i = _ei_pick(mean.ravel(), np.sqrt(np.maximum(var.ravel(), 1e-12)), float(run.y[run.seen].min()), unseen)
-        run.add(i, time.perf_counter() - t0)
-
-
-def _box_indices(run: _Run) -> list[int]:
-    from ConfigSpace.util import deactivate_inactive_hyperparameters
-
-    from autometa.spaces import get_space
-    from autometa.transfer import bounding_box
-
-    data = run.data
-    space = get_space("binary")
-    best = [data["configs"][h] for h in data["orders"][run.task]["box"] if h in data["configs"]]
-    box = bounding_box(space, best + [data["configs"][h] for h in data["orders"][run.task]["defaults"]
-                                      if data["configs"][h]["family"] in {c["family"] for c in best}])
-    out = []
-    for i, h in enumerate(data["hashes"]):
-        c = data["configs"][h]
-        try:
-            deactivate_inactive_hyperparameters(dict(c), box).check_valid_configuration()
-            out.append(i)
-        except Exception:  # noqa: BLE001 - outside the box
-            continue
-    return out
-
-
-def _optuna_loop(run: _Run) -> None:
-    from autometa.optimizers import OptunaOptimizer
-    from autometa.spaces import get_space
-    from autometa.transfer import SpaceLayout, encode_configs
-
-    space = get_space("binary", seed=int(run.rng.integers(2**31 - 1)))
-    layout = SpaceLayout(space)
-    X = run.data["X"]
-    fams = layout.family_of(X)
-    Xf = np.nan_to_num(X, nan=-0.5)
-    initial = [run.data["configs"][h] for h in run.data.get("initial", [])]
-    opt = OptunaOptimizer(space, seed=int(run.rng.integers(2**31 - 1)), initial_configs=initial)
-    while not run.done():
-        t0 = time.perf_counter()
-        cfg = opt.ask()
-        x = np.nan_to_num(encode_configs(space, [cfg])[0], nan=-0.5)
-        cand = np.flatnonzero(run.unseen & (fams == cfg["family"]))
-        if len(cand) == 0:
-            cand = np.flatnonzero(run.unseen)
-        i = int(cand[np.argmin(((Xf[cand] - x) ** 2).sum(axis=1))])
-        opt.tell(run.data["configs"][run.data["hashes"][i]], float(run.y[i]))
-        run.add(i, time.perf_counter() - t0)
-
-
-def _ensemble_loop(run: _Run, kind: str, n_random: int, store_tasks: bool = True) -> None:
-    from autometa.spaces import get_space
-    from autometa.transfer import RGPE, TSTR
-
-    data = run.data
-    space = get_space("binary")
-    store = data["store"].subset([run.task])
-    if not store_tasks:
-        store = store.subset(store.tasks)
-    cls = RGPE if kind == "rgpe" else TSTR
-    ens = cls(store, space, seed=int(run.rng.integers(2**31 - 1)), metafeatures=data["metafeatures"][run.task],
-              n_samples=128) if cls is RGPE else cls(store, space, seed=0, metafeatures=data["metafeatures"][run.task])
-    X = data["X"]
-    t0 = time.perf_counter()
-    ens.precompute(X)
-    setup = time.perf_counter() - t0
-    while not run.done():
-        t0 = time.perf_counter()
-        if len(run.seen) < n_random:
-            i = run.random()
-        else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ens.fit(X[run.seen], run.y[run.seen])
-                mean, var = ens.predict(X)
-                if run.seen:
-                    i = _ei_pick(mean, np.sqrt(var), ens.incumbent_value(), run.unseen)
-                else:  # nothing observed yet: the prior's best guess
-                    i = int(np.argmin(np.where(run.unseen, mean, np.inf)))
-        run.add(i, time.perf_counter() - t0 + setup)
-        setup = 0.0
-
-
-def run_one(data: dict, method: str, task: str, seed: int, budget: int) -> dict:
-    """One (method, held-out task, seed) search; returns its regret and time curves."""
+def run_one(method: str, task: str, seed: int, budget: int) -> dict[str, Any]:
+    """One (method, held-out task, seed) run of ``autometa.tune`` on the replay objective."""
     warnings.simplefilter("ignore")
     import threadpoolctl
 
+    from autometa import tune
+
     threadpoolctl.threadpool_limits(1)
-    run = _Run(data, task, seed, budget)
-    orders = data["orders"][task]
-    t_start = time.perf_counter()
-    if method == "random":
-        while not run.done():
-            run.add(run.random(), 0.0)
-    elif method in ("defaults", "knn", "portfolio", "knn-portfolio"):
-        run.fixed(orders[method])
-        while not run.done():
-            run.add(run.random(), 0.0)
-    elif method == "smac":
-        _smac_loop(run)
-    elif method in ("smac+knn", "smac+portfolio", "smac+knn-portfolio"):
-        run.fixed(orders[method.split("+")[1]])
-        _smac_loop(run)
-    elif method == "smac+box":
-        _smac_loop(run, box=_box_indices(run))
-    elif method == "optuna":
-        _optuna_loop(run)
-    elif method in ("optuna+knn", "optuna+portfolio"):
-        run.data = {**data, "initial": orders[method.split("+")[1]]}
-        _optuna_loop(run)
-    elif method == "gp":
-        _ensemble_loop(run, "rgpe", N_INIT, store_tasks=False)
-    elif method in ("rgpe", "tstr"):
-        _ensemble_loop(run, method, 0)
-    elif method == "rgpe+knn":
-        run.fixed(orders["knn"], limit=5)
-        _ensemble_loop(run, "rgpe", 0)
-    else:
-        raise ValueError(f"unknown method {method!r}")
-    reg, secs = run.curve()
-    return {"method": method, "task": task, "seed": seed, "regret": json.dumps([round(float(v), 6) for v in reg]),
-            "seconds": json.dumps([round(float(v), 4) for v in secs]),
-            "overhead_s": round(float(np.sum(run.overhead)), 4), "wall_s": round(time.perf_counter() - t_start, 3)}
+    db = shipped_db()
+    ev, best, worst = _evaluator(task)
+    data = stored_task(task, seed, METRIC, time_budget_s=1e6)
+    mf = _metafeatures(task)
+    kwargs = tune_kwargs(method, db, task)
+    trials: list[dict[str, Any]] = []
+    last = {"elapsed": 0.0, "exact": ev.n_exact}
+
+    def on_trial(p: Any) -> None:
+        r = p.record
+        trials.append({"score": float(r.scores[METRIC]) if r.ok else None, "fit": float(r.fit_time_s or 0.0),
+                       "overhead": p.elapsed_s - last["elapsed"], "exact": int(ev.n_exact > last["exact"])})
+        last["elapsed"], last["exact"] = p.elapsed_s, ev.n_exact
+
+    t0 = time.perf_counter()
+    result = tune(data, metadb=db, n_trials=budget, time_budget_s=1e6, metafeatures=mf, evaluator=ev, refit=False,
+                  n_initial=25, callbacks=[on_trial], start_time=t0, **kwargs)
+    wall = time.perf_counter() - t0
+    return {"method": method, "task": task, "seed": seed, "n_trials": len(trials),
+            "scores": json.dumps([None if t["score"] is None else round(t["score"], 6) for t in trials]),
+            "fit_s": json.dumps([round(t["fit"], 4) for t in trials]),
+            "overhead_s": json.dumps([round(t["overhead"], 4) for t in trials]),
+            "exact": json.dumps([t["exact"] for t in trials]), "pool_best": round(best, 6),
+            "pool_worst": round(worst, 6), "setup": json.dumps(result.setup, default=str), "wall_s": round(wall, 3)}
 
 
-# -- reporting --------------------------------------------------------------------------------
+def zero_shot_one(task: str) -> dict[str, Any]:
+    """The replayed score of each warm starter's first suggestion, of its first
+    meta-learned suggestion (source other than ``default``), and of the package default."""
+    warnings.simplefilter("ignore")
+    from autometa.spaces import default_initial_configs, get_space
+    from autometa.warmstart import KNNWarmStarter, PortfolioWarmStarter
+
+    db = shipped_db()
+    ev, best, worst = _evaluator(task)
+    data = stored_task(task, 0, METRIC)
+    mf = _metafeatures(task)
+    space = get_space(str(data.problem_type), seed=0)
+
+    def score(config: Any) -> float:
+        res = ev.evaluate(config)
+        return float(res.scores[METRIC]) if res.ok else float("nan")
+
+    row: dict[str, Any] = {"task": task, "pool_best": best, "pool_worst": worst,
+                           "default": score(default_initial_configs(space, data)[0])}
+    starters = {"knn": KNNWarmStarter(db, exclude=[task]), "portfolio": PortfolioWarmStarter(db, exclude=[task]),
+                "knn-portfolio": PortfolioWarmStarter(db, exclude=[task], neighbors=PORTFOLIO_NEIGHBORS)}
+    for name, starter in starters.items():
+        sugg = starter.suggest(data, space, 25, metafeatures=mf)
+        learned = next((s for s in sugg if s.source != "default"), None)
+        row[f"{name}:first"] = score(sugg[0].config)
+        row[f"{name}:first_source"] = sugg[0].source
+        row[f"{name}:learned"] = score(learned.config) if learned is not None else float("nan")
+    return row
 
 
-def _ci(x: np.ndarray) -> tuple[float, float, float]:
-    boot = np.random.default_rng(0).choice(x, size=(2000, len(x))).mean(axis=1)
-    return float(x.mean()), float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))
+# -- reporting ------------------------------------------------------------------------------
 
 
-def _zero_shot_lines(zs: pd.DataFrame) -> list[str]:
-    rows = {}
-    for method in ("knn", "portfolio", "knn-portfolio"):
-        rows[method] = {}
-        for ref, label in (("vs_default", "package default (HGB)"), ("vs_family_default", "own family's default")):
-            col = zs[f"{method}:{ref}"]
-            rows[method][f"better than {label}"] = f"{(col > 0).mean():.0%}"
-            rows[method][f"tie ({label})"] = f"{(col == 0).mean():.0%}"
-    return ["", f"Zero-shot: share of the {len(zs)} held-out tasks on which the top-1 suggestion scores better than the "
-            "package default (ties apart):", "", pd.DataFrame(rows).T.to_markdown()]
+def _regret_curves(raw: pd.DataFrame, budget: int) -> pd.DataFrame:
+    """One row per run: best-so-far normalized regret after each trial (padded with the
+    last value when a run stopped early) and the cumulative seconds."""
+    reg, secs = [], []
+    for r in raw.itertuples():
+        s = np.array([np.nan if v is None else v for v in json.loads(r.scores)], dtype=float)
+        span = max(r.pool_best - r.pool_worst, 1e-12)
+        g = np.clip((r.pool_best - s) / span, 0.0, 1.0)
+        g = np.minimum.accumulate(np.nan_to_num(g, nan=1.0)) if len(g) else np.ones(1)
+        g = np.concatenate([g, np.full(max(0, budget - len(g)), g[-1])])[:budget]
+        t = np.cumsum(np.array(json.loads(r.fit_s)) + np.maximum(np.array(json.loads(r.overhead_s)), 0.0))
+        reg.append(g)
+        secs.append(t)
+    out = raw[["method", "task", "seed"]].copy()
+    out["regret"] = reg
+    out["seconds"] = secs
+    return out
 
 
-def report(raw: pd.DataFrame, budget: int, name: str = "transfer_benchmark", zs: pd.DataFrame | None = None) -> str:
-    import matplotlib
+def _distinct(scores: str, fit_s: str) -> int:
+    """Distinct stored configurations a run replayed, told apart by (score, stored fit
+    time): proposals that fell on the same stored point share both (a plateau)."""
+    return len(set(zip(json.loads(scores), json.loads(fit_s), strict=True)))
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
+def _time_regret(reg: np.ndarray, secs: np.ndarray, s: float) -> float:
+    k = int(np.searchsorted(secs, s, side="right"))
+    return float(reg[min(k, len(reg)) - 1]) if k > 0 else 1.0
+
+
+def report(raw: pd.DataFrame, budget: int, name: str, zs: pd.DataFrame | None = None) -> str:
+    plt = plt_agg()
     methods = [m for m in ALL_METHODS if m in set(raw.method)]
-    # only (task, seed) pairs every method has run, so that all methods see the same runs
+    # only the (task, seed) pairs every method has run: all methods see the same runs
     pairs = raw.groupby(["task", "seed"]).method.nunique()
     full = set(pairs[pairs == len(methods)].index)
     raw = raw[[(t, s) in full for t, s in zip(raw.task, raw.seed, strict=True)]]
-    curves = {}  # method -> tasks x budget (seeds averaged)
-    per_seed = {}
-    for m in methods:
-        g = raw[raw.method == m]
-        arr = np.array([json.loads(r)[:budget] for r in g.regret])
-        per_seed[m] = pd.DataFrame(arr, index=pd.MultiIndex.from_arrays([g.task, g.seed]))
-        curves[m] = per_seed[m].groupby(level=0).mean()
-    tasks = sorted(set.intersection(*(set(c.index) for c in curves.values())))
-    curves = {m: c.loc[tasks] for m, c in curves.items()}
+    runs = _regret_curves(raw, budget)
+    per_seed = {m: pd.DataFrame(np.stack(g.regret.to_list()), index=pd.MultiIndex.from_frame(g[["task", "seed"]]))
+                for m, g in runs.groupby("method")}
+    curves = {m: per_seed[m].groupby(level=0).mean() for m in methods}
+    tasks = sorted(curves[methods[0]].index)
+    n_seeds = int(raw.seed.nunique())
     budgets = [b for b in BUDGETS if b <= budget]
-    rows = []
+    table = pd.DataFrame({f"regret@{b}": {m: fmt_ci(curves[m][b - 1]) for m in methods} for b in budgets})
+    ranks = pd.DataFrame({f"rank@{b}": pd.DataFrame({m: curves[m][b - 1] for m in methods}).rank(axis=1).mean()
+                          for b in budgets}).round(2)
+
+    ref = REFERENCE if REFERENCE in per_seed else methods[0]
+    base = per_seed[ref]
+    summary: dict[str, dict[str, Any]] = {}
     for m in methods:
-        row = {"method": m}
-        for b in budgets:
-            mean, lo, hi = _ci(curves[m][b - 1].to_numpy())
-            row[f"regret@{b}"] = f"{mean:.3f} [{lo:.3f}, {hi:.3f}]"
-        rows.append(row)
-    table = pd.DataFrame(rows).set_index("method")
-    # average rank over tasks at each budget (ties share ranks)
-    ranks = {}
-    for b in budgets:
-        frame = pd.DataFrame({m: curves[m][b - 1] for m in methods})
-        ranks[f"rank@{b}"] = frame.rank(axis=1).mean()
-    rank_table = pd.DataFrame(ranks).round(2)
-    # evaluations to reach cold SMAC's final mean regret
-    ref = "smac" if "smac" in curves else methods[0]
-    target = float(curves[ref][budget - 1].mean())
-    reach = {}
-    for m in methods:
-        mean_curve = curves[m].mean().to_numpy()
-        hit = np.flatnonzero(mean_curve <= target + 1e-12)
-        reach[m] = int(hit[0] + 1) if len(hit) else None
-    # negative transfer: worse than cold SMAC on a task-seed
-    neg = {}
-    base = per_seed.get(ref)
-    for m in methods:
-        if base is None or m == ref:
-            continue
-        common = per_seed[m].index.intersection(base.index)
-        mine, ref_runs = per_seed[m].loc[common], base.loc[common]
-        neg[m] = {f"worse@{b}": round(float((mine[b - 1] > ref_runs[b - 1] + 1e-12).mean()), 3) for b in (10, 25) if b <= budget}
-    # regret against time
+        mine = per_seed[m].loc[base.index]
+        target = base[budget - 1].to_numpy()
+        hit = mine.to_numpy() <= target[:, None] + 1e-12
+        first = np.where(hit.any(axis=1), hit.argmax(axis=1) + 1, np.inf)
+        med = float(np.median(first))
+        row: dict[str, Any] = {
+            f"median trials to reach {ref}@{budget}": (f"{med:.0f}" if np.isfinite(med) else f">{budget}"),
+            f"share reaching it in {budget}": f"{np.isfinite(first).mean():.0%}",
+        }
+        if m != ref:
+            for b in (10, 25):
+                if b <= budget:
+                    row[f"worse than {ref} @{b}"] = f"{(mine[b - 1] > base[b - 1] + 1e-12).mean():.0%}"
+        summary[m] = row
+    g = raw.groupby("method")
+    over = {m: np.mean([np.sum(json.loads(o)) for o in g.get_group(m).overhead_s]) for m in methods}
+    exact = {m: np.nanmean([np.mean(json.loads(e)) if json.loads(e) else np.nan for e in g.get_group(m).exact])
+             for m in methods}
+    timing = pd.DataFrame({
+        "wall s/run (mean)": {m: round(float(g.get_group(m).wall_s.mean()), 2) for m in methods},
+        "overhead s/run": {m: round(float(over[m]), 2) for m in methods},
+        "stored fit s/run": {m: round(float(np.mean([np.sum(json.loads(f)) for f in g.get_group(m).fit_s])), 1)
+                             for m in methods},
+        "proposals stored exactly": {m: f"{exact[m]:.0%}" for m in methods},
+        f"distinct stored configurations replayed (of {budget})": {m: round(float(np.mean(
+            [_distinct(sc, f) for sc, f in zip(g.get_group(m).scores, g.get_group(m).fit_s, strict=True)])), 1)
+            for m in methods},
+    })
     time_rows = {}
     for m in methods:
-        g = raw[raw.method == m]
-        vals = {s: [] for s in SECONDS}
-        for reg_s, sec_s in zip(g.regret, g.seconds, strict=True):
-            reg, sec = np.array(json.loads(reg_s)), np.array(json.loads(sec_s))
-            for s in SECONDS:
-                k = np.searchsorted(sec, s, side="right")
-                vals[s].append(reg[k - 1] if k > 0 else 1.0)
-        time_rows[m] = {f"{s} s": round(float(np.mean(v)), 3) for s, v in vals.items()}
-    overhead = raw.groupby("method").overhead_s.mean().reindex(methods) / budget
+        rm = runs[runs.method == m]
+        time_rows[m] = {f"{s} s": round(float(np.mean([_time_regret(r, t, s) for r, t in
+                                                       zip(rm.regret, rm.seconds, strict=True)])), 3)
+                        for s in SECONDS}
 
-    n_seeds = int(raw.seed.nunique())
     lines = [
-        "# Warm starts and surrogate transfer, leave-one-task-out (table mode)",
+        "# Warm starts and surrogate transfer through `autometa.tune`, leave-one-task-out (table mode)",
         "",
-        f"{len(tasks)} classification tasks of the shipped meta-dataset, {n_seeds} seeds each; every method searches "
-        f"the held-out task's pool of {raw.shape[0] and len(json.loads(raw.regret.iloc[0])) and 256} stored configurations "
-        "(3-fold CV balanced accuracy, at most 1,000 rows), and the meta-database without that task drives warm starts "
-        "and transfer. Normalized regret of the best so far (0 = best of the pool, 1 = worst), mean over tasks "
-        "[95% bootstrap interval]. Methods are described in experiments/transfer_benchmark.py.",
+        f"{len(tasks)} classification tasks of the shipped meta-dataset x {n_seeds} seeds, {budget} trials per run. "
+        "Each run is one `autometa.tune` call with the shipped optimizer, warm starter, pruner or transfer "
+        "(excluding the held-out task) and a `ReplayEvaluator` over the held-out task's 256 stored evaluations "
+        "(3-fold CV balanced accuracy, at most 1,000 rows). A proposal that is not stored replays the nearest "
+        "stored configuration of its family: every score is a real measurement (a per-task surrogate fitted on 32 "
+        "points per family would add its own error), at the price of plateaus between stored points. "
+        "Normalized regret of the best so far (0 = best stored configuration, 1 = worst; a failure is the worst), "
+        "mean over tasks (seeds averaged) [95% bootstrap interval]. Methods: experiments/transfer_benchmark.py.",
         "",
         table.to_markdown(),
         "",
         "Average rank across methods (1 = best):",
         "",
-        rank_table.to_markdown(),
+        ranks.to_markdown(),
         "",
-        f"Evaluations needed to reach cold SMAC's mean regret after {budget} evaluations ({target:.3f}), and the "
-        "share of task-seeds where a method is worse than cold SMAC (negative transfer):",
+        f"Per task-seed: trials needed to reach cold SMAC's regret after {budget} trials (median over task-seeds; "
+        f"'>{budget}' when most never do), and the share of task-seeds where a method is worse than cold SMAC at "
+        "10 and 25 trials (negative transfer):",
         "",
-        pd.DataFrame({"evaluations to reach": pd.Series(reach),
-                      "speed-up": pd.Series({m: (round(budget / v, 1) if v else None) for m, v in reach.items()}),
-                      **{k: pd.Series({m: v[k] for m, v in neg.items()}) for k in (next(iter(neg.values())) if neg else {})},
-                      "overhead s/eval": overhead.round(3)}).to_markdown(),
+        pd.DataFrame(summary).T.to_markdown(),
         "",
-        "Mean regret against time (stored fit time of the evaluated configurations + the method's own overhead):",
+        "Mean regret against time (each trial costs the stored fit time of the replayed configuration plus the "
+        "run's measured overhead for it, setup included):",
         "",
         pd.DataFrame(time_rows).T.to_markdown(),
-    ] + (_zero_shot_lines(zs.loc[zs.index.intersection(tasks)]) if zs is not None else [])
+        "",
+        "Time per run on this machine (Dask worker processes sharing its cores with other jobs) and the share of proposals "
+        "that were stored configurations (the rest replayed their nearest stored neighbour), and how many distinct "
+        "stored configurations a run's trials replayed (fewer: more trials fell on a plateau already visited):",
+        "",
+        timing.to_markdown(),
+    ]
+    if zs is not None:
+        lines += _zero_shot_lines(zs.loc[zs.index.intersection(tasks)])
+    lines += ["", machine_line()]
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     x = np.arange(1, budget + 1)
     for m in methods:
         c = curves[m].to_numpy()
         mean = c.mean(axis=0)
-        se = c.std(axis=0, ddof=1) / np.sqrt(len(c)) * 1.96
-        style = "--" if m in ("random", "defaults", "portfolio") else "-"
+        half = 1.96 * c.std(axis=0, ddof=1) / np.sqrt(len(c)) if len(c) > 1 else np.zeros_like(mean)
+        style = "--" if m in ("random", "defaults") else "-"
         axes[0].plot(x, mean, style, label=m)
-        axes[0].fill_between(x, mean - se, mean + se, alpha=0.12)
-    axes[0].set_xscale("log")
-    axes[0].set_yscale("log")
-    axes[0].set_xlabel("evaluations")
-    axes[0].set_ylabel("mean normalized regret (95% CI)")
-    axes[0].set_title(f"Leave-one-task-out, {len(tasks)} tasks x {n_seeds} seeds")
-    for m in methods:
-        axes[1].plot(SECONDS, [time_rows[m][f"{s} s"] for s in SECONDS], "-o", label=m, ms=3)
-    axes[1].set_xscale("log")
-    axes[1].set_yscale("log")
-    axes[1].set_xlabel("seconds (stored fit time + overhead)")
-    axes[1].set_ylabel("mean normalized regret")
-    axes[1].legend(fontsize=7, ncol=2)
+        axes[0].fill_between(x, np.maximum(mean - half, 1e-4), mean + half, alpha=0.1)
+        axes[1].plot(SECONDS, [time_rows[m][f"{s} s"] for s in SECONDS], style + "o", ms=3, label=m)
+    for ax, xl in zip(axes, ("trials", "seconds (stored fit time + measured overhead)"), strict=True):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(xl)
+        ax.set_ylabel("mean normalized regret")
+    axes[0].set_title(f"autometa.tune on replayed tasks: {len(tasks)} tasks x {n_seeds} seeds (95% CI)")
+    axes[1].legend(ncol=2)
     fig.tight_layout()
-    fig.savefig(RESULTS / f"{name}.png", dpi=120)
+    fig.savefig(results_path(name, ".png"))
     return "\n".join(lines) + "\n"
+
+
+def _zero_shot_lines(zs: pd.DataFrame) -> list[str]:
+    if zs.empty:
+        return []
+    rows = {}
+    for method in ("knn", "portfolio", "knn-portfolio"):
+        for which, label in (("first", "first suggestion"), ("learned", "first meta-learned suggestion")):
+            d = zs[f"{method}:{which}"].fillna(-1.0) - zs["default"].fillna(-1.0)
+            span = (zs.pool_best - zs.pool_worst).clip(lower=1e-12)
+            rows[f"{method}, {label}"] = {
+                "better than the package default": f"{(d > 1e-12).mean():.0%}",
+                "tie": f"{(d.abs() <= 1e-12).mean():.0%}",
+                "worse": f"{(d < -1e-12).mean():.0%}",
+                "mean regret": f"{((zs.pool_best - zs[f'{method}:{which}'].fillna(zs.pool_worst)) / span).mean():.3f}",
+            }
+    default_regret = ((zs.pool_best - zs["default"].fillna(zs.pool_worst)) / (zs.pool_best - zs.pool_worst)).mean()
+    frame = pd.DataFrame(rows).T
+    share_default_first = {m: (zs[f"{m}:first_source"] == "default").mean() for m in ("knn", "portfolio", "knn-portfolio")}
+    return ["", f"Zero-shot, {len(zs)} held-out tasks: the replayed score of each warm starter's first suggestion and "
+            "of its first meta-learned one (source other than the package default) against the package default's "
+            f"(mean regret of the package default {default_regret:.3f}). The first suggestion is the package default "
+            "itself on " + ", ".join(f"{m} {v:.0%}" for m, v in share_default_first.items()) + " of the tasks "
+            "(PortfolioWarmStarter puts the default first by design; KNNWarmStarter does when the task is farther "
+            "from the meta-database than any stored task is from its nearest neighbour).", "", frame.to_markdown()]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--budget", type=int, default=50)
-    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--methods", default=",".join(ALL_METHODS))
     ap.add_argument("--max-tasks", type=int, default=None)
     ap.add_argument("--workers", type=int, default=2)
@@ -529,47 +417,52 @@ def main() -> None:
     ap.add_argument("--name", default="transfer_benchmark", help="Stem of the output files under experiments/results/.")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    raw_path = RESULTS / f"{args.name}_raw.csv"
-    zs_path = RESULTS / f"{args.name}_zeroshot.csv"
+    raw_path, zs_path = results_path(args.name, "_raw.csv"), results_path(args.name, "_zeroshot.csv")
     methods = args.methods.split(",")
     unknown = set(methods) - set(ALL_METHODS)
     if unknown:
         sys.exit(f"unknown methods {sorted(unknown)}; choose from {', '.join(ALL_METHODS)}")
     raw = pd.read_csv(raw_path) if raw_path.is_file() else pd.DataFrame()
     if not args.report_only:
-        from dask.distributed import Client, LocalCluster, as_completed
+        from dask.distributed import as_completed
 
         t0 = time.perf_counter()
-        data = prepare(args.max_tasks, surrogates=bool(SURROGATE_METHODS & set(methods)))
-        print(f"prepared {len(data['names'])} tasks in {time.perf_counter() - t0:.0f} s", flush=True)
-        zero_shot(data).to_csv(zs_path)
+        db = shipped_db()
+        names = choose_tasks(db, args.max_tasks)
+        if TRANSFER_METHODS & set(methods):  # fit the stored surrogates once, before the workers read the cache
+            from autometa.transfer import fit_surrogate_store
+
+            fit_surrogate_store(db, metric=METRIC, problem_type="binary")
+        print(f"{len(names)} tasks ready in {time.perf_counter() - t0:.0f} s", flush=True)
         done = set(zip(raw.method, raw.task, raw.seed, strict=True)) if len(raw) else set()
-        jobs = [(m, t, s) for s in range(args.seeds) for m in methods for t in data["names"]
-                if (m, t, s) not in done]
-        if args.scheduler:
-            client = Client(args.scheduler)
-        else:
-            client = Client(LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                                         dashboard_address=None))
-        shared = client.scatter(data, broadcast=True)
-        futures = [client.submit(run_one, shared, m, t, s, args.budget, pure=False) for m, t, s in jobs]
-        print(f"{len(jobs)} runs on {len(client.scheduler_info()['workers'])} Dask workers", flush=True)
-        buffer, n = [], 0
-        for fut in as_completed(futures):
-            buffer.append(fut.result())
+        zs_done = set(pd.read_csv(zs_path).task) if zs_path.is_file() else set()
+        jobs = [(m, t, s) for s in range(args.seeds) for t in names for m in methods if (m, t, s) not in done]
+        client = dask_client(args.workers, args.scheduler)
+        futures = {client.submit(zero_shot_one, t, pure=False): ("zero-shot", t, 0) for t in names if t not in zs_done}
+        futures |= {client.submit(run_one, m, t, s, args.budget, pure=False): (m, t, s) for m, t, s in jobs}
+        print(f"{len(jobs)} runs and {len(futures) - len(jobs)} zero-shot jobs on "
+              f"{len(client.scheduler_info()['workers'])} Dask workers", flush=True)
+        n = 0
+        for fut in as_completed(list(futures)):
             n += 1
-            if len(buffer) >= 50 or n == len(jobs):
-                pd.DataFrame(buffer).to_csv(raw_path, mode="a", header=not raw_path.is_file(), index=False)
-                buffer = []
-                print(f"{n}/{len(jobs)} runs, {time.perf_counter() - t0:.0f} s", flush=True)
+            what = futures[fut]
+            try:
+                row = fut.result()
+            except Exception:  # noqa: BLE001 - one failed run must not lose the others; it reruns next time
+                print(f"FAILED {what}:\n{''.join(traceback.format_exception(fut.exception()))}", flush=True)
+                continue
+            path = zs_path if what[0] == "zero-shot" else raw_path
+            pd.DataFrame([row]).to_csv(path, mode="a", header=not path.is_file(), index=False)
+            if n % 20 == 0 or n == len(futures):
+                print(f"{n}/{len(futures)} done, {time.perf_counter() - t0:.0f} s", flush=True)
         client.close()
-        raw = pd.read_csv(raw_path)
+        raw = pd.read_csv(raw_path) if raw_path.is_file() else pd.DataFrame()
     if raw.empty:
         sys.exit("no runs yet")
-    zs = pd.read_csv(zs_path, index_col=0) if zs_path.is_file() else None
+    raw = raw.drop_duplicates(["method", "task", "seed"], keep="last")
+    zs = pd.read_csv(zs_path).drop_duplicates("task", keep="last").set_index("task") if zs_path.is_file() else None
     text = report(raw, args.budget, args.name, zs)
-    (RESULTS / f"{args.name}.md").write_text(text)
+    results_path(args.name, ".md").write_text(text)
     print(text)
 
 

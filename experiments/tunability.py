@@ -21,13 +21,9 @@ from pathlib import Path
 import pandas as pd
 
 from autometa.defaults import hyperparameter_importance, tunability, tunability_table
-from autometa.metadb import SQLMetaDB
-from autometa.metadb._shipped import load_shipped
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-RESULTS = HERE / "results"
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS, shipped_db  # noqa: E402
 
 #: Probst, Boulesteix & Bischl 2019, 38 binary OpenML datasets, AUC (shared/ANCHORS.md),
 #: keyed by the nearest autometa family.
@@ -49,17 +45,14 @@ def _reduction_line(tbl: pd.DataFrame) -> str:
 
 def main() -> None:
     warnings.simplefilter("ignore")
-    from warmstart_live import MetaDBWithout
-
-    db = SQLMetaDB("sqlite://")
-    load_shipped(db, ROOT / "metadata")
+    db = shipped_db()
     tasks = db.tasks()
-    binary_only = MetaDBWithout(db, list(tasks.index[tasks.problem_type != "binary"]))
+    not_binary = list(tasks.index[tasks.problem_type != "binary"])
     parts, lines = [], ["# Tunability and hyperparameter importance", ""]
-    for view, metric, pt, label in ((db, "balanced_accuracy", "binary", "classification"),
-                                    (binary_only, "roc_auc", "binary", "binary classification, ROC AUC"),
-                                    (db, "r2", "regression", "regression")):
-        rows = tunability(view, metric=metric, problem_type=pt)
+    for exclude, metric, pt, label in (((), "balanced_accuracy", "binary", "classification"),
+                                       (not_binary, "roc_auc", "binary", "binary classification, ROC AUC"),
+                                       ((), "r2", "regression", "regression")):
+        rows = tunability(db, metric=metric, problem_type=pt, exclude=exclude)
         tbl = tunability_table(rows)
         tbl.insert(0, "kind", label)
         parts.append(tbl)

@@ -7,22 +7,26 @@ most 1,000, stratified) with the task's own cross-validation, for ``--n-trials``
 trials. The time of the warm start (meta-feature extraction, neighbour lookup, fANOVA
 importance and learned defaults) is counted from the run's start, as the CLI counts it.
 
-Methods
+Methods (each one ``autometa.tune`` call; the meta-database parts leave the held-out
+task out with ``exclude=[task]``)
 -------
-random              autometa's random search (no initial design)
-smac                cold SMAC3: SMAC's own initial design (``--warm-start none``)
-smac+knn            ``warm_start_configs`` (kNN, package default second, then each
-                    family's default), as ``autometa tune`` does by default
-smac+portfolio      ``portfolio_configs``: the greedy portfolio of the stored tasks
+random              optimizer="random", warm_start="none"
+smac                cold SMAC3: SMAC's own initial design (warm_start="none")
+smac+defaults       SMAC after each family's default (the package's default start)
+smac+knn            SMAC after KNNWarmStarter(db, exclude=[task]) (kNN, package default
+                    second, learned default third, then each family's default)
+smac+portfolio      SMAC after PortfolioWarmStarter(db, exclude=[task])
 smac+knn+importance smac+knn in a space where hyperparameters of mean fANOVA importance
-                    below 5% are fixed to their learned defaults (``--prune importance``)
+                    below 5% are fixed to their learned defaults (ImportancePruner; only
+                    when it takes ``exclude``, so that the held-out task stays out)
 optuna              cold Optuna TPE
 optuna+knn          Optuna TPE after the kNN warm start
 
 Metrics: normalized regret of the best so far after 1, 5, 10, 25 trials and over wall
 time, normalized per task by the best and worst scores any live trial reached on it
 (HPO-B style); the zero-shot top-1 kNN suggestion against the package default, both
-really fitted. Tasks: ``--n-tasks`` drawn with seed 0 among the complete classification
+really fitted. The meta-features are extracted from the data
+inside ``tune`` (as for a new task), not read from the store. Tasks: ``--n-tasks`` drawn with seed 0 among the complete classification
 tasks whose stored fixed-design fits are cheaper than the median (to keep the study to
 an hour on two cores).
 
@@ -34,6 +38,7 @@ Runs on Dask (``--scheduler ADDRESS`` or a LocalCluster); resumable from the raw
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import sys
@@ -48,122 +53,76 @@ import pandas as pd
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-RESULTS = HERE / "results"
-sys.path.insert(0, str(HERE))
-METHODS = ("random", "smac", "smac+knn", "smac+portfolio", "smac+knn+importance", "optuna", "optuna+knn")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (  # noqa: E402
+    METADATA,
+    bootstrap_ci,
+    classification_tasks,
+    dask_client,
+    plt_agg,
+    results_path,
+    shipped_db,
+    stored_task,
+)
+
+METHODS = ("random", "smac", "smac+defaults", "smac+knn", "smac+portfolio", "smac+knn+importance", "optuna", "optuna+knn")
 BUDGETS = (1, 5, 10, 25)
 SECONDS = (5, 15, 30, 60, 120)
 METRIC = "balanced_accuracy"
 
 
-class MetaDBWithout:
-    """A read-only view of a meta-database without some tasks (leave-one-task-out)."""
-
-    def __init__(self, db: Any, task: str | list[str]) -> None:
-        self._db = db
-        self._task = [task] if isinstance(task, str) else sorted(task)
-
-    def tasks(self) -> pd.DataFrame:
-        return self._db.tasks().drop(index=self._task, errors="ignore")
-
-    def metafeatures(self, **kwargs: Any) -> pd.DataFrame:
-        return self._db.metafeatures(**kwargs).drop(index=self._task, errors="ignore")
-
-    def performance_matrix(self, *args: Any, **kwargs: Any) -> pd.DataFrame:
-        return self._db.performance_matrix(*args, **kwargs).drop(index=self._task, errors="ignore")
-
-    def configurations(self, *args: Any, **kwargs: Any) -> dict:
-        return self._db.configurations(*args, **kwargs)
-
-    def info(self) -> dict:  # distinct per held-out task: the importance cache keys on it
-        return {**self._db.info(), "without": self._task}
-
-
-def _worker_db() -> Any:
-    """The shipped meta-database in memory, loaded once per Dask worker process."""
-    from distributed import get_worker
-
-    worker = get_worker()
-    if getattr(worker, "_autometa_db", None) is None:
-        worker._autometa_db = _open_db()
-    return worker._autometa_db
-
-
-def _open_db() -> Any:
-    from transfer_benchmark import _memoize
-
-    from autometa.metadb import SQLMetaDB
-    from autometa.metadb._shipped import load_shipped
-
-    db = SQLMetaDB("sqlite://")
-    load_shipped(db, ROOT / "metadata")
-    _memoize(db)
-    return db
-
-
 def choose_tasks(db: Any, n: int) -> list[str]:
-    tasks = db.tasks()
-    matrix = db.performance_matrix(METRIC)
-    clf = [t for t in matrix.index if tasks.loc[t, "problem_type"] in ("binary", "multiclass")]
-    complete = [t for t in clf if matrix.loc[t].notna().mean() >= 0.9]
+    complete = classification_tasks(db, METRIC)
     cost = {}
     for t in complete:
-        f = ROOT / "metadata" / "evaluations" / f"{t.replace('/', '__')}.csv"
+        f = METADATA / "evaluations" / f"{t.replace('/', '__')}.csv"
         cost[t] = float(pd.read_csv(f, usecols=["fit_time_s"]).fit_time_s.sum())
     cheap = sorted(t for t in complete if cost[t] <= np.median(list(cost.values())))
     return sorted(np.random.default_rng(0).permutation(cheap)[:n].tolist())  # a prefix: more tasks keep these
 
 
-def _task(name: str, seed: int) -> Any:
-    from build_metadb import _subsample
-    from suite import load_suite, load_task_frame
+def tune_kwargs(method: str, db: Any, task: str) -> dict[str, Any]:
+    """The ``tune`` arguments of a method for one held-out task (public parts only)."""
+    from autometa.defaults import ImportancePruner
+    from autometa.warmstart import KNNWarmStarter, PortfolioWarmStarter
 
-    from autometa import Task
-
-    suite = load_suite().set_index("task_id")
-    row = {"task_id": name, **suite.loc[name].to_dict()}
-    df, target, problem_type = load_task_frame(row)
-    manifest = json.loads((ROOT / "metadata" / "MANIFEST.json").read_text())
-    df = _subsample(df, target, problem_type, int(manifest.get("row_cap", 1000)))
-    return Task(df, label=target, problem_type=problem_type, seed=seed, metric=METRIC, drop_id_columns=False,
-                time_budget_s=3600)
+    optimizer, _, rest = method.partition("+")
+    kwargs: dict[str, Any] = {"optimizer": optimizer, "warm_start": "none"}
+    if rest.startswith("knn"):
+        kwargs["warm_start"] = KNNWarmStarter(db, exclude=[task])
+    elif rest == "portfolio":
+        kwargs["warm_start"] = PortfolioWarmStarter(db, exclude=[task])
+    elif rest == "defaults":
+        kwargs["warm_start"] = "defaults"
+    if rest.endswith("importance"):
+        if "exclude" not in inspect.signature(ImportancePruner).parameters:
+            raise RuntimeError("ImportancePruner takes no exclude=: it would read the held-out task; method skipped")
+        kwargs["prune"] = ImportancePruner(db, exclude=[task])  # type: ignore[call-arg]
+    return kwargs
 
 
 def run_one(method: str, name: str, seed: int, n_trials: int) -> dict:
-    """One (method, held-out task, seed) live search."""
+    """One (method, held-out task, seed) live search: real fits through ``autometa.tune``."""
     warnings.simplefilter("ignore")
     import threadpoolctl
 
     from autometa import tune
-    from autometa._tune import default_initial_configs
-    from autometa.optimizers import config_key
-    from autometa.spaces import get_space
-    from autometa.transfer import pruned_space_for_task
-    from autometa.warmstart import portfolio_configs, warm_start_configs
+    from autometa.spaces import config_key, default_initial_configs, get_space
 
     threadpoolctl.threadpool_limits(1)
-    task = _task(name, seed)
-    view = MetaDBWithout(_worker_db(), name)
-    t0 = time.perf_counter()
-    backend = method.split("+")[0]
-    initial: list | None = []
-    space = None
-    if "knn" in method:
-        initial = warm_start_configs(task, n=25, metadb=view)
-    elif "portfolio" in method:
-        initial = portfolio_configs(task, n=25, metadb=view)
-    if "importance" in method:
-        space, _ = pruned_space_for_task(task, "importance", metadb=view)
-    setup = time.perf_counter() - t0
+    task = stored_task(name, seed, METRIC)
+    db = shipped_db()
+    kwargs = tune_kwargs(method, db, name)
     elapsed: list[float] = []
-    result = tune(task, backend=backend, n_trials=n_trials, initial_configs=initial, space=space, refit=False,
-                  start_time=t0, callbacks=[lambda p: elapsed.append(p.elapsed_s)], per_trial_time_limit_s=120)
+    t0 = time.perf_counter()
+    result = tune(task, metadb=db, n_trials=n_trials, refit=False, start_time=t0, per_trial_time_limit_s=120,
+                  callbacks=[lambda p: elapsed.append(p.elapsed_s)], **kwargs)
+    setup = sum(float(part.get("seconds", 0.0)) for part in result.setup.values() if isinstance(part, dict))
     scores = [r.scores.get(METRIC, np.nan) if r.ok else np.nan for r in result.history]
     default = config_key(default_initial_configs(get_space(str(task.problem_type)), task)[0])
     keys = [config_key(r.config) for r in result.history]
-    return {"method": method, "task": name, "seed": seed, "scores": json.dumps([None if np.isnan(s) else round(float(s), 6) for s in scores]),
+    return {"method": method, "task": name, "seed": seed,
+            "scores": json.dumps([None if np.isnan(s) else round(float(s), 6) for s in scores]),
             "elapsed": json.dumps([round(e, 3) for e in elapsed]), "setup_s": round(setup, 3),
             "first_is_default": keys[0] == default if keys else None,
             "default_score": (None if default not in keys or np.isnan(scores[keys.index(default)])
@@ -174,16 +133,8 @@ def run_one(method: str, name: str, seed: int, n_trials: int) -> dict:
 # -- report ------------------------------------------------------------------------------
 
 
-def _ci(x: np.ndarray) -> tuple[float, float, float]:
-    boot = np.random.default_rng(0).choice(x, size=(2000, len(x))).mean(axis=1)
-    return float(x.mean()), float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))
-
-
-def report(raw: pd.DataFrame, n_trials: int) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def report(raw: pd.DataFrame, n_trials: int, name: str) -> str:
+    plt = plt_agg()
 
     methods = [m for m in METHODS if m in set(raw.method)]
     pairs = raw.groupby(["task", "seed"]).method.nunique()
@@ -206,7 +157,7 @@ def report(raw: pd.DataFrame, n_trials: int) -> str:
     n_tasks, n_seeds = len(next(iter(curves.values()))), raw.seed.nunique()
     budgets = [b for b in BUDGETS if b <= n_trials]
     table = pd.DataFrame({
-        f"regret@{b}": {m: "{:.3f} [{:.3f}, {:.3f}]".format(*_ci(curves[m][b - 1].to_numpy())) for m in methods}
+        f"regret@{b}": {m: "{:.3f} [{:.3f}, {:.3f}]".format(*bootstrap_ci(curves[m][b - 1].to_numpy())) for m in methods}
         for b in budgets})
     ranks = pd.DataFrame({f"rank@{b}": pd.DataFrame({m: curves[m][b - 1] for m in methods}).rank(axis=1).mean()
                           for b in budgets}).round(2)
@@ -278,7 +229,7 @@ def report(raw: pd.DataFrame, n_trials: int) -> str:
     axes[0].set_title(f"Live mode: {n_tasks} tasks x {n_seeds} seeds (95% CI)")
     axes[1].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(RESULTS / "warmstart_live.png", dpi=120)
+    fig.savefig(results_path(name, ".png"))
     return "\n".join(lines) + "\n"
 
 
@@ -291,23 +242,23 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--scheduler", default=None)
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--name", default="warmstart_live", help="Stem of the output files under experiments/results/.")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
-    raw_path = RESULTS / "warmstart_live_raw.csv"
+    raw_path = results_path(args.name, "_raw.csv")
     raw = pd.read_csv(raw_path) if raw_path.is_file() else pd.DataFrame()
     methods = args.methods.split(",")
     if set(methods) - set(METHODS):
         sys.exit(f"unknown methods {sorted(set(methods) - set(METHODS))}; choose from {', '.join(METHODS)}")
     if not args.report_only:
-        from dask.distributed import Client, LocalCluster, as_completed
+        from dask.distributed import as_completed
 
-        db = _open_db()
+        db = shipped_db()
         names = choose_tasks(db, args.n_tasks)
         print("tasks:", ", ".join(names), flush=True)
         done = set(zip(raw.method, raw.task, raw.seed, strict=True)) if len(raw) else set()
         jobs = [(m, t, s) for s in range(args.seeds) for t in names for m in methods if (m, t, s) not in done]
-        client = Client(args.scheduler) if args.scheduler else Client(LocalCluster(
-            n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None))
+        client = dask_client(args.workers, args.scheduler)
         futures = [client.submit(run_one, m, t, s, args.n_trials, pure=False) for m, t, s in jobs]
         t0 = time.perf_counter()
         for n, fut in enumerate(as_completed(futures), start=1):
@@ -323,8 +274,8 @@ def main() -> None:
         raw = pd.read_csv(raw_path)
     if raw.empty:
         sys.exit("no runs yet")
-    text = report(raw, args.n_trials)
-    (RESULTS / "warmstart_live.md").write_text(text)
+    text = report(raw, args.n_trials, args.name)
+    results_path(args.name, ".md").write_text(text)
     print(text)
 
 
