@@ -122,6 +122,51 @@ def metadb_import_lcdb(
               f"{rep.qualities} qualities", highlight=False)
 
 
+@metadb_app.command("import-autosklearn")
+def metadb_import_autosklearn(
+    source: Annotated[Path | None, typer.Option(
+        "--source", help="An unpacked auto-sklearn sdist, its .tar.gz, or its autosklearn/metalearning/files directory "
+                         "(default: the installed auto-sklearn).")] = None,
+    metric: Annotated[list[str] | None, typer.Option(
+        "--metric", help="balanced_accuracy, accuracy, roc_auc or log_loss; repeat or separate by commas (default: all).")] = None,
+    sparse: Annotated[bool, typer.Option("--sparse", help="Also import the optima for sparse data.")] = False,
+    task_ids: Annotated[Path | None, typer.Option(
+        "--task-ids", help="JSON file mapping auto-sklearn's dataset names to OpenML task ids (tasks then share "
+                           "the OpenML importer's names).")] = None,
+    knn: Annotated[bool, typer.Option(
+        "--knn-metafeatures/--no-knn-metafeatures",
+        help="Store the OpenML equivalents of auto-sklearn's meta-features where the kNN warm starter looks.")] = True,
+    url: Annotated[str | None, typer.Option("--url", help=_URL_HELP)] = None,
+) -> None:
+    """Import the best configurations auto-sklearn found per OpenML task and metric, mapped onto autometa's families."""
+    from autometa.metadb import AUTOSKLEARN_METRICS, import_autosklearn
+
+    try:
+        metrics = [m.strip() for value in metric or [] for m in value.split(",") if m.strip()] or list(AUTOSKLEARN_METRICS)
+        ids = None
+        if task_ids is not None:
+            try:
+                ids = json.loads(task_ids.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise InputError(f"--task-ids must be a readable JSON file of name -> task id; {task_ids} gives: {exc}.") from None
+            if not isinstance(ids, dict):
+                raise InputError(f"--task-ids must hold a JSON object of name -> task id; got a {type(ids).__name__}.")
+        rep = import_autosklearn(_open_db(url), source, metrics=metrics, dense_only=not sparse, task_ids=ids,
+                                 knn_metafeatures=knn)
+    except AutometaError as exc:
+        raise _fail(exc) from None
+    families = ", ".join(f"{k} {v}" for k, v in rep.by_family.items())
+    out.print(f"imported auto-sklearn {rep.version} from {rep.origin} as source {rep.source}: {len(rep.tasks)} tasks, "
+              f"{len(rep.mapped)} configurations mapped ({families}), {rep.evaluations} new evaluations, "
+              f"{rep.metafeatures} meta-feature values", highlight=False, soft_wrap=True)
+    dropped = {k.replace("data_preprocessor:feature_type:", ""): v for k, v in rep.dropped.items()}
+    for title, counts in (("not mapped (no autometa family)", rep.unmapped), ("runs skipped", rep.skipped),
+                          ("dropped, per mapped configuration (auto-sklearn settings autometa cannot express)", dropped),
+                          ("clipped to autometa's ranges", rep.clipped)):
+        if counts:
+            out.print(f"{title}: " + ", ".join(f"{k} {v}" for k, v in counts.items()), highlight=False, soft_wrap=True)
+
+
 @metadb_app.command("append")
 def metadb_append(
     run_dir: Annotated[Path, typer.Argument(help="An output directory of 'autometa tune'.")],
