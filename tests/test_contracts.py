@@ -1,0 +1,181 @@
+"""Every optimizer and every warm starter of autometa through the contract suites of
+:mod:`autometa.testing`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from autometa.metadb import SQLMetaDB
+from autometa.optimizers import BACKENDS, OptunaOptimizer, RandomOptimizer, SMACOptimizer
+from autometa.spaces import fixed_design, get_space
+from autometa.testing import OptimizerContract, OptimizerFactory, WarmStarterContract, synthetic_loss
+from autometa.transfer import RGPE, TSTR, SurrogateStore, TaskSurrogate, encode_configs
+from autometa.warmstart import (
+    WARM_STARTERS,
+    BaseWarmStarter,
+    DefaultsWarmStarter,
+    KNNWarmStarter,
+    PortfolioWarmStarter,
+    PredictorWarmStarter,
+)
+
+METADATA = Path(__file__).resolve().parents[1] / "metadata"
+
+
+def _suites(contract: type) -> list[type]:
+    return [c for c in globals().values() if isinstance(c, type) and issubclass(c, contract) and c.__name__.startswith("Test")]
+
+
+def test_every_implementation_is_under_contract():
+    """A new backend or warm starter gets a suite below."""
+    assert set(BACKENDS.values()) <= {c.optimizer_class for c in _suites(OptimizerContract)}
+    assert set(WARM_STARTERS.values()) <= {c.starter_class for c in _suites(WarmStarterContract)}
+
+
+# -- optimizers ------------------------------------------------------------------------------
+
+
+SHARED_SPACE_RNG = (
+    "samples from the caller's space object and reseeds it at construction (ConfigurationSpace.seed), so "
+    "another optimizer on the same space object changes its proposals"
+)
+
+
+class TestSMACOptimizer(OptimizerContract):
+    optimizer_class = SMACOptimizer
+    known_violations = {
+        "test_optimizers_sharing_a_space_are_independent": f"SMAC's facade {SHARED_SPACE_RNG}",
+    }
+
+
+class TestOptunaOptimizer(OptimizerContract):
+    optimizer_class = OptunaOptimizer
+    known_violations = {
+        "test_no_configuration_is_asked_twice": (
+            "TPE (and its random start-up trials) proposes a configuration of a small discrete region again "
+            "(kNN with few neighbours); autometa.tune reuses the stored result and counts the repeat"
+        ),
+    }
+
+
+class TestRandomOptimizer(OptimizerContract):
+    optimizer_class = RandomOptimizer
+    known_violations = {
+        "test_no_configuration_is_asked_twice": (
+            "uniform sampling without memory repeats configurations of a small discrete region; autometa.tune "
+            "reuses the stored result and counts the repeat"
+        ),
+        "test_optimizers_sharing_a_space_are_independent": f"RandomOptimizer {SHARED_SPACE_RNG}",
+    }
+
+
+# -- optimizers with a transfer ensemble (the optimizer_factory hook) -------------------------
+
+
+@pytest.fixture(scope="module")
+def synthetic_store():
+    """Surrogates of two stored tasks on the contract's space: one task whose losses are the
+    tests' synthetic loss, one its mirror image."""
+    families = ["linear", "knn", "decision_tree"]
+    space = get_space("binary", families=families)
+    configs = [c for f in families for c in fixed_design("binary", f, n=12, seed=0)]
+    X = encode_configs(space, configs)
+    y = np.array([synthetic_loss(c) for c in configs])
+    surrogates = {"same": TaskSurrogate.fit("same", space, X, y), "mirror": TaskSurrogate.fit("mirror", space, X, -y)}
+    return SurrogateStore("balanced_accuracy", "binary", surrogates, pd.DataFrame(index=list(surrogates)),
+                          {"same": configs[:3], "mirror": configs[-3:]}, "contract-tests")
+
+
+class _WithTransfer(OptimizerContract):
+    """An optimizer whose surrogate (SMAC) or sampler (Optuna) is a transfer ensemble, a new
+    one per optimizer."""
+
+    ensemble: type
+    n_asks = 10
+
+    @pytest.fixture
+    def optimizer_factory(self, synthetic_store) -> OptimizerFactory:
+        def make(space, *, seed, initial_configs=()):
+            ensemble = self.ensemble(synthetic_store, space, seed=seed)
+            return self.optimizer_class(space, seed=seed, initial_configs=initial_configs, transfer=ensemble)
+
+        return make
+
+
+@pytest.mark.slow
+class TestSMACOptimizerWithRGPE(_WithTransfer):
+    optimizer_class = SMACOptimizer
+    ensemble = RGPE
+    known_violations = TestSMACOptimizer.known_violations
+
+
+@pytest.mark.slow
+class TestOptunaOptimizerWithTSTR(_WithTransfer):
+    optimizer_class = OptunaOptimizer
+    ensemble = TSTR
+    known_violations = {
+        "test_no_configuration_is_asked_twice": (
+            "TransferSampler.before_trial excludes only COMPLETE trials from its candidates, so a configuration "
+            "that just failed is proposed again"
+        ),
+    }
+
+
+# -- warm starters ---------------------------------------------------------------------------
+
+
+class _ProjectMetaData(WarmStarterContract):
+    """The checkout's meta-dataset (tests/conftest.py sets $AUTOMETA_METADATA_DIR=none)."""
+
+    @pytest.fixture
+    def metadata_dir(self) -> Path:
+        if not (METADATA / "MANIFEST.json").is_file():
+            pytest.skip("no shipped meta-dataset in this checkout")
+        return METADATA
+
+
+class TestDefaultsWarmStarter(_ProjectMetaData):
+    starter_class = DefaultsWarmStarter
+    uses_metadb = False
+
+
+class TestKNNWarmStarter(_ProjectMetaData):
+    starter_class = KNNWarmStarter
+
+
+class TestPortfolioWarmStarter(_ProjectMetaData):
+    starter_class = PortfolioWarmStarter
+
+
+class TestNeighborPortfolioWarmStarter(_ProjectMetaData):
+    starter_class = PortfolioWarmStarter
+
+    def make_starter(self, metadb: SQLMetaDB | None) -> BaseWarmStarter:
+        return PortfolioWarmStarter(metadb, neighbors=5)
+
+
+@pytest.fixture(scope="module")
+def predictor_cache(tmp_path_factory):
+    """Where fitted predictors are cached: never the user's cache directory."""
+    return tmp_path_factory.mktemp("predictor-cache")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+class TestPredictorWarmStarter(_ProjectMetaData):
+    """Fitting the predictor on the meta-database takes minutes on a small machine: a bag of
+    one model over fewer fresh samples (the contract does not depend on either), fitted once
+    per session into a temporary cache."""
+
+    starter_class = PredictorWarmStarter
+
+    @pytest.fixture(autouse=True)
+    def _temporary_cache(self, predictor_cache, monkeypatch):
+        monkeypatch.setenv("AUTOMETA_CACHE_DIR", str(predictor_cache))
+
+    def make_starter(self, metadb: SQLMetaDB | None) -> BaseWarmStarter:
+        return PredictorWarmStarter(metadb, n_models=1, n_samples=100)
