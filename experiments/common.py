@@ -103,13 +103,14 @@ def process_cached(key: Any, make: Callable[[], Any]) -> Any:
 
 
 def shipped_db() -> Any:
-    """An in-memory SQL meta-database holding the shipped meta-dataset (metadata/), loaded
-    once per process through the public loader."""
+    """An in-memory SQL meta-database holding the shipped meta-dataset of this checkout
+    (metadata/, the data the experiments rebuild tasks from), loaded once per process
+    through the public loader (``shipped=False``: not the package's copy on first read)."""
 
     def make() -> Any:
         from autometa.metadb import SQLMetaDB, load_shipped
 
-        db = SQLMetaDB("sqlite://")
+        db = SQLMetaDB("sqlite://", shipped=False)
         load_shipped(db, METADATA)
         return db
 

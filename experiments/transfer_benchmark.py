@@ -99,6 +99,9 @@ ALL_METHODS = ("random", "defaults", "smac", "smac+defaults", "smac+knn", "smac+
 TRANSFER_METHODS = {"rgpe", "tstr", "rgpe+knn", "optuna+rgpe"}
 PORTFOLIO_NEIGHBORS = 10
 REFERENCE = "smac"
+#: The methods of the first, larger study (every task-seed); the others ran on fewer.
+CORE_METHODS = ("random", "smac", "smac+defaults", "smac+knn", "smac+portfolio", "smac+knn-portfolio", "optuna",
+                "optuna+portfolio", "rgpe")
 
 
 def tune_kwargs(method: str, db: Any, task: str) -> dict[str, Any]:
@@ -263,8 +266,20 @@ def _time_regret(reg: np.ndarray, secs: np.ndarray, s: float) -> float:
 
 
 def report(raw: pd.DataFrame, budget: int, name: str, zs: pd.DataFrame | None = None) -> str:
+    """The markdown report (and PNGs): the core methods on every task-seed they all ran,
+    then, when other methods ran too, all methods on the task-seeds every one ran."""
+    present = [m for m in ALL_METHODS if m in set(raw.method)]
+    core = [m for m in CORE_METHODS if m in present]
+    if not core or core == present:
+        return _section(raw, present, budget, results_path(name, ".png"), zs)
+    text = _section(raw, core, budget, results_path(name, ".png"), zs)
+    return text + "\n" + _section(raw, present, budget, results_path(name, "_all_methods.png"), None, level="##")
+
+
+def _section(raw: pd.DataFrame, methods: list[str], budget: int, png: Path, zs: pd.DataFrame | None,
+             level: str = "#") -> str:
     plt = plt_agg()
-    methods = [m for m in ALL_METHODS if m in set(raw.method)]
+    raw = raw[raw.method.isin(methods)]
     # only the (task, seed) pairs every method has run: all methods see the same runs
     pairs = raw.groupby(["task", "seed"]).method.nunique()
     full = set(pairs[pairs == len(methods)].index)
@@ -320,7 +335,8 @@ def report(raw: pd.DataFrame, budget: int, name: str, zs: pd.DataFrame | None = 
                         for s in SECONDS}
 
     lines = [
-        "# Warm starts and surrogate transfer through `autometa.tune`, leave-one-task-out (table mode)",
+        f"{level} Warm starts and surrogate transfer through `autometa.tune`, leave-one-task-out (table mode)"
+        + ("" if level == "#" else f": all {len(methods)} methods"),
         "",
         f"{len(tasks)} classification tasks of the shipped meta-dataset x {n_seeds} seeds, {budget} trials per run. "
         "Each run is one `autometa.tune` call with the shipped optimizer, warm starter, pruner or transfer "
@@ -376,7 +392,8 @@ def report(raw: pd.DataFrame, budget: int, name: str, zs: pd.DataFrame | None = 
     axes[0].set_title(f"autometa.tune on replayed tasks: {len(tasks)} tasks x {n_seeds} seeds (95% CI)")
     axes[1].legend(ncol=2)
     fig.tight_layout()
-    fig.savefig(results_path(name, ".png"))
+    fig.savefig(png)
+    plt.close(fig)
     return "\n".join(lines) + "\n"
 
 
