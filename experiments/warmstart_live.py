@@ -1,7 +1,7 @@
 """Warm starts in live mode: real fits through ``autometa.tune`` on a subset of the
 meta-database's classification tasks, leave-one-task-out.
 
-For each held-out task the meta-database is seen *without that task* (a read-only view),
+For each held-out task the meta-database parts leave that task out (``exclude=[task]``),
 and every method tunes the task's real data (the same rows the meta-database used: at
 most 1,000, stratified) with the task's own cross-validation, for ``--n-trials``
 trials. The time of the warm start (meta-feature extraction, neighbour lookup, fANOVA
@@ -25,10 +25,10 @@ optuna+knn          Optuna TPE after the kNN warm start
 Metrics: normalized regret of the best so far after 1, 5, 10, 25 trials and over wall
 time, normalized per task by the best and worst scores any live trial reached on it
 (HPO-B style); the zero-shot top-1 kNN suggestion against the package default, both
-really fitted. The meta-features are extracted from the data
-inside ``tune`` (as for a new task), not read from the store. Tasks: ``--n-tasks`` drawn with seed 0 among the complete classification
-tasks whose stored fixed-design fits are cheaper than the median (to keep the study to
-an hour on two cores).
+really fitted. The meta-features are extracted from the data inside ``tune`` (as for a
+new task), not read from the store. Tasks: ``--n-tasks`` drawn with seed 0 among the
+complete classification tasks whose stored fixed-design fits are cheaper than the median
+(to keep the study to an hour on two cores).
 
 Runs on Dask (``--scheduler ADDRESS`` or a LocalCluster); resumable from the raw CSV.
 
