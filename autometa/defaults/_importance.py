@@ -4,6 +4,7 @@ evaluator) of each task's fixed-design scores, averaged over tasks (van Rijn & H
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -17,7 +18,14 @@ __all__ = ["hyperparameter_importance"]
 
 
 def hyperparameter_importance(
-    metadb: SQLMetaDB, *, family: str, metric: str, problem_type: str, max_tasks: int | None = None, seed: int = 0
+    metadb: SQLMetaDB,
+    *,
+    family: str,
+    metric: str,
+    problem_type: str,
+    max_tasks: int | None = None,
+    seed: int = 0,
+    exclude: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Share of the variance of ``metric`` explained by each hyperparameter of ``family``,
     per stored task, summarized over tasks (mean, std, number of tasks where it ranks first).
@@ -36,7 +44,8 @@ def hyperparameter_importance(
     mat = metadb.performance_matrix(m.name, family=family)
     if mat.empty:
         raise InputError(f"No stored {m.name} scores of family {family!r}.")
-    mat = mat.loc[[t for t in mat.index if t in tasks.index and tasks.loc[t, "problem_type"] in kind]]
+    drop = set(exclude)
+    mat = mat.loc[[t for t in mat.index if t in tasks.index and tasks.loc[t, "problem_type"] in kind and t not in drop]]
     mat = mat.loc[mat.notna().sum(axis=1) >= 16]
     if max_tasks is not None:
         mat = mat.iloc[:max_tasks]

@@ -19,14 +19,15 @@ __all__ = ["ImportancePruner", "mean_importance"]
 
 
 def mean_importance(
-    metadb: SQLMetaDB, *, metric: str, problem_type: str, families: Sequence[str], max_tasks: int = 30
+    metadb: SQLMetaDB, *, metric: str, problem_type: str, families: Sequence[str], max_tasks: int = 30,
+    exclude: Sequence[str] = (),
 ) -> dict[str, float]:
     """Mean functional-ANOVA share of every hyperparameter (``"family:name"``) across the
     stored tasks, cached on disk per store content (:func:`autometa.metadb.cache_dir`)."""
     from autometa.defaults._importance import hyperparameter_importance
 
     info = metadb.info()
-    key = json.dumps([metric, problem_type, sorted(families), info.get("evaluations", info), max_tasks],
+    key = json.dumps([metric, problem_type, sorted(families), info.get("evaluations", info), max_tasks, sorted(exclude)],
                      sort_keys=True, default=str)
     path = cache_dir() / "importance" / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}.json"
     if path.is_file():
@@ -35,7 +36,7 @@ def mean_importance(
     for fam in families:
         try:
             table = hyperparameter_importance(metadb, family=fam, metric=metric, problem_type=problem_type,
-                                              max_tasks=max_tasks)
+                                              max_tasks=max_tasks, exclude=exclude)
         except InputError:
             continue
         for name, value in table["mean"].items():
@@ -55,15 +56,20 @@ class ImportancePruner(BasePruner):
     metadb : SQLMetaDB, str or None
     threshold : float
         Importance share below which a hyperparameter is fixed.
+    exclude : sequence of str
+        Stored tasks left out of the importances and learned defaults (leave-one-task-out).
     """
 
     name = "importance"
 
-    def __init__(self, metadb: SQLMetaDB | str | None = None, *, threshold: float = 0.05) -> None:
+    def __init__(
+        self, metadb: SQLMetaDB | str | None = None, *, threshold: float = 0.05, exclude: Sequence[str] = ()
+    ) -> None:
         if not 0.0 <= threshold < 1.0:
             raise InputError(f"The 'threshold' parameter of ImportancePruner must be in [0, 1); got {threshold!r}.")
         self.metadb = metadb
         self.threshold = threshold
+        self.exclude = tuple(exclude)
 
     def prune(
         self, task: Task, space: ConfigurationSpace, *, metafeatures: Mapping[str, float] | None = None
@@ -73,9 +79,9 @@ class ImportancePruner(BasePruner):
         db = open_metadb(self.metadb)
         families = list(space[FAMILY_KEY].choices)  # type: ignore[attr-defined]
         metric, kind = str(task.metric), str(task.problem_type)
-        imp = mean_importance(db, metric=metric, problem_type=kind, families=families)
+        imp = mean_importance(db, metric=metric, problem_type=kind, families=families, exclude=self.exclude)
         learned = {}
-        for row in tunability(db, metric=metric, problem_type=kind, families=families):
+        for row in tunability(db, metric=metric, problem_type=kind, families=families, exclude=self.exclude):
             learned.update({k: v for k, v in row.learned_default.items() if k != FAMILY_KEY})
         pruned, fixed = fix_unimportant(space, imp, learned, threshold=self.threshold, seed=task.seed)
         return pruned, (f"fixed {len(fixed)} hyperparameters of importance below {self.threshold:g}: "

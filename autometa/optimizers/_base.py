@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import copy
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -25,7 +26,8 @@ class BaseOptimizer(abc.ABC):
        ``tell`` also accepts configurations that were never asked (results of an earlier,
        interrupted run being resumed); each configuration is told at most once.
 
-    Implementations are not thread-safe and may keep state only in memory; resuming is
+    No configuration is proposed twice while unproposed ones remain (a proposal that was
+    told before is told again internally and replaced). Implementations are not thread-safe and may keep state only in memory; resuming is
     done by telling past results to a fresh optimizer.
 
     Parameters
@@ -45,7 +47,9 @@ class BaseOptimizer(abc.ABC):
         seed: int = 0,
         initial_configs: Sequence[Configuration | Mapping[str, Any]] = (),
     ) -> None:
-        self.space = space
+        # an own copy: optimizers reseed and sample their space, which must not change the
+        # caller's (or another optimizer's) proposals
+        self.space = copy.deepcopy(space)
         self.seed = int(seed)
         self.initial_configs = [self._as_config(c) for c in initial_configs]
 

@@ -20,6 +20,8 @@ from autometa.spaces import config_key, config_to_dict
 
 __all__ = ["OptunaOptimizer", "to_optuna_distribution"]
 
+_MAX_REPEATS = 20
+
 
 def to_optuna_distribution(hp: Hyperparameter) -> Any:
     """The Optuna distribution equivalent to a ConfigSpace hyperparameter."""
@@ -81,17 +83,35 @@ class OptunaOptimizer(BaseOptimizer):
             self._study.enqueue_trial(config_to_dict(config), skip_if_exists=True)
         self._asked: dict[str, Any] = {}
         self._told: set[str] = set()
+        self._results: dict[str, tuple[float, bool]] = {}
 
     def ask(self) -> Configuration:
+        for attempt in range(_MAX_REPEATS):
+            trial, config = self._ask_once()
+            key = config_key(config)
+            if key not in self._results or attempt == _MAX_REPEATS - 1:  # the last: the space is used up
+                self._asked[key] = trial
+                return config
+            # the sampler proposed a configuration it was told before: tell it the known
+            # result (so that it learns from the repeat) and ask again
+            loss, ok = self._results[key]
+            self._tell_trial(trial, loss, ok)
+        raise AssertionError("unreachable")
+
+    def _ask_once(self) -> tuple[Any, Configuration]:
         trial = self._study.ask()
         values: dict[str, Any] = {}
         for hp in self.space.values():  # topological order: parents first
             conds = self.space.parent_conditions_of[hp.name]
             if all(c.satisfied_by_value(values) if all(p.name in values for p in _parents(c)) else False for c in conds):
                 values[hp.name] = _suggest(trial, hp.name, self._dists[hp.name])
-        config = Configuration(self.space, values=values)
-        self._asked[config_key(config)] = trial
-        return config
+        return trial, Configuration(self.space, values=values)
+
+    def _tell_trial(self, trial: Any, loss: float, ok: bool) -> None:
+        import optuna
+
+        state = optuna.trial.TrialState.COMPLETE if ok else optuna.trial.TrialState.FAIL
+        self._study.tell(trial, float(loss) if ok else None, state=state)
 
     def tell(self, config: Configuration | Mapping[str, Any], loss: float, *, ok: bool = True) -> None:
         import optuna
@@ -101,6 +121,7 @@ class OptunaOptimizer(BaseOptimizer):
         if trial is None and key in self._told:
             return
         self._told.add(key)
+        self._results[key] = (float(loss), ok)
         state = optuna.trial.TrialState.COMPLETE if ok else optuna.trial.TrialState.FAIL
         if trial is not None:
             self._study.tell(trial, float(loss) if ok else None, state=state)

@@ -125,6 +125,8 @@ class TransferSampler(_optuna_base()):  # type: ignore[misc]
         return cands
 
     def before_trial(self, study: Any, trial: Any) -> None:
+        import optuna
+
         observed, losses = self._observations(study)
         if not observed:
             return
@@ -134,7 +136,9 @@ class TransferSampler(_optuna_base()):  # type: ignore[misc]
             self.ensemble.fit(X, losses)
             cands = self._candidates(observed, losses)
             C = encode_configs(self.space, cands)
+            failed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))
             seen = {json.dumps(dict(c), sort_keys=True, default=str) for c in observed}
+            seen |= {json.dumps(dict(sorted(t.params.items())), sort_keys=True, default=str) for t in failed}
             mask = np.array([json.dumps(dict(c), sort_keys=True, default=str) in seen for c in cands])
             best = propose(self.ensemble, C, mask)
         self._proposals[trial.number] = dict(cands[best])
