@@ -177,12 +177,26 @@ def default_initial_configs(space: ConfigurationSpace, task: Any) -> list[dict[s
 
 
 def encode_configs(space: ConfigurationSpace, configs: Sequence[Mapping[str, Any] | Configuration]) -> np.ndarray:
-    """The vector encoding of configurations in ``space`` (NaN where inactive)."""
-    rows = []
-    for c in configs:
-        cfg = c if isinstance(c, Configuration) and c.config_space is space else deactivate_inactive_hyperparameters(dict(c), space)
-        rows.append(cfg.get_array())
-    return np.asarray(rows, dtype=float).reshape(len(rows), len(space))
+    """The vector encoding of configurations in ``space`` (``Configuration.get_array()``:
+    the representation SMAC's models see; NaN where inactive).
+
+    A mapping is taken to hold active values only, as :func:`config_to_dict` and the
+    meta-database give them, and is encoded value by value (about 70 times faster than
+    building a ``Configuration``); a key the space does not have raises ``KeyError``.
+    """
+    hps = list(space.values())
+    out = np.full((len(configs), len(hps)), np.nan)
+    for i, c in enumerate(configs):
+        if isinstance(c, Configuration):
+            out[i] = (c if c.config_space is space else deactivate_inactive_hyperparameters(dict(c), space)).get_array()
+            continue
+        unknown = [k for k in c if k not in space]
+        if unknown:
+            raise KeyError(f"Hyperparameters {unknown} are not in the search space.")
+        for j, hp in enumerate(hps):
+            if hp.name in c:
+                out[i, j] = hp.to_vector(c[hp.name])
+    return out
 
 
 def in_space(config: Mapping[str, Any], space: ConfigurationSpace) -> bool:

@@ -37,7 +37,14 @@ PREDICTOR_VERSION = "1"
 #: Rows each stored evaluation trained on at most (the shipped meta-dataset's protocol:
 #: 3-fold CV on at most 1,000 rows); the fit-time model is fitted per training row count.
 _STORED_FOLDS = 3
-_SIZE_FEATURES = ("NumberOfInstances", "NumberOfFeatures", "NumberOfClasses")
+#: How one fit's time grows with the training rows beyond the largest stored table (an
+#: exponent of the row count, from each algorithm's complexity): the stored tables have at
+#: most 1,000 rows, where fixed costs hide the growth, so the fitted slope alone would
+#: extrapolate too flat.
+_ROW_EXPONENT = {"hist_gradient_boosting": 1.0, "random_forest": 1.2, "extra_trees": 1.1, "linear": 1.0,
+                 "svm": 2.0, "knn": 1.5, "mlp": 1.0, "decision_tree": 1.2}
+#: Each further pick of a family already picked counts this much less (a diverse start).
+_SAME_FAMILY_DISCOUNT = 0.5
 
 
 def _kind(problem_type: str) -> str:
@@ -113,7 +120,17 @@ class PerformancePredictor:
         return np.hstack([np.repeat(mf_rows, n_c, axis=0), np.tile(C, (n_t, 1))])
 
     def fit(self, metadb: SQLMetaDB, *, exclude: Sequence[str] = ()) -> PerformancePredictor:
-        """Fit on every stored task of the kind with meta-features and scores, but ``exclude``."""
+        """Fit on every stored task of the kind with meta-features and scores, but ``exclude``.
+
+        Fits on one thread: OpenMP's default of one thread per core is many times slower
+        on a machine that is busy with trials (measured: 9 s against 230 s on 2 busy cores).
+        """
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="openmp"):
+            return self._fit(metadb, exclude)
+
+    def _fit(self, metadb: SQLMetaDB, exclude: Sequence[str]) -> PerformancePredictor:
         from sklearn.ensemble import HistGradientBoostingRegressor
 
         kind = same_kind(self.problem_type)
@@ -151,27 +168,29 @@ class PerformancePredictor:
                                                   min_samples_leaf=40, l2_regularization=1.0, random_state=self.seed + b)
             model.fit(X[keep], y[keep])
             self.models_.append(model)
-        self._fit_time_model(metadb, names, hashes, configs, tasks)
+        self._fit_time_model(metadb, names, hashes, configs, tasks, C)
         return self
 
     def _fit_time_model(self, metadb: SQLMetaDB, names: list[str], hashes: list[str],
-                        configs: Mapping[str, Mapping[str, Any]], tasks: pd.DataFrame) -> None:
+                        configs: Mapping[str, Mapping[str, Any]], tasks: pd.DataFrame, C: np.ndarray) -> None:
         """Per family: log(seconds of one fit) ~ log rows + log features + log classes + configuration."""
         from sklearn.linear_model import Ridge
 
-        wanted = set(hashes)
+        encoded = dict(zip(hashes, np.nan_to_num(C, nan=-0.5), strict=True))
         rows: dict[str, list[tuple[np.ndarray, float]]] = {}
+        self.max_train_rows_ = 1.0
         for t in names:
             n = float(tasks.loc[t, "n_rows"] or 0)
             p = float(tasks.loc[t, "n_features"] or 1)
             k = float(tasks.loc[t, "n_classes"] or 1) if is_classification(self.problem_type) else 1.0
             n_train = min(n, 1000.0) * (_STORED_FOLDS - 1) / _STORED_FOLDS
+            self.max_train_rows_ = max(self.max_train_rows_, n_train)
             size = np.log1p([n_train, p, k])
             for h, ev in metadb.scores(t).items():
-                if h not in wanted or ev["status"] != "ok" or not ev["fit_time_s"]:
+                if h not in encoded or ev["status"] != "ok" or not ev["fit_time_s"]:
                     continue
                 fam = str(configs[h][FAMILY_KEY])
-                rows.setdefault(fam, []).append((np.r_[size, self._config_part(configs[h])],
+                rows.setdefault(fam, []).append((np.r_[size, encoded[h]],
                                                  math.log(max(ev["fit_time_s"] / _STORED_FOLDS, 1e-4))))
         self.time_models_: dict[str, Any] = {}
         for fam, data in rows.items():
@@ -180,34 +199,57 @@ class PerformancePredictor:
             self.time_models_[fam] = Ridge(alpha=1.0).fit(X, y)
         self.default_log_time_ = float(np.median([m.intercept_ for m in self.time_models_.values()])) if rows else 0.0
 
-    def _config_part(self, config: Mapping[str, Any]) -> np.ndarray:
-        return np.nan_to_num(encode_configs(self.space, [config])[0], nan=-0.5)
-
     # ------------------------------------------------------------------ predicting
     def predict(self, metafeatures: Mapping[str, float], configs: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
         """Predicted normalized score (mean over the bag) and its spread, per configuration."""
         row = pd.DataFrame([{f: metafeatures.get(f, math.nan) for f in self.features_}])
-        C = encode_configs(self.space, list(configs))
+        C = self.encode(configs)
         X = self._design(self._features(row), C)
-        preds = np.vstack([m.predict(X) for m in self.models_])
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="openmp"):
+            preds = np.vstack([m.predict(X) for m in self.models_])
         return preds.mean(axis=0), preds.std(axis=0)
 
     def predict_fit_seconds(self, n_train_rows: float, n_features: float, n_classes: float,
                             configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """Predicted seconds of one fit of each configuration on a table of this size."""
-        size = np.log1p([max(n_train_rows, 1.0), max(n_features, 1.0), max(n_classes, 1.0)])
-        out = []
-        for c in configs:
-            model = self.time_models_.get(str(c.get(FAMILY_KEY)))
-            if model is None:
-                out.append(math.exp(self.default_log_time_))
-                continue
-            out.append(math.exp(float(model.predict(np.r_[size, self._config_part(c)][None, :])[0])))
-        return np.asarray(out)
+        rows_seen = min(max(n_train_rows, 1.0), self.max_train_rows_)  # beyond: the complexity exponent
+        size = np.log1p([rows_seen, max(n_features, 1.0), max(n_classes, 1.0)])
+        C = np.nan_to_num(self.encode(configs), nan=-0.5)
+        X = np.hstack([np.tile(size, (len(C), 1)), C])
+        fams = np.asarray([str(c.get(FAMILY_KEY)) for c in configs])
+        log_t = np.full(len(C), self.default_log_time_)
+        for fam, model in self.time_models_.items():
+            rows = fams == fam
+            if rows.any():
+                log_t[rows] = model.predict(X[rows])
+        if n_train_rows > self.max_train_rows_:
+            growth = math.log(n_train_rows / self.max_train_rows_)
+            log_t += np.asarray([_ROW_EXPONENT.get(f, 1.0) for f in fams]) * growth
+        return np.exp(log_t)
 
-    def families(self, metafeatures: Mapping[str, float], candidates: Sequence[Mapping[str, Any]]) -> list[FamilyForecast]:
-        """Algorithm selection: each family's best predicted candidate, best family first."""
-        mean, std = self.predict(metafeatures, candidates)
+    def encode(self, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """The configurations' vector encoding, each computed once and then remembered
+        (ConfigSpace's encoding costs milliseconds per configuration)."""
+        memo: dict[str, np.ndarray] = self.__dict__.setdefault("_encoded", {})
+        keys = [config_key(c) for c in configs]
+        new = [(k, c) for k, c in zip(keys, configs, strict=True) if k not in memo]
+        if new:
+            for (k, _), row in zip(new, encode_configs(self.space, [c for _, c in new]), strict=True):
+                memo[k] = row
+        return np.vstack([memo[k] for k in keys]) if keys else np.empty((0, len(self.space)))
+
+    def families(
+        self,
+        metafeatures: Mapping[str, float],
+        candidates: Sequence[Mapping[str, Any]],
+        *,
+        predicted: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> list[FamilyForecast]:
+        """Algorithm selection: each family's best predicted candidate, best family first
+        (``predicted``: the candidates' ``predict`` output, when already computed)."""
+        mean, std = predicted if predicted is not None else self.predict(metafeatures, candidates)
         best: dict[str, FamilyForecast] = {}
         for c, m, s in zip(candidates, mean, std, strict=True):
             fam = str(c[FAMILY_KEY])
@@ -327,10 +369,13 @@ class PredictorWarmStarter(BaseWarmStarter):
         budget = float(task.time_budget_s) if task.time_budget_s else math.inf
         affordable = seconds <= 0.25 * budget
         defaults = {config_key(c) for c in default_initial_configs(space, task)}
-        order = self._order(mean, std, seconds, affordable, n)
+        is_default = np.asarray([config_key(c) in defaults for c in cands])
+        # the defaults are all kept at the end anyway: the picks are the other candidates
+        order = self._order(mean, std, seconds, affordable & ~is_default, n,
+                            np.asarray([str(c[FAMILY_KEY]) for c in cands]))
         picked = [self._explain(cands[i], mean[i], std[i], seconds[i], len(model.tasks_), i, cands) for i in order]
-        fam_rank = {f.family: r for r, f in enumerate(model.families(mf, cands))}
-        tail = sorted((i for i, c in enumerate(cands) if config_key(c) in defaults),
+        fam_rank = {f.family: r for r, f in enumerate(model.families(mf, cands, predicted=(mean, std)))}
+        tail = sorted(np.flatnonzero(is_default).tolist(),
                       key=lambda i: (fam_rank.get(str(cands[i][FAMILY_KEY]), 99), seconds[i]))
         tail_s = [Suggestion(config=cands[i], source="default", predicted_score=float(mean[i]),
                              explanation=(f"package default of {cands[i][FAMILY_KEY]} (kept: every family's default "
@@ -339,22 +384,27 @@ class PredictorWarmStarter(BaseWarmStarter):
         n_meta = max(1, n - len(tail_s))
         return restrict(picked[:n_meta] + tail_s, space, n)
 
-    def _order(self, mean: np.ndarray, std: np.ndarray, seconds: np.ndarray, affordable: np.ndarray, n: int) -> list[int]:
-        """Greedy expected improvement per second over the best predicted so far."""
+    def _order(self, mean: np.ndarray, std: np.ndarray, seconds: np.ndarray, affordable: np.ndarray, n: int,
+               families: np.ndarray) -> list[int]:
+        """Greedy expected improvement per second over the best predicted so far; a family
+        already picked ``k`` times counts ``0.5 ** k`` (a start spread over families)."""
         from scipy.stats import norm
 
         pool = np.flatnonzero(affordable) if affordable.any() else np.arange(len(mean))
         if not self.cost_aware:
             return [int(i) for i in pool[np.argsort(-mean[pool], kind="stable")][:n]]
         chosen: list[int] = []
-        best = 0.0
+        picks: dict[str, int] = {}
+        best = float(np.median(mean[pool]))  # the first pick must promise more than a typical candidate
         s = np.maximum(std, 0.02)
         left = [int(i) for i in pool]
         while left and len(chosen) < n:
             idx = np.asarray(left)
             z = (mean[idx] - best) / s[idx]
             ei = (mean[idx] - best) * norm.cdf(z) + s[idx] * norm.pdf(z)
-            j = int(idx[int(np.argmax(ei / seconds[idx]))])
+            discount = np.asarray([_SAME_FAMILY_DISCOUNT ** picks.get(f, 0) for f in families[idx]])
+            j = int(idx[int(np.argmax(discount * ei / seconds[idx]))])
+            picks[families[j]] = picks.get(families[j], 0) + 1
             chosen.append(j)
             left.remove(j)
             best = max(best, float(mean[j]))
