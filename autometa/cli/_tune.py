@@ -156,17 +156,18 @@ def tune(
 
 @app.command()
 def predict(
-    model: Annotated[Path, typer.Argument(help="model.joblib written by 'autometa tune'.")],
+    model: Annotated[Path, typer.Argument(help="model.joblib written by 'autometa tune' (runs code when loaded: only your own or trusted files) or a .skops file written by 'autometa export' (loaded without running code from it; unknown types are refused).")],
     data: Annotated[Path, typer.Argument(help="CSV or Parquet file with the training feature columns.")],
     output: Annotated[Path | None, typer.Option("--out", help="Where to write the predictions CSV (default: standard output).")] = None,
     sep: Annotated[str | None, typer.Option(help="CSV delimiter of DATA (detected by default).")] = None,
     ignore_versions: Annotated[bool, typer.Option("--ignore-versions", help="Load a model saved with other package versions.")] = False,
+    trust: Annotated[list[str] | None, typer.Option("--trust", help="A type a .skops file may hold beyond the types of autometa's pipelines, as skops.io.get_untrusted_types names it (repeatable). Only name types you have inspected.")] = None,
 ) -> None:
     """Predict with a saved model: one row per input row (prediction and class probabilities)."""
     from autometa import load_model, read_table
 
     try:
-        saved = load_model(model, check_versions=not ignore_versions)
+        saved = load_model(model, check_versions=not ignore_versions, trusted=trust or ())
         table = read_table(data, sep=sep)
         preds = saved.predict(table)
     except AutometaError as exc:
@@ -178,6 +179,24 @@ def predict(
     preds.to_csv(tmp, index=False)
     os.replace(tmp, output)
     err.print(f"wrote {len(preds)} predictions to {output}", highlight=False)
+
+
+@app.command()
+def export(
+    run: Annotated[Path, typer.Argument(help="An output directory of 'autometa tune' (its model.joblib), or a model file.")],
+    fmt: Annotated[str, typer.Option("--format", help="skops: a file others can load without running code from it ('autometa predict' reads it).")] = "skops",
+    output: Annotated[Path | None, typer.Option("--out", help="Where to write (a .skops path; default: model.skops in RUN).")] = None,
+    ignore_versions: Annotated[bool, typer.Option("--ignore-versions", help="Export a model saved with other package versions.")] = False,
+) -> None:
+    """Write the model of a run in a format that is safe to share."""
+    from autometa.model import export_model
+
+    try:
+        _choice("--format", fmt, ["skops"])
+        path = export_model(run, output, format=fmt, check_versions=not ignore_versions)
+    except AutometaError as exc:
+        raise _fail(exc) from None
+    out.print(f"wrote {path}", highlight=False, soft_wrap=True)
 
 
 @app.command()
