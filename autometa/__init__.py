@@ -15,7 +15,7 @@ warm_start="knn", transfer="rgpe", prune="box", metadb=URL)``, or objects of
 from autometa._tune import DEFAULT_WARM_START, Progress, TrialRecord, TuneResult, read_run, tune
 from autometa.estimators import AutoMetaClassifier, AutoMetaRegressor
 from autometa.exceptions import AutometaError, AutometaWarning, InputError, ModelVersionError, ResumeError
-from autometa.model import SavedModel, load_model, save_model
+from autometa.model import SavedModel, export_model, load_model, save_model
 from autometa.task import Task, read_table
 from autometa.versions import package_versions
 from autometa.warmstart import suggest_config
@@ -36,6 +36,7 @@ __all__ = [
     "Task",
     "TrialRecord",
     "TuneResult",
+    "export_model",
     "load_model",
     "package_versions",
     "read_run",

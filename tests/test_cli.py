@@ -156,7 +156,7 @@ def test_suggest_and_knn_warm_started_tune(make_csv, credit_small, tmp_path, _pr
 
     load_shipped(SQLMetaDB(_private_metadb), METADATA)
     data = make_csv(credit_small)
-    res = _run("suggest", str(data), "--label", "Status", "-n", "3", "--json")
+    res = _run("suggest", str(data), "--label", "Status", "-n", "3", "--json", "--method", "knn")
     assert res.exit_code == 0, res.output
     found = json.loads(res.stdout)
     assert len(found) == 3 and "default" in [f["source"] for f in found[:2]]

@@ -88,3 +88,16 @@ def test_the_predictor_start_is_cost_aware_diverse_and_keeps_every_default(db, h
 
 class _FakeTask:
     metric = "accuracy"
+
+
+@pytest.mark.slow
+def test_zero_shot_suggestions_come_from_the_predictor_with_the_default_second(db, tmp_path, monkeypatch, iris):
+    from autometa import suggest_config
+
+    monkeypatch.setenv("AUTOMETA_CACHE_DIR", str(tmp_path))
+    sugg = suggest_config(Task(iris, label="target"), n=4, metadb=db)
+    assert [s.source for s in sugg][:2] == ["predictor", "default"]
+    assert all(s.source in ("predictor", "default") for s in sugg) and len(sugg) == 4
+    scores = [s.predicted_score for s in sugg if s.source == "predictor"]
+    assert scores == sorted(scores, reverse=True)  # best predicted first
+    assert "learned on" in sugg[0].explanation

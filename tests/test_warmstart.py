@@ -61,7 +61,7 @@ def test_only_tasks_of_the_same_kind_are_neighbours(db):
 
 def test_suggest_config_keeps_the_package_default_first_or_second(db, iris):
     task = Task(iris, label="target")
-    sugg = suggest_config(task, n=5, metadb=db)
+    sugg = suggest_config(task, n=5, metadb=db, method="knn")
     assert len(sugg) == 5
     sources = [s.source for s in sugg]
     assert "default" in sources[:2] and sources.count("default") == 1
@@ -147,7 +147,7 @@ def test_a_task_far_from_the_metadb_falls_back_to_default_then_portfolio(db, iri
 
     task = Task(iris, label="target")
     far = {k: (v * 1e4 + 1e4 if np.isfinite(v) else v) for k, v in extract(task).items()}
-    sugg = suggest_config(task, n=4, metadb=db, metafeatures=far)
+    sugg = suggest_config(task, n=4, metadb=db, metafeatures=far, method="knn")
     assert [s.source for s in sugg] == ["default", "learned default", "portfolio", "portfolio"]
     assert "far from every stored task" in sugg[0].explanation
 
@@ -165,7 +165,7 @@ def test_hyperparameter_importance_by_fanova(db):
 def test_top_level_suggest_config(db, iris):
     import autometa
 
-    sugg = autometa.suggest_config(Task(iris, label="target"), n=3, metadb=db)
+    sugg = autometa.suggest_config(Task(iris, label="target"), n=3, metadb=db, method="knn")
     assert len(sugg) == 3 and "default" in [s.source for s in sugg[:2]]
 
 

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from autometa.cli._common import (
     _URL_HELP,
+    _choice,
     _fail,
     _fmt,
     _load_task,
@@ -34,13 +35,15 @@ def suggest(
     sep: Annotated[str | None, typer.Option(help="CSV delimiter (detected by default).")] = None,
     metadb_url: Annotated[str | None, typer.Option("--metadb", help=_URL_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    method: Annotated[str, typer.Option("--method", help="predictor (the learned performance predictor; its first fit takes about 10 s, later calls load it) or knn (the best configurations of the nearest stored tasks).")] = "predictor",
 ) -> None:
-    """Zero-shot: configurations for DATA from the nearest stored tasks, explained, without fitting."""
+    """Zero-shot: explained configurations for DATA from the meta-database, without fitting."""
     from autometa.warmstart import suggest_config
 
     try:
         task = _load_task(data, label=label, problem_type=problem_type, metric=metric, sep=sep)
-        found = suggest_config(task, n=n, metadb=_open_db(metadb_url) if metadb_url else None)
+        _choice("--method", method, ("predictor", "knn"))
+        found = suggest_config(task, n=n, metadb=_open_db(metadb_url) if metadb_url else None, method=method)
     except AutometaError as exc:
         raise _fail(exc) from None
     if as_json:

@@ -355,6 +355,26 @@ class PredictorWarmStarter(BaseWarmStarter):
         fresh = [config_to_dict(c) for c in sampler.sample_configuration(self.n_samples)] if self.n_samples else []
         return distinct_suggestions(default_initial_configs(space, task) + stored + fresh, key=config_key)
 
+    def ranked(self, task: Task, n: int = 5, *, metafeatures: Mapping[str, float] | None = None) -> list[Suggestion]:
+        """Zero-shot: the candidates by predicted score alone (no time, no defaults tail),
+        over the task's full space, the package default kept second as a guard; what
+        :func:`autometa.suggest_config` returns."""
+        from autometa.metafeatures import extract
+
+        space = get_space(str(task.problem_type))
+        model = self.predictor(str(task.metric), str(task.problem_type))
+        mf = dict(metafeatures) if metafeatures is not None else extract(task)
+        cands = self.candidates(task, space)
+        mean, std = model.predict(mf, cands)
+        order = np.argsort(-mean, kind="stable")
+        top = [self._explain(cands[i], mean[i], std[i], float("nan"), len(model.tasks_), i, cands) for i in order[:n]]
+        default_cfg = default_initial_configs(space, task)[0]
+        d = next(i for i, c in enumerate(cands) if config_key(c) == config_key(default_cfg))
+        default = Suggestion(config=default_cfg, source="default", predicted_score=float(mean[d]),
+                             explanation=("package default (kept among the first two as a guard against negative "
+                                          f"transfer); predicted normalized score {mean[d]:.2f}"))
+        return distinct_suggestions(top[:1] + [default] + top[1:])[:n]
+
     def suggest(
         self, task: Task, space: ConfigurationSpace, n: int = 25, *, metafeatures: Mapping[str, float] | None = None
     ) -> list[Suggestion]:
@@ -412,11 +432,12 @@ class PredictorWarmStarter(BaseWarmStarter):
 
     def _explain(self, config: dict[str, Any], m: float, s: float, secs: float, n_tasks: int, i: int,
                  cands: list[dict[str, Any]]) -> Suggestion:
+        why = (f", predicted trial time {secs:.1f} s: the largest expected gain per second" if math.isfinite(secs)
+               else "")
         return Suggestion(
             config=config, source="predictor", predicted_score=float(m),
             explanation=(f"predicted normalized score {m:.2f} +- {s:.2f} (1 = the best stored configuration of a "
-                         f"task like this one; learned on {n_tasks} stored tasks), predicted trial time {secs:.1f} s: "
-                         "the largest expected gain per second"),
+                         f"task like this one; learned on {n_tasks} stored tasks){why}"),
             extra={"predicted_seconds": float(secs), "uncertainty": float(s)},
         )
 

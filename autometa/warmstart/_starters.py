@@ -26,6 +26,14 @@ def _defaults(task: Task, space: ConfigurationSpace) -> list[Suggestion]:
     ]
 
 
+def _fill(found: list[Suggestion], defaults: list[Suggestion], space: ConfigurationSpace, n: int) -> list[Suggestion]:
+    """The meta-learned suggestions first, then every family's default, ``n`` in all:
+    as many meta-learned ones as leave room for the defaults, more if a default repeats one."""
+    head = max(1, n - len(defaults))
+    out = restrict(found[:head] + defaults, space, n)
+    return restrict(out + found[head:], space, n)
+
+
 def _metafeatures(task: Task, given: Mapping[str, float] | None) -> dict[str, float]:
     from autometa.metafeatures import extract
 
@@ -153,8 +161,8 @@ class KNNWarmStarter(_MetaDBStarter):
     ) -> list[Suggestion]:
         defaults = _defaults(task, space)
         # rank more than needed: suggestions outside a restricted space are dropped
-        found = restrict(self.ranked(task, n=2 * n, metafeatures=metafeatures), space, max(1, n - len(defaults)))
-        return restrict(found + defaults, space, n)
+        found = restrict(self.ranked(task, n=2 * n, metafeatures=metafeatures), space, 2 * n)
+        return _fill(found, defaults, space, n)
 
 
 class PortfolioWarmStarter(_MetaDBStarter):
@@ -190,19 +198,31 @@ class PortfolioWarmStarter(_MetaDBStarter):
         pf = GreedyPortfolio(self._store(), metric=str(task.metric), problem_type=str(task.problem_type),
                              size=2 * n, exclude=self.exclude, **kw)
         defaults = _defaults(task, space)
-        portfolio = restrict(pf.top(), space, max(1, n - len(defaults)))
-        return restrict(defaults[:1] + portfolio + defaults, space, n)
+        return _fill(defaults[:1] + restrict(pf.top(), space, 2 * n), defaults, space, n)
 
 
 def suggest_config(
-    task: Task, n: int = 5, *, metadb: SQLMetaDB | str | None = None, metafeatures: dict[str, float] | None = None
+    task: Task,
+    n: int = 5,
+    *,
+    metadb: SQLMetaDB | str | None = None,
+    metafeatures: dict[str, float] | None = None,
+    method: str = "predictor",
 ) -> list[Suggestion]:
-    """Zero-shot: ranked configurations for ``task`` from the nearest stored tasks, each
-    with its source (neighbour task and distance), the score it reached there and the
-    meta-features that matched best. Nothing is fitted.
+    """Zero-shot: ranked, explained configurations for ``task``; nothing is fitted on it.
 
-    The package default is always among the first two and the learned default among the
-    first three, so a suggestion never depends on the nearest tasks alone (FLAML issue
-    1247); see :class:`KNNWarmStarter`.
+    ``method="predictor"`` (the default: measured best leave-task-out, its top-1 at least
+    as good as the package default on 83% of held-out tasks against 72% for the kNN) ranks
+    stored and fresh configurations by the learned performance predictor
+    (:class:`PredictorWarmStarter`); ``method="knn"`` takes the best configurations of the
+    nearest stored tasks, each with its neighbour, distance and score there
+    (:class:`KNNWarmStarter`). Either way the package default is among the first two,
+    so a suggestion never rests on the meta-knowledge alone (FLAML issue 1247).
     """
-    return KNNWarmStarter(metadb).ranked(task, n=n, metafeatures=metafeatures)
+    if method == "knn":
+        return KNNWarmStarter(metadb).ranked(task, n=n, metafeatures=metafeatures)
+    if method == "predictor":
+        from autometa.warmstart._predictor import PredictorWarmStarter
+
+        return PredictorWarmStarter(metadb).ranked(task, n=n, metafeatures=metafeatures)
+    raise InputError(f"The 'method' parameter of suggest_config must be 'predictor' or 'knn'; got {method!r}.")
