@@ -382,6 +382,12 @@ def _section(raw: pd.DataFrame, methods: list[str], budget: int, png: Path, zs: 
         "stored configurations a run's trials replayed (fewer: more trials fell on a plateau already visited):",
         "",
         timing.to_markdown(),
+        "",
+        "Reading it: a trial that replays a stored configuration already visited brings no new score, so the "
+        "replay penalizes local search around the incumbent (SMAC's, and RGPE's through SMAC), which would see a "
+        "slightly different real score there; random search rarely revisits. With `transfer=` and no warm start, "
+        "SMAC's own 5 random initial configurations come first, so RGPE and cold SMAC share their first 5 trials. "
+        "The warm starts evaluate their 25 suggestions before the optimizer proposes anything (`n_initial=25`).",
     ]
     if zs is not None:
         lines += _zero_shot_lines(zs.loc[zs.index.intersection(tasks)])
