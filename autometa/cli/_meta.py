@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Annotated
@@ -75,8 +74,6 @@ def defaults(
 
     try:
         db = _open_db(metadb_url)
-        if metadb_url is None and not os.environ.get("AUTOMETA_METADB_URL"):
-            db.ensure_shipped()
         fams = [family] if family else None
         rows = tunability(db, metric=metric, problem_type=problem_type, families=fams)
         sym = symbolic_defaults(db, metric=metric, problem_type=problem_type, families=fams) if symbolic else []

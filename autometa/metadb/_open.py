@@ -25,12 +25,9 @@ def open_metadb(metadb: SQLMetaDB | str | None = None) -> SQLMetaDB:
     metadb : SQLMetaDB, str or None
         A store (returned as is), an SQLAlchemy URL (opened now, so an unreachable one
         fails at once with :class:`~autometa.exceptions.InputError`), or None for the
-        default store (``$AUTOMETA_METADB_URL`` or ``~/.autometa/metadb.sqlite``), which
-        holds the shipped meta-dataset from its first use on.
+        default store (``$AUTOMETA_METADB_URL`` or ``~/.autometa/metadb.sqlite``). Every
+        store holds the shipped meta-dataset from its first read on.
     """
     if isinstance(metadb, SQLMetaDB):
         return metadb
-    db = SQLMetaDB(metadb)
-    if metadb is None and not os.environ.get("AUTOMETA_METADB_URL"):
-        db.ensure_shipped()
-    return db
+    return SQLMetaDB(metadb)  # it loads the shipped meta-dataset before its first read
