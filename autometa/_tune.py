@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import os
+import socket
 import time
 import uuid
 import warnings
@@ -25,8 +26,8 @@ from ConfigSpace import ConfigurationSpace
 from autometa.evaluation import BaseEvaluator, Evaluator, TrialResult
 from autometa.exceptions import AutometaWarning, InputError, ResumeError
 from autometa.metadb import SQLMetaDB, open_metadb
-from autometa.optimizers import BACKENDS, BaseOptimizer
-from autometa.spaces import FAMILY_KEY, config_key, config_to_dict, get_space, in_space
+from autometa.optimizers import BACKENDS, BaseExecutor, BaseOptimizer, DaskExecutor, OptunaOptimizer, SerialExecutor
+from autometa.spaces import FAMILY_KEY, config_hash, config_key, config_to_dict, get_space, in_space
 from autometa.task import Task
 from autometa.transfer import BasePruner, BaseTransfer, BoxPruner, SurrogateTransfer, TransferEnsemble
 from autometa.versions import package_versions
@@ -330,6 +331,10 @@ def tune(
     refit: bool = True,
     callbacks: Sequence[Callable[[Progress], None]] = (),
     start_time: float | None = None,
+    n_workers: int | None = None,
+    dask_client: Any = None,
+    storage: str | None = None,
+    study_name: str | None = None,
     backend: str | None = None,
 ) -> TuneResult:
     """Search the combined pipeline space for the best configuration of ``task``.
@@ -405,6 +410,28 @@ def tune(
     start_time : float, optional
         ``time.perf_counter()`` when the run began (e.g. before the data was loaded), so
         that the budget covers it.
+    n_workers : int, optional
+        Trials evaluated at once. Above 1 (or with ``dask_client``) the trials run on
+        Dask workers (:class:`~autometa.optimizers.DaskExecutor`; the ``distributed``
+        extra): a local cluster of ``n_workers`` worker processes, or the cluster of
+        ``dask_client``. The optimizer proposes while trials run (SMAC from its model's
+        batch, Optuna's TPE with a constant liar), the warm-start configurations go out
+        first, each worker receives the data once, and every trial keeps its time and
+        memory limits on its worker. A trial whose worker is lost is recorded as failed.
+        Default: 1 here, every worker thread of ``dask_client``'s cluster.
+    dask_client : distributed.Client or str, optional
+        An existing Dask cluster (a client or a scheduler address,
+        ``"tcp://HOST:PORT"``) to run the trials on; it is left running.
+    storage : str, optional
+        With ``optimizer="optuna"``: an Optuna RDB storage URL (PostgreSQL, SQLite) that
+        holds the study, so that several processes or machines share one study (and
+        optuna-dashboard can read it). Each process still journals its own trials in
+        its ``out_dir``. Shared studies are not reproducible: each process's sampler
+        seed mixes in its host and process id, so that sharing processes do not
+        propose alike.
+    study_name : str, optional
+        The shared study's name (default: derived from the data, label, metric and
+        families, so that the same command on another machine joins the same study).
     backend : str, optional
         Former name of ``optimizer``.
     """
@@ -428,6 +455,19 @@ def tune(
     transfer_part = _transfer(transfer, db)
     if transfer_part is not None and name == "random":
         raise InputError("Surrogate transfer needs a model-based optimizer: use smac or optuna.")
+    if n_workers is not None and (isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1):
+        raise InputError(f"The 'n_workers' parameter of tune must be a whole number of at least 1; got {n_workers!r}.")
+    optuna_like = isinstance(make, type) and issubclass(make, OptunaOptimizer)
+    if storage is not None and not optuna_like:
+        raise InputError(f"An Optuna storage needs optimizer='optuna'; got optimizer {name!r}.")
+    parallel = dask_client is not None or (n_workers or 1) > 1
+    if parallel and n_trials is not None and n_workers is not None and n_workers > n_trials:
+        warnings.warn(f"n_workers={n_workers} but only {n_trials} trial(s) are asked for: "
+                      f"{n_trials} worker(s) will be used.", AutometaWarning, stacklevel=2)
+        n_workers = n_trials
+    if dask_client is None and n_workers is not None and n_workers > (os.cpu_count() or 1):
+        warnings.warn(f"n_workers={n_workers} local workers on {os.cpu_count()} CPU core(s): the trials will "
+                      "compete for cores and each take longer.", AutometaWarning, stacklevel=2)
     deadline = t0 + budget
     per_trial = per_trial_time_limit_s if per_trial_time_limit_s is not None else max(5.0, budget / 4)
     metric = task.metric_obj
@@ -444,145 +484,182 @@ def tune(
             mf = extract(task)
         return mf
 
-    if pruner is not None:
-        t_p = time.perf_counter()
-        space, what = pruner.prune(task, space, metafeatures=task_metafeatures())
-        setup["prune"] = {"name": pruner.name, "what": what, "seconds": round(time.perf_counter() - t_p, 3)}
-        logger.info("pruned space (%s): %s", pruner.name, what)
-    if initial_configs is not None:
-        initial = [dict(c) for c in initial_configs]
-        setup["warm_start"] = {"name": "initial_configs", "n": len(initial)}
-    elif starter is None:
-        initial = []
-        setup["warm_start"] = {"name": "none", "n": 0}
-    else:
-        t_w = time.perf_counter()
-        needs_mf = not isinstance(starter, DefaultsWarmStarter)
-        try:
-            found = starter.suggest(task, space, n_initial, metafeatures=task_metafeatures() if needs_mf else None)
-            setup["warm_start"] = {"name": starter.name}
-        except InputError as exc:  # an empty or foreign meta-database: start from the defaults
-            warnings.warn(f"warm start ({starter.name}): {exc} Starting from each family's default instead.",
-                          AutometaWarning, stacklevel=2)
-            found = DefaultsWarmStarter().suggest(task, space, n_initial)
-            setup["warm_start"] = {"name": "defaults", "fallback_from": starter.name, "reason": str(exc)}
-        initial = [s.config for s in found]
-        setup["warm_start"] |= {"n": len(initial), "seconds": round(time.perf_counter() - t_w, 3),
-                                "sources": sorted({s.source for s in found})}
-        logger.info("warm start (%s): %d configurations", setup["warm_start"]["name"], len(initial))
-    initial = [c for c in initial if in_space(c, space)]
-    ensemble: TransferEnsemble | None = None
-    if isinstance(transfer_part, BaseTransfer):
-        t_t = time.perf_counter()
-        ensemble = transfer_part.build(task, space, metafeatures=task_metafeatures())
-        setup["transfer"] = {"name": transfer_part.name, "stored_tasks": len(ensemble.store.tasks),
-                             "seconds": round(time.perf_counter() - t_t, 3)}
-    elif transfer_part is not None:
-        ensemble = transfer_part
-        setup["transfer"] = {"name": type(ensemble).__name__, "stored_tasks": len(ensemble.store.tasks)}
-    kwargs: dict[str, Any] = {"seed": task.seed, "initial_configs": initial}
-    if ensemble is not None:
-        kwargs["transfer"] = ensemble
-    opt = make(space, **kwargs)
-
-    run_dir = None
-    history: list[TrialRecord] = []
-    if out_dir is not None:
-        identity = {
-            "task_fingerprint": task.fingerprint(),
-            "label": task.label,
-            "metric": task.metric,
-            "problem_type": task.problem_type,
-            "seed": int(task.seed),
-            "backend": name,
-            "families": list(space[FAMILY_KEY].choices),  # type: ignore[attr-defined]
-        }
-        run_dir = _RunDir(Path(out_dir), identity)
-        history = run_dir.open()
-    n_resumed = len(history)
-    if n_resumed:
-        logger.info("resumed: %d finished trials read back from %s", n_resumed, out_dir)
-    seen: dict[str, TrialRecord] = {config_key(r.config): r for r in history}
-    opt.tell_many((r.config, r.loss, r.ok) for r in history)
-
-    def fail_loss() -> float:
-        ok = [r.loss for r in history if r.ok]
-        if ok:
-            return max(ok)
-        worst = metric.to_loss(metric.worst)
-        return worst if math.isfinite(worst) else 1e6
-
-    def best() -> TrialRecord | None:
-        ok = [r for r in history if r.ok]
-        return min(ok, key=lambda r: r.loss) if ok else None
-
-    def refit_reserve() -> float:
-        b = best()
-        if b is None or not refit:
-            return 0.0
-        k = max(1, len(b.fold_scores))
-        # One fit on all rows (a fold fit scaled up), saving the model, and slack.
-        return 1.0 + 0.03 * budget + 1.5 * b.fit_time_s / k * (1.0 + 1.0 / k)
-
     ev = evaluator if evaluator is not None else Evaluator(
         task, memory_limit_mb=memory_limit_mb, n_jobs=n_jobs, isolation=isolation
     )
+    executor: BaseExecutor
+    if parallel:  # the workers start now, while the meta-learning parts run
+        executor = DaskExecutor(ev, client=dask_client, n_workers=n_workers)
+        logger.info("running up to %d trials at once on Dask", executor.capacity)
+    else:
+        executor = SerialExecutor(ev)
+    try:
+        if pruner is not None:
+            t_p = time.perf_counter()
+            space, what = pruner.prune(task, space, metafeatures=task_metafeatures())
+            setup["prune"] = {"name": pruner.name, "what": what, "seconds": round(time.perf_counter() - t_p, 3)}
+            logger.info("pruned space (%s): %s", pruner.name, what)
+        if initial_configs is not None:
+            initial = [dict(c) for c in initial_configs]
+            setup["warm_start"] = {"name": "initial_configs", "n": len(initial)}
+        elif starter is None:
+            initial = []
+            setup["warm_start"] = {"name": "none", "n": 0}
+        else:
+            t_w = time.perf_counter()
+            needs_mf = not isinstance(starter, DefaultsWarmStarter)
+            try:
+                found = starter.suggest(task, space, n_initial, metafeatures=task_metafeatures() if needs_mf else None)
+                setup["warm_start"] = {"name": starter.name}
+            except InputError as exc:  # an empty or foreign meta-database: start from the defaults
+                warnings.warn(f"warm start ({starter.name}): {exc} Starting from each family's default instead.",
+                              AutometaWarning, stacklevel=2)
+                found = DefaultsWarmStarter().suggest(task, space, n_initial)
+                setup["warm_start"] = {"name": "defaults", "fallback_from": starter.name, "reason": str(exc)}
+            initial = [s.config for s in found]
+            setup["warm_start"] |= {"n": len(initial), "seconds": round(time.perf_counter() - t_w, 3),
+                                    "sources": sorted({s.source for s in found})}
+            logger.info("warm start (%s): %d configurations", setup["warm_start"]["name"], len(initial))
+        initial = [c for c in initial if in_space(c, space)]
+        ensemble: TransferEnsemble | None = None
+        if isinstance(transfer_part, BaseTransfer):
+            t_t = time.perf_counter()
+            ensemble = transfer_part.build(task, space, metafeatures=task_metafeatures())
+            setup["transfer"] = {"name": transfer_part.name, "stored_tasks": len(ensemble.store.tasks),
+                                 "seconds": round(time.perf_counter() - t_t, 3)}
+        elif transfer_part is not None:
+            ensemble = transfer_part
+            setup["transfer"] = {"name": type(ensemble).__name__, "stored_tasks": len(ensemble.store.tasks)}
+        kwargs: dict[str, Any] = {"seed": task.seed, "initial_configs": initial}
+        if ensemble is not None:
+            kwargs["transfer"] = ensemble
+        if optuna_like and parallel:
+            kwargs["constant_liar"] = True
+        if storage is not None:
+            if study_name is None:
+                families_ = ",".join(space[FAMILY_KEY].choices)  # type: ignore[attr-defined]
+                study_name = f"autometa-{task.fingerprint()[:16]}-{task.label}-{task.metric}-{config_hash({'f': families_})[:8]}"
+            kwargs |= {"storage": storage, "study_name": study_name, "constant_liar": True,
+                       "seed": (int(task.seed) * 1_000_003 + os.getpid() * 7919 + hash(socket.gethostname())) % 2**31}
+            setup["storage"] = {"study_name": study_name}
+        opt = make(space, **kwargs)
+
+        run_dir = None
+        history: list[TrialRecord] = []
+        if out_dir is not None:
+            identity = {
+                "task_fingerprint": task.fingerprint(),
+                "label": task.label,
+                "metric": task.metric,
+                "problem_type": task.problem_type,
+                "seed": int(task.seed),
+                "backend": name,
+                "families": list(space[FAMILY_KEY].choices),  # type: ignore[attr-defined]
+            }
+            run_dir = _RunDir(Path(out_dir), identity)
+            history = run_dir.open()
+        n_resumed = len(history)
+        if n_resumed:
+            logger.info("resumed: %d finished trials read back from %s", n_resumed, out_dir)
+        seen: dict[str, TrialRecord] = {config_key(r.config): r for r in history}
+        opt.tell_many((r.config, r.loss, r.ok) for r in history)
+
+        def fail_loss() -> float:
+            ok = [r.loss for r in history if r.ok]
+            if ok:
+                return max(ok)
+            worst = metric.to_loss(metric.worst)
+            return worst if math.isfinite(worst) else 1e6
+
+        def best() -> TrialRecord | None:
+            ok = [r for r in history if r.ok]
+            return min(ok, key=lambda r: r.loss) if ok else None
+
+        def refit_reserve() -> float:
+            b = best()
+            if b is None or not refit:
+                return 0.0
+            k = max(1, len(b.fold_scores))
+            # One fit on all rows (a fold fit scaled up), saving the model, and slack.
+            return 1.0 + 0.03 * budget + 1.5 * b.fit_time_s / k * (1.0 + 1.0 / k)
+
+    except BaseException:
+        executor.close()
+        if evaluator is None:
+            ev.close()
+        raise
     model, refit_error = None, None
     try:
+        running: dict[str, float] = {}  # key -> the trial's deadline
         duplicates = 0
-        while n_trials is None or len(history) < n_trials:
-            remaining = deadline - time.perf_counter() - refit_reserve()
-            if remaining < min(1.0, 0.02 * budget):
-                break
-            config = opt.ask()
-            key = config_key(config)
-            if key in seen:  # proposed again (or done before a resume): reuse the result
-                opt.tell(config, seen[key].loss if seen[key].ok else fail_loss(), ok=seen[key].ok)
-                duplicates += 1
-                if duplicates > _MAX_DUPLICATE_ASKS:
+        stop = False
+        while True:
+            while not stop and executor.free > 0 and (n_trials is None or len(history) + len(running) < n_trials):
+                remaining = deadline - time.perf_counter() - refit_reserve()
+                if remaining < min(1.0, 0.02 * budget):
+                    stop = True
                     break
-                continue
-            duplicates = 0
-            trial_deadline = time.perf_counter() + remaining
-            res = ev.evaluate(config, time_limit_s=per_trial, deadline=trial_deadline)
-            if res.status == "timeout" and time.perf_counter() >= trial_deadline - 0.05:
-                msg = f"stopped when the time budget ran out ({remaining:.1f} s were left)"
-                res = TrialResult(**{**res.__dict__, "error": msg})
-            loss = metric.to_loss(res.scores[metric_name]) if res.ok else math.nan
-            record_ = TrialRecord(
-                number=len(history),
-                config=res.config,
-                status=res.status,
-                loss=loss,
-                scores=res.scores,
-                fold_scores=res.fold_scores,
-                fit_time_s=res.fit_time_s,
-                duration_s=res.duration_s,
-                error=res.error,
-                finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            )
-            opt.tell(config, loss if res.ok else fail_loss(), ok=res.ok)
-            history.append(record_)
-            seen[key] = record_
-            if run_dir is not None:
-                run_dir.append(record_)
-            logger.info(
-                "trial %d %s: %s %s (%.1f s)%s", record_.number, record_.family, record_.status,
-                f"{task.metric}={record_.scores[metric_name]:.4f}" if record_.ok else "",
-                record_.duration_s, f" {record_.error}" if record_.error else "",
-            )
-            b = best()
-            for cb in callbacks:
-                cb(
-                    Progress(
-                        record=record_,
-                        n_trials=len(history),
-                        best_score=None if b is None else b.scores[metric_name],
-                        elapsed_s=time.perf_counter() - t0,
-                        time_budget_s=budget,
-                        max_trials=n_trials,
-                    )
+                config = opt.ask()
+                key = config_key(config)
+                if key in running:  # proposed again while it runs: wait for its result first
+                    duplicates += 1
+                    stop = duplicates > _MAX_DUPLICATE_ASKS
+                    break
+                if key in seen:  # proposed again (or done before a resume): reuse the result
+                    opt.tell(config, seen[key].loss if seen[key].ok else fail_loss(), ok=seen[key].ok)
+                    duplicates += 1
+                    if duplicates > _MAX_DUPLICATE_ASKS:
+                        stop = True
+                    continue
+                duplicates = 0
+                running[key] = time.perf_counter() + remaining
+                executor.submit(key, config_to_dict(config), time_limit_s=per_trial, deadline=running[key])
+            if not running:
+                break
+            for done in executor.wait():
+                trial_deadline = running.pop(done.key)
+                res = done.result
+                if res.status == "timeout" and time.perf_counter() >= trial_deadline - 0.05:
+                    msg = "stopped when the time budget ran out"
+                    res = TrialResult(**{**res.__dict__, "error": msg})
+                loss = metric.to_loss(res.scores[metric_name]) if res.ok else math.nan
+                record_ = TrialRecord(
+                    number=len(history),
+                    config=res.config,
+                    status=res.status,
+                    loss=loss,
+                    scores=res.scores,
+                    fold_scores=res.fold_scores,
+                    fit_time_s=res.fit_time_s,
+                    duration_s=res.duration_s,
+                    error=res.error,
+                    finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
                 )
+                opt.tell(res.config, loss if res.ok else fail_loss(), ok=res.ok)
+                history.append(record_)
+                seen[done.key] = record_
+                if run_dir is not None:
+                    run_dir.append(record_)
+                logger.info(
+                    "trial %d %s: %s %s (%.1f s)%s", record_.number, record_.family, record_.status,
+                    f"{task.metric}={record_.scores[metric_name]:.4f}" if record_.ok else "",
+                    record_.duration_s, f" {record_.error}" if record_.error else "",
+                )
+                b = best()
+                for cb in callbacks:
+                    cb(
+                        Progress(
+                            record=record_,
+                            n_trials=len(history),
+                            best_score=None if b is None else b.scores[metric_name],
+                            elapsed_s=time.perf_counter() - t0,
+                            time_budget_s=budget,
+                            max_trials=n_trials,
+                        )
+                    )
+        if parallel:
+            setup["workers"] = executor.describe()
+            executor.close()  # before the refit: the workers' cores are free for it
 
         b = best()
         if b is None:
@@ -599,6 +676,7 @@ def tune(
                     b = cand
                     break
     finally:
+        executor.close()
         if evaluator is None:
             ev.close()
 

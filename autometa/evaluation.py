@@ -241,7 +241,9 @@ class BaseEvaluator(abc.ABC):
     ``time_limit_s`` and ``deadline`` as far as it can; :meth:`refit` returns the model
     fitted on all the task's rows, or ``(None, reason)``; :meth:`close` releases what
     the evaluator holds (it may be called more than once). One evaluation at a time,
-    called from the thread that runs :func:`autometa.tune`.
+    called from the thread that runs :func:`autometa.tune`. With ``tune(n_workers=N)`` the
+    evaluator is pickled once to every Dask worker, which evaluates with its own copy: it
+    must pickle, and must not rely on state shared between copies.
     """
 
     @abc.abstractmethod
@@ -253,6 +255,9 @@ class BaseEvaluator(abc.ABC):
     def refit(self, config: Mapping[str, Any]) -> tuple[Any, str | None]:
         """The model of ``config`` fitted on all rows: ``(model, None)`` or ``(None, reason)``."""
         return None, f"{type(self).__name__} does not fit models"
+
+    def start(self) -> None:  # noqa: B027 - optional hook, nothing to start by default
+        """Get ready to evaluate (e.g. start a worker process) before the first trial."""
 
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release workers or files."""
@@ -459,6 +464,11 @@ class Evaluator(BaseEvaluator):
                 conn.close()
         self._proc = self._send = self._recv = None
 
+    def start(self) -> None:
+        """Start the worker process now (it starts at the first evaluation otherwise)."""
+        if self.isolation == "process":
+            self._ensure_worker(_STARTUP_TIMEOUT_S)
+
     def close(self) -> None:
         """Stop the worker process."""
         if self._send is not None and self._proc is not None and self._proc.poll() is None:
@@ -474,6 +484,13 @@ class Evaluator(BaseEvaluator):
             self.close()
         except Exception:
             pass
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Sent to a Dask worker: the settings and the data travel, the worker process and
+        # its pipes do not (each copy starts its own worker process when first used).
+        state = self.__dict__.copy()
+        state.update(_local=None, _proc=None, _send=None, _recv=None)
+        return state
 
     def _call(
         self, kind: str, config: Mapping[str, Any], time_limit_s: float | None, deadline: float | None

@@ -18,9 +18,10 @@ from types import ModuleType
 
 from autometa.exceptions import AutometaError
 
-__all__ = ["TORCH_INSTALL_HINT", "MissingDependencyError", "require_torch"]
+__all__ = ["DISTRIBUTED_INSTALL_HINT", "TORCH_INSTALL_HINT", "MissingDependencyError", "require_distributed", "require_torch"]
 
 TORCH_INSTALL_HINT = "pip install torch==2.13.0"
+DISTRIBUTED_INSTALL_HINT = "pip install 'autometa[distributed]'"
 
 
 class MissingDependencyError(AutometaError, ImportError):
@@ -49,4 +50,20 @@ def require_torch(feature: str = "autometa.metalearn") -> ModuleType:
         raise MissingDependencyError(
             f"{feature} needs torch, which could not be imported ({error}): "
             f"{TORCH_INSTALL_HINT} (or pip install 'autometa[nas]')."
+        ) from error
+
+
+def require_distributed(feature: str = "parallel tuning") -> ModuleType:
+    """Return the ``distributed`` module (Dask), or raise :class:`MissingDependencyError`.
+
+    Parameters
+    ----------
+    feature : str
+        What needs Dask, named in the error message (e.g. ``"tune(n_workers=...)"``).
+    """
+    try:
+        return importlib.import_module("distributed")
+    except ImportError as error:
+        raise MissingDependencyError(
+            f"{feature} needs Dask distributed, which could not be imported ({error}): {DISTRIBUTED_INSTALL_HINT}."
         ) from error

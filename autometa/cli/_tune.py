@@ -50,6 +50,12 @@ def _setup_lines(result: Any) -> list[str]:
         lines.append(f"transfer: {tr['name']} over {tr['stored_tasks']} stored tasks")
     if result.n_resumed:
         lines.append(f"resumed: {result.n_resumed} finished trials read back, not redone")
+    if "workers" in result.setup:
+        w = result.setup["workers"]
+        lost = f", {w['lost_trials']} trial(s) lost with their worker" if w.get("lost_trials") else ""
+        lines.append(f"parallel: up to {w['capacity']} trials at once on {len(w.get('trials_per_worker', {}))} Dask worker(s){lost}")
+    if "storage" in result.setup:
+        lines.append(f"optuna study: {result.setup['storage']['study_name']} (shared through --storage)")
     return lines
 
 
@@ -77,6 +83,10 @@ def tune(
     metadb_url: Annotated[str | None, typer.Option("--metadb", help=_URL_HELP)] = None,
     transfer: Annotated[str, typer.Option("--transfer", help="Surrogate transfer from the meta-database inside the optimizer: rgpe (ranking-weighted ensemble of past tasks' GPs), tstr (similarity-weighted) or none.")] = "none",
     prune: Annotated[str, typer.Option("--prune", help="Prune the search space from the meta-database: box (bounding box of the nearest tasks' best configurations), importance (fix hyperparameters of low importance to learned defaults) or none.")] = "none",
+    n_workers: Annotated[int | None, typer.Option("--n-workers", help="Trials at once, each in its own Dask worker process (default 1; with --dask-scheduler, every worker thread of that cluster). Needs autometa[distributed].")] = None,
+    dask_scheduler: Annotated[str | None, typer.Option("--dask-scheduler", help="Run the trials on an existing Dask cluster, e.g. tcp://10.0.0.5:8786 (started with 'dask scheduler' and 'dask worker').")] = None,
+    storage: Annotated[str | None, typer.Option("--storage", help="With --backend optuna: an Optuna RDB storage URL (postgresql://..., sqlite:///study.db) holding the study, so that several autometa tune processes, on one machine or many, share it (optuna-dashboard reads it too).")] = None,
+    study_name: Annotated[str | None, typer.Option("--study-name", help="The shared Optuna study's name (default: derived from the data, label, metric and families).")] = None,
 ) -> None:
     """Tune a pipeline for DATA and save the best model, refit on all rows."""
     start = _process_start()
@@ -96,11 +106,17 @@ def tune(
             _choice("--warm-start", warm_start, [*WARM_STARTERS, "none"])
             _choice("--transfer", transfer, TRANSFER_METHODS)
             _choice("--prune", prune, PRUNERS)
+            if n_workers is not None and n_workers < 1:
+                raise AutometaError(f"--n-workers must be at least 1; got {n_workers}.")
+            if storage is not None and backend != "optuna":
+                raise AutometaError(f"--storage holds an Optuna study: use it with --backend optuna (got --backend {backend}).")
             d = task.describe()
             err.print(
                 f"[bold]{d['name']}[/]: {d['n_rows']} rows, {d['n_features']} features "
                 f"({d['n_numeric']} numeric, {d['n_categorical']} categorical), {d['problem_type']}, "
-                f"metric {d['metric']}, backend {backend}, warm start {warm_start}, budget {time_budget:g} s",
+                f"metric {d['metric']}, backend {backend}, warm start {warm_start}, budget {time_budget:g} s"
+                + (f", {n_workers} workers" if n_workers and n_workers > 1 else "")
+                + (f", cluster {dask_scheduler}" if dask_scheduler else ""),
                 highlight=False,
             )
             progress = Progress(
@@ -123,6 +139,7 @@ def tune(
                     metadb=metadb_url, record=record, n_trials=n_trials, out_dir=out_path,
                     families=list(_split(families)) or None, per_trial_time_limit_s=per_trial_limit,
                     memory_limit_mb=memory_limit_mb, n_jobs=n_jobs, callbacks=[on_trial], start_time=start,
+                    n_workers=n_workers, dask_client=dask_scheduler, storage=storage, study_name=study_name,
                 )
                 progress.update(bar, completed=total)
         except AutometaError as exc:

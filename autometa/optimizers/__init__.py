@@ -1,4 +1,5 @@
-"""Optimizers behind one ask/tell interface: SMAC3 (default), Optuna TPE, random search."""
+"""Optimizers behind one ask/tell interface: SMAC3 (default), Optuna TPE, random search;
+and the executors that run the trials they propose (in this process, or on Dask workers)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,21 @@ from ConfigSpace import Configuration, ConfigurationSpace
 
 from autometa.exceptions import InputError
 from autometa.optimizers._base import BaseOptimizer
+from autometa.optimizers._executor import BaseExecutor, DaskExecutor, Finished, SerialExecutor
 from autometa.optimizers._optuna import OptunaOptimizer, to_optuna_distribution
 from autometa.optimizers._random import RandomOptimizer
 from autometa.optimizers._smac import SMACOptimizer
 
 __all__ = [
     "BACKENDS",
+    "BaseExecutor",
     "BaseOptimizer",
+    "DaskExecutor",
+    "Finished",
     "OptunaOptimizer",
     "RandomOptimizer",
     "SMACOptimizer",
+    "SerialExecutor",
     "make_optimizer",
     "to_optuna_distribution",
 ]

@@ -27,7 +27,9 @@ class BaseOptimizer(abc.ABC):
        interrupted run being resumed); each configuration is told at most once.
 
     No configuration is proposed twice while unproposed ones remain (a proposal that was
-    told before is told again internally and replaced). Implementations are not thread-safe and may keep state only in memory; resuming is
+    told before is told again internally and replaced). ``ask`` may be called several
+    times before the tells come back, in any order (parallel workers): pending proposals
+    are distinct too. Implementations are not thread-safe and may keep state only in memory; resuming is
     done by telling past results to a fresh optimizer.
 
     Parameters

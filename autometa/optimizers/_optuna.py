@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+import time
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -15,12 +17,14 @@ from ConfigSpace import (
 )
 from ConfigSpace.hyperparameters import Hyperparameter
 
+from autometa.exceptions import InputError
 from autometa.optimizers._base import BaseOptimizer
 from autometa.spaces import config_key, config_to_dict
 
 __all__ = ["OptunaOptimizer", "to_optuna_distribution"]
 
 _MAX_REPEATS = 20
+_OPEN_ATTEMPTS = 5
 
 
 def to_optuna_distribution(hp: Hyperparameter) -> Any:
@@ -49,6 +53,20 @@ class OptunaOptimizer(BaseOptimizer):
     ``study.enqueue_trial``; past results are added with ``study.add_trial``. With
     ``transfer`` (a :class:`autometa.transfer.TransferEnsemble`), a
     :class:`autometa.transfer.TransferSampler` replaces TPE.
+
+    Parameters
+    ----------
+    constant_liar : bool
+        TPE treats trials still running as if they had scored poorly, so that several
+        asks before their tells (parallel workers) spread out instead of piling up.
+    storage : str, optional
+        An Optuna RDB storage URL (``postgresql://...``, ``sqlite:///study.db``): the study
+        lives there, and every process that opens the same ``study_name`` shares it —
+        several ``autometa tune`` processes on several machines, and optuna-dashboard.
+        Trials already in the study (any process's) are known results: they are not
+        proposed again, and resuming does not add them twice.
+    study_name : str, optional
+        The shared study's name; required with ``storage``.
     """
 
     name = "optuna"
@@ -61,6 +79,9 @@ class OptunaOptimizer(BaseOptimizer):
         initial_configs: Sequence[Configuration | Mapping[str, Any]] = (),
         n_startup_trials: int = 10,
         transfer: Any | None = None,
+        constant_liar: bool = False,
+        storage: str | None = None,
+        study_name: str | None = None,
     ) -> None:
         super().__init__(space, seed=seed, initial_configs=initial_configs)
         import optuna
@@ -75,15 +96,27 @@ class OptunaOptimizer(BaseOptimizer):
             with warnings.catch_warnings():  # multivariate/group are flagged experimental
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 sampler = optuna.samplers.TPESampler(
-                    seed=self.seed, multivariate=True, group=True, n_startup_trials=n_startup_trials
+                    seed=self.seed, multivariate=True, group=True, n_startup_trials=n_startup_trials,
+                    constant_liar=constant_liar,
                 )
-        self._study = optuna.create_study(direction="minimize", sampler=sampler)
-        self._dists = {hp.name: to_optuna_distribution(hp) for hp in space.values()}
-        for config in self.initial_configs:
-            self._study.enqueue_trial(config_to_dict(config), skip_if_exists=True)
+        self.storage = storage
+        self.study_name = study_name
         self._asked: dict[str, Any] = {}
         self._told: set[str] = set()
         self._results: dict[str, tuple[float, bool]] = {}
+        if storage is None:
+            self._study = optuna.create_study(direction="minimize", sampler=sampler)
+        else:
+            self._study = _open_study(storage, study_name, sampler)
+            for t in self._study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
+                                                                     optuna.trial.TrialState.FAIL)):
+                key = config_key(t.params)
+                self._told.add(key)
+                ok = t.state == optuna.trial.TrialState.COMPLETE
+                self._results[key] = (float(t.value) if ok and t.value is not None else math.inf, ok)
+        self._dists = {hp.name: to_optuna_distribution(hp) for hp in space.values()}
+        for config in self.initial_configs:
+            self._study.enqueue_trial(config_to_dict(config), skip_if_exists=True)
 
     def ask(self) -> Configuration:
         for attempt in range(_MAX_REPEATS):
@@ -135,6 +168,31 @@ class OptunaOptimizer(BaseOptimizer):
                 state=state,
             )
         )
+
+
+def _open_study(storage: str, study_name: str | None, sampler: Any) -> Any:
+    """Create or load the shared study; an unreachable storage is one InputError."""
+    import optuna
+
+    if not study_name:
+        raise InputError("An Optuna storage needs a study_name: the name every sharing process opens.")
+    for attempt in range(_OPEN_ATTEMPTS):
+        try:
+            return optuna.create_study(direction="minimize", sampler=sampler, storage=storage, study_name=study_name,
+                                       load_if_exists=True)
+        except ValueError as exc:  # e.g. an existing study of the other direction
+            raise InputError(f"Cannot use the Optuna study {study_name!r} in {storage!r}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - SQLAlchemy's errors (no server, bad URL, no driver)
+            # Processes starting together race to create the tables or the study: the
+            # loser finds them made on its next attempt.
+            if attempt + 1 < _OPEN_ATTEMPTS and ("already exists" in str(exc) or "UNIQUE" in str(exc)):
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise InputError(
+                f"Cannot open the Optuna storage {storage!r} ({first}); check the URL and that the database is reachable."
+            ) from None
+    raise AssertionError("unreachable")
 
 
 def _parents(cond: Any) -> list[Any]:

@@ -216,6 +216,28 @@ class OptimizerContract(KnownViolations):
                 repeats[seed] = _repeats(keys)
         assert not repeats, f"asked again (seed: {{configuration: ask numbers}}): {repeats}"
 
+    def test_pending_asks_are_distinct(
+        self, optimizer_factory: OptimizerFactory, make_space: Callable[..., ConfigurationSpace]
+    ) -> None:
+        """Parallel workers: several asks before their tells (batches of 4, results told
+        in another order than asked, some failed) never hand out a configuration that is
+        still running or was told before."""
+        space = make_space()
+        initial = [config_to_dict(c) for c in family_defaults(space)]
+        opt = optimizer_factory(space, seed=0, initial_configs=initial)
+        keys: list[str] = []
+        losses: list[float] = []
+        while len(keys) < self.n_asks:
+            batch = [opt.ask() for _ in range(4)]
+            keys += [config_key(c) for c in batch]
+            for i, config in enumerate(reversed(batch)):
+                ok = (len(keys) + i) % 5 != 4
+                value = synthetic_loss(config) if ok else _pessimistic(losses)
+                if ok:
+                    losses.append(value)
+                opt.tell(config, value, ok=ok)
+        assert not _repeats(keys), f"asked again while pending or after its tell: {_repeats(keys)}"
+
     # -- results of unasked configurations -------------------------------------------------
 
     def test_results_of_unasked_configurations_are_accepted(
