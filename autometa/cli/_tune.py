@@ -50,6 +50,11 @@ def _setup_lines(result: Any) -> list[str]:
         lines.append(f"transfer: {tr['name']} over {tr['stored_tasks']} stored tasks")
     if result.n_resumed:
         lines.append(f"resumed: {result.n_resumed} finished trials read back, not redone")
+    ens = result.setup.get("ensemble", {})
+    if ens.get("used"):
+        lines.append(f"ensemble of {ens['n_members']} trials ({ens['model']}): {ens['reason']}")
+    elif ens:
+        lines.append(f"no ensemble: {ens.get('reason', 'not used')}")
     return lines
 
 
@@ -76,9 +81,11 @@ def tune(
     warm_start: Annotated[str, typer.Option("--warm-start", help="defaults: each family's default; knn: the best configurations of the nearest stored tasks (package default second, learned default third), then each family's default; portfolio: the greedy portfolio of the stored tasks; none: the backend's own design. knn and portfolio fall back to defaults when the meta-database has no task of this kind.")] = DEFAULT_WARM_START,
     metadb_url: Annotated[str | None, typer.Option("--metadb", help=_URL_HELP)] = None,
     transfer: Annotated[str, typer.Option("--transfer", help="Surrogate transfer from the meta-database inside the optimizer: rgpe (ranking-weighted ensemble of past tasks' GPs), tstr (similarity-weighted) or none.")] = "none",
+    ensemble_size: Annotated[int, typer.Option("--ensemble-size", help="Rounds of greedy ensemble selection (Caruana) over the best trials' out-of-fold predictions after the search; the ensemble is the final model when it beats the best single trial out of fold and the budget allows its refit.")] = 25,
+    no_ensemble: Annotated[bool, typer.Option("--no-ensemble", help="Keep the best single pipeline (no ensemble selection).")] = False,
     prune: Annotated[str, typer.Option("--prune", help="Prune the search space from the meta-database: box (bounding box of the nearest tasks' best configurations), importance (fix hyperparameters of low importance to learned defaults) or none.")] = "none",
 ) -> None:
-    """Tune a pipeline for DATA and save the best model, refit on all rows."""
+    """Tune a pipeline for DATA and save the final model: an ensemble of the best trials (when it beats the best single one out of fold) or the best pipeline, refit on all rows."""
     start = _process_start()
     if verbose:
         _log_to_console()
@@ -96,6 +103,10 @@ def tune(
             _choice("--warm-start", warm_start, [*WARM_STARTERS, "none"])
             _choice("--transfer", transfer, TRANSFER_METHODS)
             _choice("--prune", prune, PRUNERS)
+            if ensemble_size < 1:
+                raise AutometaError(
+                    f"--ensemble-size must be at least 1 (use --no-ensemble to turn ensembles off); got {ensemble_size}."
+                )
             d = task.describe()
             err.print(
                 f"[bold]{d['name']}[/]: {d['n_rows']} rows, {d['n_features']} features "
@@ -123,6 +134,7 @@ def tune(
                     metadb=metadb_url, record=record, n_trials=n_trials, out_dir=out_path,
                     families=list(_split(families)) or None, per_trial_time_limit_s=per_trial_limit,
                     memory_limit_mb=memory_limit_mb, n_jobs=n_jobs, callbacks=[on_trial], start_time=start,
+                    ensemble_size=0 if no_ensemble else ensemble_size,
                 )
                 progress.update(bar, completed=total)
         except AutometaError as exc:
@@ -146,6 +158,9 @@ def tune(
         f"{result.n_trials} trials ({failed} failed), {time.perf_counter() - start:.1f} s",
         highlight=False,
     )
+    if result.ensemble is not None:
+        members = ", ".join(f"{m['weight']:.2f} x trial {m['trial']} ({m['family']})" for m in result.ensemble["members"])
+        out.print(f"final model: ensemble ({result.ensemble['model']}) {members}", highlight=False, soft_wrap=True)
     if result.model is not None:
         out.print(f"model: {out_path / 'model.joblib'}  results: {out_path / 'result.json'}", highlight=False)
     else:
@@ -201,7 +216,7 @@ def export(
 
 @app.command()
 def info(run_dir: Annotated[Path, typer.Argument(help="An output directory of 'autometa tune'.")]) -> None:
-    """Print the result.json of a finished run."""
+    """Print the result.json of a finished run (the final model: single pipeline or ensemble with its members' weights)."""
     path = run_dir / "result.json"
     if not path.is_file():
         raise _fail(AutometaError(f"'{path}' does not exist; give the --out directory of a finished 'autometa tune' run."))
