@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
+from sklearn.utils import get_tags
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from autometa.evaluation import prediction_matrix
 from autometa.exceptions import InputError
@@ -43,7 +44,13 @@ class _EnsembleBase(BaseEstimator):
         if hasattr(X, "columns"):
             validate_data(self, X, reset=reset, skip_check_array=True)
             return X
-        return validate_data(self, X, reset=reset, dtype=None, ensure_all_finite=False)
+        allow_nan = self.__sklearn_tags__().input_tags.allow_nan
+        return validate_data(self, X, reset=reset, dtype=None, ensure_all_finite="allow-nan" if allow_nan else True)
+
+    def _check_y(self, y: Any) -> np.ndarray:
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
+        return column_or_1d(y, warn=True)
 
     def _fit_members(self, X: Any, y: Any) -> None:
         self.weights_ = _weights(self.weights, len(self.estimators), type(self).__name__)
@@ -63,7 +70,9 @@ class _EnsembleBase(BaseEstimator):
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True  # the members' pipelines impute
+        members = list(self.estimators)
+        # NaN passes when every member takes it (autometa's pipelines impute).
+        tags.input_tags.allow_nan = bool(members) and all(get_tags(e).input_tags.allow_nan for e in members)
         return tags
 
 
@@ -94,8 +103,8 @@ class EnsembleClassifier(ClassifierMixin, _EnsembleBase):
     def fit(self, X: Any, y: Any) -> EnsembleClassifier:
         """Fit every member on ``(X, y)``."""
         X = self._check_X(X, reset=True)
+        y = self._check_y(y)
         check_classification_targets(y)
-        y = np.asarray(y)
         self.classes_ = np.unique(y)
         self._fit_members(X, y)
         return self
@@ -119,7 +128,8 @@ class EnsembleClassifier(ClassifierMixin, _EnsembleBase):
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of the weighted mean."""
-        return np.asarray(self.classes_[np.argmax(self.predict_proba(X), axis=1)])
+        proba = self.predict_proba(X)
+        return np.asarray(self.classes_[np.argmax(proba, axis=1)])
 
 
 class EnsembleRegressor(RegressorMixin, _EnsembleBase):
@@ -131,7 +141,7 @@ class EnsembleRegressor(RegressorMixin, _EnsembleBase):
     def fit(self, X: Any, y: Any) -> EnsembleRegressor:
         """Fit every member on ``(X, y)``."""
         X = self._check_X(X, reset=True)
-        y = np.asarray(y, dtype=float)
+        y = self._check_y(y).astype(float)
         self._fit_members(X, y)
         return self
 
