@@ -347,8 +347,7 @@ def _ensemble(
     cost = sum(_refit_cost(r) for r in recs)
     left = deadline - time.perf_counter()
     info |= {"refit_estimate_s": round(cost, 3), "time_left_s": round(left, 3)}
-    folds = [pool.fold_models(cands[i].number) for i in members]
-    have_folds = all(f for f in folds)
+    have_folds = all(cands[i].has_fold_models for i in members)
     order = ["refit", "folds"] if mode == "refit" or (mode == "auto" and (cost <= left or not have_folds)) else [
         "folds", "refit"]
     reasons = []
@@ -357,8 +356,9 @@ def _ensemble(
             if not have_folds:
                 reasons.append("no fold models (the evaluator keeps none, or the run was resumed)")
                 continue
-            ests = [m for f in folds for m in (f or [])]
-            ws = [w / len(f or [1]) for f, w in zip(folds, weights, strict=True) for _ in (f or [])]
+            folds = [pool.fold_models(cands[i].number) or [] for i in members]
+            ests = [m for f in folds for m in f]
+            ws = [w / len(f) for f, w in zip(folds, weights, strict=True) for _ in f]
         else:
             if mode == "auto" and cost > left:
                 reasons.append(f"no time to refit the members (about {cost:.1f} s needed, {left:.1f} s left)")

@@ -235,6 +235,7 @@ def test_the_ensemble_goes_into_the_meta_database(ensemble_run):
     assert db.info()["ensembles"] == 1
 
 
+@pytest.mark.slow
 def test_a_resumed_run_selects_over_the_trials_it_did_not_redo(tmp_path, credit_task):
     out = tmp_path / "run"
     tune(credit_task, backend="random", n_trials=3, families=FAMS, isolation="none", out_dir=out)
@@ -248,6 +249,7 @@ def test_a_resumed_run_selects_over_the_trials_it_did_not_redo(tmp_path, credit_
         assert third.ensemble["model"] == "refit" and "no fold models" in third.setup["ensemble"]["reason"]
 
 
+@pytest.mark.slow
 def test_fold_models_make_the_ensemble_without_a_refit(credit_task):
     result = tune(credit_task, backend="random", n_trials=8, families=FAMS, isolation="none", ensemble_model="folds")
     assert result.ensemble is not None and result.ensemble["model"] == "folds"
@@ -259,7 +261,7 @@ def test_fold_models_make_the_ensemble_without_a_refit(credit_task):
 
 
 def test_no_ensemble_and_a_replay_evaluator_keep_the_single_best(credit_task):
-    off = tune(credit_task, backend="random", n_trials=3, families=FAMS, isolation="none", ensemble_size=0)
+    off = tune(credit_task, backend="random", n_trials=2, families=["linear"], isolation="none", ensemble_size=0)
     assert off.ensemble is None and "turned off" in off.setup["ensemble"]["reason"]
     assert "weight" not in off.leaderboard.columns and off.model.__class__.__name__ == "Pipeline"
     space = get_space("binary", families=["linear"], seed=0)
@@ -284,6 +286,7 @@ def test_tune_refuses_bad_ensemble_settings(credit_task, kwargs, match):
         tune(credit_task, n_trials=1, **kwargs)
 
 
+@pytest.mark.slow
 def test_regression_ends_in_an_ensemble_too(diabetes, tmp_path):
     task = _task(diabetes, "target", time_budget_s=300)
     result = tune(task, backend="random", n_trials=8, families=["linear", "knn", "decision_tree"], isolation="none",
@@ -299,6 +302,7 @@ def test_regression_ends_in_an_ensemble_too(diabetes, tmp_path):
 
 
 # ---------------------------------------------------------------------------- estimators and CLI
+@pytest.mark.slow
 def test_estimators_predict_with_the_ensemble(credit_small, diabetes):
     X, y = credit_small.drop(columns="Status"), credit_small["Status"]
     clf = AutoMetaClassifier(n_trials=6, optimizer="random", isolation="none", families=FAMS).fit(X, y)
@@ -311,6 +315,7 @@ def test_estimators_predict_with_the_ensemble(credit_small, diabetes):
     assert reg.ensemble_ is None and reg.predict(diabetes.drop(columns="target")).shape == (len(diabetes),)
 
 
+@pytest.mark.slow
 def test_cli_ensemble_flags_predict_and_info(tmp_path, make_csv, credit_small):
     data = make_csv(credit_small, name="credit.csv")
     out = tmp_path / "run"
@@ -327,6 +332,10 @@ def test_cli_ensemble_flags_predict_and_info(tmp_path, make_csv, credit_small):
     assert res.exit_code == 0 and res.stdout.splitlines()[0] == "prediction,proba_bad,proba_good"
     res = runner.invoke(app, ["info", str(out)])
     assert res.exit_code == 0 and '"final_model"' in res.stdout
+
+
+def test_cli_no_ensemble_and_a_bad_ensemble_size(tmp_path, make_csv, credit_small):
+    data = make_csv(credit_small, name="credit.csv")
     off = tmp_path / "off"
     res = runner.invoke(app, ["tune", str(data), "--label", "Status", "--n-trials", "2", "--backend", "random",
                               "--families", "linear", "--time-budget", "120", "--no-ensemble", "--out", str(off),
