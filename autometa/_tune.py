@@ -20,9 +20,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from ConfigSpace import ConfigurationSpace
 
+from autometa.ensemble import EnsembleClassifier, EnsembleRegressor, OOFPool, caruana_selection
 from autometa.evaluation import BaseEvaluator, Evaluator, TrialResult
 from autometa.exceptions import AutometaWarning, InputError, ResumeError
 from autometa.metadb import SQLMetaDB, open_metadb
@@ -47,6 +49,9 @@ logger = logging.getLogger(__name__)
 _MAX_DUPLICATE_ASKS = 50
 
 PRUNERS = ("box", "importance", "none")
+#: How the final ensemble is made: ``auto`` refits the members on all rows when the
+#: budget allows and uses their fold models otherwise; ``refit`` and ``folds`` force one.
+ENSEMBLE_MODELS = ("auto", "refit", "folds")
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,17 @@ class TuneResult:
         Finished trials read back from ``out_dir`` (a resumed run), not redone.
     setup : dict
         What the meta-learning parts did before the first trial: the warm start (name,
-        number of configurations, seconds, or why it fell back), pruning, transfer.
+        number of configurations, seconds, or why it fell back), pruning, transfer; and
+        after the search, under ``"ensemble"``, whether the final model is an ensemble
+        and why (or why not).
+    ensemble : dict or None
+        When the final model (``model``) is a weighted ensemble of trials: its
+        ``members`` (trial, weight, family, validation score, configuration), its
+        out-of-fold ``score`` and that of the best single trial on the same rows
+        (``single_best_score``), and ``model``: ``"refit"`` (members refit on all rows)
+        or ``"folds"`` (the members' cross-validation fold models, averaged). None when
+        the final model is the best single configuration; ``best_config`` and
+        ``best_score`` always describe that one.
     """
 
     best_config: dict[str, Any]
@@ -142,16 +157,25 @@ class TuneResult:
     refit_error: str | None = None
     n_resumed: int = 0
     setup: dict[str, Any] = field(default_factory=dict)
+    ensemble: dict[str, Any] | None = None
 
     @property
     def leaderboard(self) -> pd.DataFrame:
-        """Trials ranked by the metric (failed ones last), one row each."""
+        """Trials ranked by the metric (failed ones last), one row each.
+
+        With an ensemble as the final model, a ``weight`` column gives each trial's weight
+        in it and a first row of rank 0 (trial ``"ensemble"``) shows the ensemble, scored
+        out of fold: the score selection optimized, optimistic like the trials' own.
+        """
         rows = []
+        weights = {m["trial"]: m["weight"] for m in self.ensemble["members"]} if self.ensemble else {}
         for r in self.history:
             row: dict[str, Any] = {"trial": r.number, "family": r.family, "status": r.status}
             row.update({k: v for k, v in r.scores.items()})
             row["fit_time_s"] = round(r.fit_time_s, 3)
             row["error"] = r.error
+            if self.ensemble:
+                row["weight"] = weights.get(r.number, 0.0)
             rows.append(row)
         df = pd.DataFrame(rows)
         if df.empty:
@@ -163,6 +187,14 @@ class TuneResult:
         df = df.sort_values(["_ok", self.metric], ascending=[False, not greater], na_position="last")
         df = df.drop(columns="_ok").reset_index(drop=True)
         df.index = df.index + 1
+        if self.ensemble:
+            top = pd.DataFrame([{
+                "trial": "ensemble", "family": f"ensemble of {len(self.ensemble['members'])}", "status": "ok",
+                self.metric: self.ensemble["score"],
+                "fit_time_s": round(sum(df.loc[df["trial"].isin(weights), "fit_time_s"]), 3), "error": None,
+                "weight": 1.0,
+            }], index=[0])
+            df = pd.concat([top, df.astype({"trial": object})])[df.columns]
         df.index.name = "rank"
         return df
 
@@ -180,6 +212,8 @@ class TuneResult:
             "task": self.task,
             "refit_error": self.refit_error,
             "n_resumed": self.n_resumed,
+            "final_model": "single" if self.ensemble is None else f"ensemble ({self.ensemble['model']})",
+            "ensemble": self.ensemble,
             "setup": self.setup,
             "package_versions": self.package_versions,
         }
@@ -245,11 +279,113 @@ def read_run(out_dir: str | os.PathLike[str]) -> tuple[dict[str, Any], list[Tria
 
 
 def _record(db: SQLMetaDB, task: dict[str, Any], history: Sequence[TrialRecord], run_key: str,
-            metafeatures: Mapping[str, float] | None) -> int:
+            metafeatures: Mapping[str, float] | None, ensemble: Mapping[str, Any] | None = None) -> int:
     from autometa.metafeatures import EXTRACTOR_VERSION
 
     return db.add_run(task, [asdict(r) for r in history], run_key=run_key, versions=package_versions(),
-                      metafeatures=metafeatures, metafeatures_version=EXTRACTOR_VERSION)
+                      metafeatures=metafeatures, metafeatures_version=EXTRACTOR_VERSION, ensemble=ensemble)
+
+
+#: Candidates besides the best whose refit the search leaves time for.
+_RESERVE_MEMBERS = 4
+#: The most of the budget the ensemble's extra refit reserve may take.
+_MAX_ENSEMBLE_RESERVE = 0.15
+#: Seconds kept for saving the model and results after the final fit.
+_SAVE_SLACK_S = 0.5
+
+
+def _refit_cost(r: TrialRecord) -> float:
+    """Expected seconds to refit trial ``r`` on all rows: one fold fit scaled up by the
+    rows it gains, with a margin."""
+    k = max(1, len(r.fold_scores))
+    return 1.5 * r.fit_time_s / k * (1.0 + 1.0 / k)
+
+
+def _ensemble(
+    task: Task, pool: OOFPool, history: Sequence[TrialRecord], ev: BaseEvaluator, *, size: int, mode: str,
+    refit: bool, deadline: float,
+) -> tuple[dict[str, Any] | None, Any, dict[str, Any]]:
+    """Select an ensemble over the pool and make its model: ``(ensemble, model, setup)``.
+
+    ``ensemble`` is None (and ``model`` None) when the best single trial stays the final
+    model; ``setup`` says why in any case. ``model`` is None with an ensemble when
+    ``refit`` is off.
+    """
+    t0 = time.perf_counter()
+    cands = pool.candidates()
+    info: dict[str, Any] = {"used": False, "size": size, "n_candidates": len(cands)}
+    if len(cands) < 2:
+        why = ("no trial has out-of-fold predictions (the evaluator keeps none, e.g. a ReplayEvaluator)" if not cands
+               else "only one trial has out-of-fold predictions")
+        return None, None, {**info, "reason": why}
+    y = task.y.to_numpy()
+    labels = np.unique(y) if task.is_classification else None
+    metric = task.metric_obj
+    sel = caruana_selection([c.oof for c in cands], y, metric, labels=labels, size=size)
+    members = sel.members
+    single = sel.single_scores[0]
+    best_single = max(sel.single_scores, key=lambda v: -metric.to_loss(v) if math.isfinite(v) else -math.inf)
+    info |= {"score": sel.score, "single_best_score": single, "n_members": len(members), "n_rows": sel.n_rows,
+             "selection_seconds": round(time.perf_counter() - t0, 3)}
+    if len(members) < 2:
+        return None, None, {**info, "reason": f"selection kept one trial only (trial {cands[members[0]].number})"}
+    if not metric.better(sel.score, best_single):
+        return None, None, {**info, "reason": f"did not beat the best single trial out of fold ({sel.score:.4f} vs "
+                                              f"{best_single:.4f})"}
+    recs = [history[cands[i].number] for i in members]
+    weights = [sel.weights[i] for i in members]
+    ensemble = {
+        "members": [{"trial": r.number, "weight": round(w, 6), "family": r.family,
+                     "score": r.scores.get(metric.name), "config": config_to_dict(r.config)}
+                    for r, w in zip(recs, weights, strict=True)],
+        "score": sel.score, "single_best_score": single, "metric": metric.name, "size": size,
+        "model": None,
+    }
+    if not refit:
+        return {**ensemble, "model": "none"}, None, {**info, "used": True, "model": "none",
+                                                     "reason": "refit off: selection only"}
+    X = task.X
+    cost = sum(_refit_cost(r) for r in recs)
+    left = deadline - time.perf_counter()
+    info |= {"refit_estimate_s": round(cost, 3), "time_left_s": round(left, 3)}
+    have_folds = all(cands[i].has_fold_models for i in members)
+    order = ["refit", "folds"] if mode == "refit" or (mode == "auto" and (cost <= left or not have_folds)) else [
+        "folds", "refit"]
+    reasons = []
+    for kind in order:
+        if kind == "folds":
+            if not have_folds:
+                reasons.append("no fold models (the evaluator keeps none, or the run was resumed)")
+                continue
+            folds = [pool.fold_models(cands[i].number) or [] for i in members]
+            ests = [m for f in folds for m in f]
+            ws = [w / len(f) for f, w in zip(folds, weights, strict=True) for _ in f]
+        else:
+            if mode == "auto" and cost > left:
+                reasons.append(f"no time to refit the members (about {cost:.1f} s needed, {left:.1f} s left)")
+                continue
+            ests = []
+            for r in recs:
+                m, err = ev.refit(r.config)
+                if m is None:
+                    reasons.append(f"trial {r.number} could not be refit ({err})")
+                    break
+                ests.append(m)
+            if len(ests) < len(recs):
+                continue
+            ws = weights
+        if labels is None:
+            model: Any = EnsembleRegressor.from_fitted(ests, ws, n_features=X.shape[1], feature_names=list(X.columns))
+        else:
+            model = EnsembleClassifier.from_fitted(ests, ws, labels, n_features=X.shape[1],
+                                                   feature_names=list(X.columns))
+        why = "; ".join(reasons) or ("budget allows the refit" if kind == "refit" else "fold models chosen")
+        info |= {"used": True, "model": kind, "reason": f"beats the best single trial out of fold ({sel.score:.4f} vs "
+                                                        f"{best_single:.4f}); {why}",
+                 "seconds": round(time.perf_counter() - t0, 3)}
+        return {**ensemble, "model": kind}, model, info
+    return None, None, {**info, "reason": "; ".join(reasons) + "; the best single trial is refit instead",
+                        "seconds": round(time.perf_counter() - t0, 3)}
 
 
 def _optimizer_factory(optimizer: Any) -> tuple[str, Callable[..., BaseOptimizer]]:
@@ -329,6 +465,9 @@ def tune(
     n_jobs: int = 1,
     isolation: str = "process",
     refit: bool = True,
+    ensemble_size: int = 25,
+    ensemble_nbest: int = 20,
+    ensemble_model: str = "auto",
     callbacks: Sequence[Callable[[Progress], None]] = (),
     start_time: float | None = None,
     n_workers: int | None = None,
@@ -404,7 +543,22 @@ def tune(
     isolation : {"process", "none"}
         See :class:`~autometa.evaluation.Evaluator`.
     refit : bool
-        Refit the best configuration on all data.
+        Refit the best configuration (or the ensemble) on all data.
+    ensemble_size : int
+        Rounds of greedy ensemble selection with replacement (Caruana et al. 2004) over
+        the out-of-fold predictions of the ``ensemble_nbest`` best trials, after the
+        search; 0 turns ensembles off. The ensemble becomes the final model when it beats
+        the best single trial out of fold, has two members or more, and can be made in
+        the time left (see ``ensemble_model``); ``result.setup["ensemble"]`` says what was
+        chosen and why. The predictions are kept in ``out_dir/oof/``, so a resumed run
+        has them too.
+    ensemble_nbest : int
+        The best trials whose predictions are kept (memory and disk) as candidates.
+    ensemble_model : {"auto", "refit", "folds"}
+        How the ensemble is made: its members refit on all rows (``refit``), their
+        cross-validation fold models averaged (``folds``, no refit), or ``auto``: refit
+        when the time left covers the members' refits, fold models otherwise. The time
+        budget includes the refit: the search stops early enough to leave time for it.
     callbacks : sequence of callables
         Called with a :class:`Progress` after every trial.
     start_time : float, optional
@@ -443,6 +597,13 @@ def tune(
         raise InputError(f"n_trials must be at least 1; got {n_trials!r}.")
     if n_initial < 0:
         raise InputError(f"The 'n_initial' parameter of tune must be at least 0; got {n_initial!r}.")
+    for pname, value, low in (("ensemble_size", ensemble_size, 0), ("ensemble_nbest", ensemble_nbest, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise InputError(f"The '{pname}' parameter of tune must be an integer of at least {low}; got {value!r}.")
+    if ensemble_model not in ENSEMBLE_MODELS:
+        raise InputError(
+            f"The 'ensemble_model' parameter of tune must be one of {', '.join(ENSEMBLE_MODELS)}; got {ensemble_model!r}."
+        )
     # Everything the user named is checked before any meta-learning work.
     name, make = _optimizer_factory(backend if backend is not None else optimizer)
     if space is None:
@@ -485,7 +646,8 @@ def tune(
         return mf
 
     ev = evaluator if evaluator is not None else Evaluator(
-        task, memory_limit_mb=memory_limit_mb, n_jobs=n_jobs, isolation=isolation
+        task, memory_limit_mb=memory_limit_mb, n_jobs=n_jobs, isolation=isolation,
+        keep_oof=ensemble_size > 0, keep_fold_models=ensemble_size > 0 and refit and ensemble_model != "refit",
     )
     executor: BaseExecutor
     if parallel:  # the workers start now, while the meta-learning parts run
@@ -563,6 +725,12 @@ def tune(
             logger.info("resumed: %d finished trials read back from %s", n_resumed, out_dir)
         seen: dict[str, TrialRecord] = {config_key(r.config): r for r in history}
         opt.tell_many((r.config, r.loss, r.ok) for r in history)
+        # Ensemble candidates: the best trials' out-of-fold predictions, beside trials.jsonl.
+        pool = None
+        if ensemble_size > 0:
+            pool = OOFPool(None if run_dir is None else run_dir.path / "oof", nbest=ensemble_nbest)
+            if n_resumed:
+                pool.restore((r.number, r.loss) for r in history if r.ok)
 
         def fail_loss() -> float:
             ok = [r.loss for r in history if r.ok]
@@ -579,9 +747,16 @@ def tune(
             b = best()
             if b is None or not refit:
                 return 0.0
-            k = max(1, len(b.fold_scores))
             # One fit on all rows (a fold fit scaled up), saving the model, and slack.
-            return 1.0 + 0.03 * budget + 1.5 * b.fit_time_s / k * (1.0 + 1.0 / k)
+            reserve = 1.0 + 0.03 * budget + _refit_cost(b)
+            if pool is not None and ensemble_model == "folds":
+                reserve += 0.03 * budget  # loading and saving the members' fold models (measured: up to ~5% over)
+            elif pool is not None:
+                # An ensemble's refit: the next best candidates' refits too (capped; fold models
+                # stand in when the time left falls short).
+                others = [history[c.number] for c in pool.candidates()[:_RESERVE_MEMBERS] if c.number != b.number]
+                reserve += min(_MAX_ENSEMBLE_RESERVE * budget, sum(_refit_cost(r) for r in others))
+            return reserve
 
     except BaseException:
         executor.close()
@@ -640,6 +815,8 @@ def tune(
                 seen[done.key] = record_
                 if run_dir is not None:
                     run_dir.append(record_)
+                if pool is not None and res.ok:  # saves its out-of-fold predictions (the best ones only)
+                    pool.add(record_.number, loss, res.oof, res.fold_models)
                 logger.info(
                     "trial %d %s: %s %s (%.1f s)%s", record_.number, record_.family, record_.status,
                     f"{task.metric}={record_.scores[metric_name]:.4f}" if record_.ok else "",
@@ -668,7 +845,15 @@ def tune(
                 f"No configuration succeeded in {len(history)} trial(s) ({'; '.join(reasons) or 'no time to run any'}); "
                 "raise --time-budget or check the data."
             )
-        if refit:
+        ensemble_info: dict[str, Any] | None = None
+        if pool is None:
+            setup["ensemble"] = {"used": False, "reason": "turned off (ensemble_size=0)"}
+        else:
+            ensemble_info, model, setup["ensemble"] = _ensemble(
+                task, pool, history, ev, size=ensemble_size, mode=ensemble_model, refit=refit,
+                deadline=deadline - _SAVE_SLACK_S - 0.01 * budget,
+            )
+        if refit and model is None:
             ranked = sorted((r for r in history if r.ok), key=lambda r: r.loss)
             for cand in ranked[:3]:  # fall back to the runner-up if the best cannot be refit
                 model, refit_error = ev.refit(cand.config)
@@ -679,6 +864,8 @@ def tune(
         executor.close()
         if evaluator is None:
             ev.close()
+        if pool is not None:
+            pool.close()
 
     task_summary = {**task.describe(), "greater_is_better": metric.greater_is_better}
     result = TuneResult(
@@ -696,12 +883,14 @@ def tune(
         refit_error=refit_error if model is None else None,
         n_resumed=n_resumed,
         setup=setup,
+        ensemble=ensemble_info,
     )
     if run_dir is not None:
         from autometa.model import save_model
 
         if model is not None:
-            save_model(model, run_dir.path / "model.joblib", task=task, best_config=result.best_config)
+            save_model(model, run_dir.path / "model.joblib", task=task, best_config=result.best_config,
+                       ensemble=ensemble_info)
         result.leaderboard.to_csv(run_dir.path / "leaderboard.csv")
         # result.json last: its presence says the run finished.
         summary = {**result.summary(), "elapsed_s": round(time.perf_counter() - t0, 3)}
@@ -710,7 +899,7 @@ def tune(
         key = str(run_dir.path.resolve()) if run_dir is not None else f"run-{uuid.uuid4().hex}"
         try:  # failing to record never fails the run
             n = _record(db if db is not None else SQLMetaDB(), {**task_summary, "fingerprint": task.fingerprint()},
-                        history, key, mf)
+                        history, key, mf, ensemble_info)
             result.setup["recorded_evaluations"] = n
         except Exception as exc:  # noqa: BLE001 - a store that cannot take the run only costs a warning
             warnings.warn(f"trials not recorded in the meta-database ({exc}).", AutometaWarning, stacklevel=2)

@@ -36,6 +36,7 @@ class _AutoMetaBase(BaseEstimator):
         per_trial_time_limit_s: float | None = None,
         isolation: str = "process",
         n_jobs: int = 1,
+        ensemble_size: int = 25,
         seed: int = 0,
     ) -> None:
         self.metric = metric
@@ -50,6 +51,7 @@ class _AutoMetaBase(BaseEstimator):
         self.per_trial_time_limit_s = per_trial_time_limit_s
         self.isolation = isolation
         self.n_jobs = n_jobs
+        self.ensemble_size = ensemble_size
         self.seed = seed
 
     def _frame(self, X: Any, *, reset: bool) -> pd.DataFrame:
@@ -106,11 +108,13 @@ class _AutoMetaBase(BaseEstimator):
             per_trial_time_limit_s=self.per_trial_time_limit_s,
             isolation=self.isolation,
             n_jobs=self.n_jobs,
+            ensemble_size=self.ensemble_size,
         )
         self.result_ = result
         self.best_config_ = result.best_config
         self.best_score_ = result.best_score
         self.model_ = result.model
+        self.ensemble_ = result.ensemble
         self.feature_kinds_ = {c: isinstance(task.X[c].dtype, pd.CategoricalDtype) for c in task.X.columns}
         self.used_columns_ = list(task.X.columns)
         return self
@@ -128,7 +132,7 @@ class _AutoMetaBase(BaseEstimator):
         return pd.DataFrame(out)
 
     def predict(self, X: Any) -> np.ndarray:
-        """Predictions of the refit best pipeline."""
+        """Predictions of the final model: the ensemble, or the refit best pipeline."""
         X = self._prepare(X)
         return np.asarray(self.model_.predict(X))
 
@@ -163,19 +167,28 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaBase):
     isolation : {"process", "none"}
         Evaluate trials in a killable worker process (default) or in this process.
     n_jobs : int
+    ensemble_size : int
+        Rounds of ensemble selection over the trials after the search (``tune``'s
+        ``ensemble_size``); 0 keeps the best single pipeline.
     seed : int
 
     Attributes
     ----------
     classes_ : ndarray
     best_config_ : dict
+        The best single configuration.
     best_score_ : float
-    model_ : Pipeline
+        Its validation score.
+    model_ : Pipeline or EnsembleClassifier
+        The final model: an ensemble of trials when it beat the best single one out of
+        fold (see ``ensemble_``), else the best pipeline refit on all rows.
+    ensemble_ : dict or None
+        The ensemble's members and weights (``TuneResult.ensemble``).
     result_ : TuneResult
     """
 
     def fit(self, X: Any, y: Any) -> AutoMetaClassifier:
-        """Tune on (X, y) and refit the best pipeline on all of it."""
+        """Tune on (X, y) and fit the final model (ensemble or best pipeline) on all of it."""
         check_classification_targets(y)
         self._fit(X, y)
         self.classes_ = np.asarray(self.model_.classes_)
@@ -203,7 +216,7 @@ class AutoMetaRegressor(RegressorMixin, _AutoMetaBase):
     """
 
     def fit(self, X: Any, y: Any) -> AutoMetaRegressor:
-        """Tune on (X, y) and refit the best pipeline on all of it."""
+        """Tune on (X, y) and fit the final model (ensemble or best pipeline) on all of it."""
         y = np.asarray(y, dtype=float)
         self._fit(X, y)
         return self

@@ -39,6 +39,7 @@ __all__ = [
     "ReplayEvaluator",
     "TrialResult",
     "make_splits",
+    "prediction_matrix",
     "score_predictions",
     "serve",
 ]
@@ -74,6 +75,15 @@ class TrialResult:
         Wall time of the whole evaluation, process overhead included.
     error : str or None
         One line saying why the trial failed.
+    oof : ndarray or None
+        Out-of-fold predictions (float32), one row per row of the task: class
+        probabilities ``(n_rows, n_classes)`` in the order of the sorted classes for
+        classification, values ``(n_rows,)`` for regression; averaged over the repeats of
+        a repeated CV, NaN for rows no split validated (the holdout protocol). None when
+        the evaluator has none (a failed trial, a replayed score).
+    fold_models : list or None
+        The pipelines fitted on each split's training rows, when the evaluator was asked
+        to keep them (``Evaluator(keep_fold_models=True)``).
     """
 
     config: dict[str, Any]
@@ -83,6 +93,8 @@ class TrialResult:
     fit_time_s: float = 0.0
     duration_s: float = 0.0
     error: str | None = None
+    oof: np.ndarray | None = field(default=None, repr=False, compare=False)
+    fold_models: list[Any] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -136,18 +148,51 @@ def score_predictions(
     return out
 
 
-def _scores_of(model: Any, X: pd.DataFrame, y: np.ndarray, metrics: list[Metric], labels: np.ndarray | None) -> dict[str, float]:
+def _proba(model: Any, X: pd.DataFrame) -> np.ndarray | None:
+    """``model.predict_proba(X)``, or None for a model without probabilities."""
+    if not hasattr(model, "predict_proba"):
+        return None
+    try:
+        return np.asarray(model.predict_proba(X), dtype=float)
+    except AttributeError:  # an SVC without Platt scaling
+        return None
+
+
+def _as_matrix(model: Any, pred: np.ndarray, proba: np.ndarray | None, labels: np.ndarray | None) -> np.ndarray:
+    if labels is None:
+        return np.asarray(pred, dtype=float)
+    index = {c: i for i, c in enumerate(labels.tolist())}
+    out = np.zeros((len(pred), len(labels)))
+    if proba is not None:
+        out[:, [index[c] for c in np.asarray(model.classes_).tolist()]] = proba
+    else:
+        out[np.arange(len(pred)), [index[p] for p in np.asarray(pred).tolist()]] = 1.0
+    return out
+
+
+def prediction_matrix(model: Any, X: pd.DataFrame, labels: np.ndarray | None) -> np.ndarray:
+    """What a fitted model predicts for ``X``, in the form out-of-fold predictions take.
+
+    Regression (``labels`` None): the values, shape ``(n_rows,)``. Classification: class
+    probabilities, shape ``(n_rows, len(labels))``, columns in the order of ``labels``
+    (a class the model never saw gets probability 0); a model without
+    ``predict_proba`` (an SVC without Platt scaling) gives one-hot rows of its labels.
+    """
+    pred = np.asarray(model.predict(X))
+    return _as_matrix(model, pred, None if labels is None else _proba(model, X), labels)
+
+
+def _scores_of(model: Any, X: pd.DataFrame, y: np.ndarray, metrics: list[Metric], labels: np.ndarray | None,
+               oof: bool = False) -> tuple[dict[str, float], np.ndarray | None]:
+    """The scores on ``(X, y)`` and, when ``oof``, the :func:`prediction_matrix` of ``X``."""
     pred = model.predict(X)
     proba = None
-    if labels is not None and any(m.needs == "proba" for m in metrics):
-        if hasattr(model, "predict_proba"):
-            try:
-                proba = model.predict_proba(X)
-            except AttributeError:
-                proba = None
-        if proba is None and hasattr(model, "decision_function") and len(labels) == 2:
-            proba = model.decision_function(X)  # ranks suffice for ROC AUC
-    return score_predictions(metrics, y, pred, proba, labels)
+    if labels is not None and (oof or any(m.needs == "proba" for m in metrics)):
+        proba = _proba(model, X)
+    matrix = _as_matrix(model, pred, proba, labels) if oof else None
+    if proba is None and labels is not None and hasattr(model, "decision_function") and len(labels) == 2:
+        proba = model.decision_function(X)  # ranks suffice for ROC AUC
+    return score_predictions(metrics, y, pred, proba, labels), matrix
 
 
 class _State:
@@ -164,6 +209,9 @@ class _State:
         self.metrics = tracked_metrics(self.problem_type)
         self.labels = None if self.problem_type == "regression" else np.unique(self.y)
         self.needs_proba = self.metric == "log_loss"
+        # Out-of-fold predictions cost one more predict_proba per split; on unless told otherwise.
+        self.keep_oof: bool = bool(payload.get("keep_oof", True))
+        self.keep_models: bool = bool(payload.get("keep_models", False))
 
 
 def _evaluate(state: _State, config: Mapping[str, Any]) -> dict[str, Any]:
@@ -172,18 +220,37 @@ def _evaluate(state: _State, config: Mapping[str, Any]) -> dict[str, Any]:
     )
     fold_scores: list[dict[str, float]] = []
     fit_time = 0.0
+    n = state.X.shape[0]
+    shape = (n,) if state.labels is None else (n, len(state.labels))
+    total = np.zeros(shape) if state.keep_oof else None
+    count = np.zeros(n) if state.keep_oof else None
+    models = []
     for tr, va in state.splits:
         model = clone(pipe)
         t0 = time.perf_counter()
         model.fit(state.X.iloc[tr], state.y[tr])
         fit_time += time.perf_counter() - t0
-        fold_scores.append(_scores_of(model, state.X.iloc[va], state.y[va], state.metrics, state.labels))
+        scores_, matrix = _scores_of(model, state.X.iloc[va], state.y[va], state.metrics, state.labels,
+                                     oof=state.keep_oof)
+        fold_scores.append(scores_)
+        if total is not None and count is not None and matrix is not None:
+            total[va] += matrix
+            count[va] += 1
+        if state.keep_models:
+            models.append(model)
     scores = {m.name: float(np.nanmean([f[m.name] for f in fold_scores])) if any(
         not math.isnan(f[m.name]) for f in fold_scores) else math.nan for m in state.metrics}
     main = [f[state.metric] for f in fold_scores]
     if any(math.isnan(s) for s in main):
         raise ValueError(f"the metric {state.metric} could not be computed on every split")
-    return {"status": "ok", "scores": scores, "fold_scores": main, "fit_time_s": fit_time}
+    out: dict[str, Any] = {"status": "ok", "scores": scores, "fold_scores": main, "fit_time_s": fit_time}
+    if total is not None and count is not None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_row = count if total.ndim == 1 else count[:, None]
+            out["oof"] = np.where(per_row > 0, total / np.maximum(per_row, 1), np.nan).astype(np.float32)
+    if state.keep_models:
+        out["fold_models"] = models
+    return out
 
 
 def _refit(state: _State, config: Mapping[str, Any]) -> dict[str, Any]:
@@ -382,6 +449,13 @@ class Evaluator(BaseEvaluator):
     splits : list of (train, validation) index arrays, optional
         A fixed resampling protocol instead of :func:`make_splits` (e.g. the 3-fold CV
         of the shipped meta-database).
+    keep_oof : bool
+        Return each trial's out-of-fold predictions (:attr:`TrialResult.oof`), what
+        ensemble selection needs.
+    keep_fold_models : bool
+        Return the pipelines fitted on each split (:attr:`TrialResult.fold_models`), so
+        that an ensemble can be made of them without a refit. They travel back from the
+        worker process with the scores: off by default.
 
     Notes
     -----
@@ -398,6 +472,8 @@ class Evaluator(BaseEvaluator):
         n_jobs: int = 1,
         isolation: str = "process",
         splits: list[tuple[np.ndarray, np.ndarray]] | None = None,
+        keep_oof: bool = True,
+        keep_fold_models: bool = False,
     ) -> None:
         if isolation not in ("process", "none"):
             raise InputError(f"isolation must be 'process' or 'none'; got {isolation!r}.")
@@ -419,6 +495,8 @@ class Evaluator(BaseEvaluator):
             "splits": self.splits,
             "seed": int(task.seed),
             "n_jobs": n_jobs,
+            "keep_oof": bool(keep_oof),
+            "keep_models": bool(keep_fold_models),
         }
         self._local: _State | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -544,6 +622,8 @@ class Evaluator(BaseEvaluator):
             fit_time_s=float(out.get("fit_time_s", 0.0)),
             duration_s=time.perf_counter() - t0,
             error=out.get("error"),
+            oof=out.get("oof"),
+            fold_models=out.get("fold_models"),
         )
 
     def refit(self, config: Mapping[str, Any]) -> tuple[Any, str | None]:

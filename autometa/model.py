@@ -39,8 +39,11 @@ _EXPORT_FORMATS = ("skops",)
 #: The types in autometa's fitted pipelines (autometa.spaces: every family, its
 #: preprocessing, TransformedTargetRegressor and CalibratedClassifierCV) that skops does not
 #: trust by itself: :func:`load_model` trusts these in a ``.skops`` file and refuses any
-#: other untrusted type. Pipelines hold no autometa-defined classes.
+#: other untrusted type. Pipelines hold no autometa-defined classes; an ensemble of them is
+#: autometa's own EnsembleClassifier or EnsembleRegressor (plain weighted averages).
 SKOPS_TRUSTED_TYPES: frozenset[str] = frozenset({
+    "autometa.ensemble._model.EnsembleClassifier",
+    "autometa.ensemble._model.EnsembleRegressor",
     "numpy.dtype",  # the dtype parameters of the encoders and imputers
     # HistGradientBoosting: its trees, and the check_array partial of its categorical preprocessing
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
@@ -75,6 +78,7 @@ class SavedModel:
     metric: str
     best_config: dict[str, Any]
     package_versions: dict[str, str]
+    ensemble: dict[str, Any] | None = None
 
     def prepare(self, data: pd.DataFrame) -> pd.DataFrame:
         """Select and type the feature columns of raw data the way training saw them."""
@@ -109,10 +113,18 @@ class SavedModel:
 
 
 _FIELDS = tuple(SavedModel.__dataclass_fields__)
+#: Fields a bundle written before they existed may lack.
+_OPTIONAL = ("ensemble",)
 
 
-def save_model(pipeline: Any, path: str | os.PathLike[str], *, task: Task, best_config: dict[str, Any]) -> Path:
-    """Write the fitted ``pipeline`` of ``task`` to ``path`` (atomically)."""
+def save_model(pipeline: Any, path: str | os.PathLike[str], *, task: Task, best_config: dict[str, Any],
+               ensemble: dict[str, Any] | None = None) -> Path:
+    """Write the fitted ``pipeline`` of ``task`` to ``path`` (atomically).
+
+    ``pipeline`` may be an :class:`~autometa.ensemble.EnsembleClassifier` or
+    :class:`~autometa.ensemble.EnsembleRegressor`; ``ensemble`` then describes it (members,
+    weights), as ``TuneResult.ensemble`` does.
+    """
     from autometa.versions import package_versions
 
     path = Path(path)
@@ -127,6 +139,7 @@ def save_model(pipeline: Any, path: str | os.PathLike[str], *, task: Task, best_
         "metric": task.metric,
         "best_config": best_config,
         "package_versions": package_versions(),
+        "ensemble": ensemble,
     }
     tmp = path.with_name(f".{path.name}.tmp")
     joblib.dump(bundle, tmp)
@@ -288,7 +301,8 @@ def _load_skops(p: Path, trusted: Iterable[str]) -> dict[str, Any]:
     except Exception as exc:
         raise InputError(f"Model file '{p}' could not be loaded by skops ({type(exc).__name__}: {exc}).") from None
     if (
-        not isinstance(bundle, dict) or bundle.get("format") != _SKOPS_FORMAT or not set(_FIELDS) <= set(bundle)
+        not isinstance(bundle, dict) or bundle.get("format") != _SKOPS_FORMAT
+        or not set(_FIELDS) - set(_OPTIONAL) <= set(bundle)
         or not isinstance(bundle["package_versions"], dict)
     ):
         raise InputError(f"Model file '{p}' is not an autometa model; give a .skops file written by 'autometa export'.")

@@ -59,10 +59,21 @@ def diabetes_frame() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def classifier_run(tmp_path_factory, credit_small) -> Path:
-    """A real tuned run (2 random trials) on 450 rows of credit_data."""
+    """A real tuned run (2 random trials) on 450 rows of credit_data; its model a single
+    pipeline (the tampering tests edit its steps)."""
     out = tmp_path_factory.mktemp("clf") / "run"
     tune(_task(credit_small.iloc[:450], "Status"), n_trials=2, optimizer="random", families=["hist_gradient_boosting"],
-         isolation="none", out_dir=out)
+         isolation="none", out_dir=out, ensemble_size=0)
+    return out
+
+
+@pytest.fixture(scope="module")
+def ensemble_run(tmp_path_factory, credit_small) -> Path:
+    """A real tuned run whose final model is an ensemble (of trials of three families)."""
+    out = tmp_path_factory.mktemp("ens") / "run"
+    result = tune(_task(credit_small.iloc[:450], "Status"), n_trials=6, optimizer="random", isolation="none",
+                  families=["linear", "knn", "decision_tree"], out_dir=out)
+    assert result.ensemble is not None, result.setup["ensemble"]
     return out
 
 
@@ -73,15 +84,17 @@ def regressor_run(tmp_path_factory, diabetes_frame) -> Path:
     return out
 
 
-@pytest.mark.parametrize("run", ["classifier_run", "regressor_run"])
+@pytest.mark.parametrize("run", ["classifier_run", "regressor_run", "ensemble_run"])
 def test_an_exported_run_predicts_exactly_like_its_joblib_model(run, request, credit_small, diabetes_frame):
     run_dir = request.getfixturevalue(run)
     path = export_model(run_dir)
     assert path == run_dir / "model.skops" and path.is_file()
     assert not [p for p in run_dir.iterdir() if p.name.endswith(".tmp")]
-    data = (credit_small.iloc[450:] if run == "classifier_run" else diabetes_frame).drop(columns=["Status", "target"], errors="ignore")
+    data = (credit_small.iloc[450:] if run != "regressor_run" else diabetes_frame).drop(columns=["Status", "target"], errors="ignore")
     _assert_same_model(run_dir / "model.joblib", path, data)
-    if run == "classifier_run":
+    assert set(sio.get_untrusted_types(file=path)) <= SKOPS_TRUSTED_TYPES
+    assert load_model(path).ensemble == load_model(run_dir / "model.joblib").ensemble
+    if run != "regressor_run":
         assert {"proba_good", "proba_bad"} <= set(load_model(path).predict(data.head()).columns)
 
 

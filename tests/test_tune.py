@@ -36,6 +36,10 @@ def test_result_object_and_files(task, tmp_path):
     out = tmp_path / "run"
     result = tune(task, backend="random", n_trials=6, out_dir=out, isolation="none", families=FAMS)
     lb = result.leaderboard
+    if result.ensemble is not None:  # rank 0: the ensemble, then the trials with their weights
+        assert lb.loc[0, "trial"] == "ensemble" and lb.loc[0, "balanced_accuracy"] == result.ensemble["score"]
+        assert lb.loc[1:, "weight"].sum() == pytest.approx(1.0)
+        lb = lb.loc[1:]
     assert list(lb.index) == list(range(1, 7))
     assert lb.iloc[0]["balanced_accuracy"] == result.best_score
     assert lb["balanced_accuracy"].is_monotonic_decreasing

@@ -73,10 +73,16 @@ def _leaderboard_table(result: Any, top: int) -> Table:
     """The leaderboard: fits an 80-column terminal (short metric headers, no frame)."""
     from rich import box
 
-    lb = result.leaderboard.head(top)
+    full = result.leaderboard
+    weighted = "weight" in full.columns
+    lb = full.head(top + 1) if weighted else full.head(top)  # an ensemble row comes on top of the trials
     metric = result.metric
-    others = [c for c in lb.columns if c not in ("trial", "family", "status", "fit_time_s", "error", metric)]
-    table = Table(title=f"Leaderboard: top {len(lb)} of {result.n_trials} trials by validation {metric}",
+    others = [c for c in lb.columns if c not in ("trial", "family", "status", "fit_time_s", "error", "weight", metric)]
+    shown = len(lb) - int(weighted)
+    title = f"Leaderboard: top {shown} of {result.n_trials} trials by validation {metric}"
+    if weighted:
+        title += " (rank 0: the ensemble, scored out of fold; w: weights)"
+    table = Table(title=title,
                   box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1), collapse_padding=True,
                   title_justify="left")
     table.add_column("trial", justify="right", no_wrap=True)  # rows are in rank order
@@ -84,12 +90,15 @@ def _leaderboard_table(result: Any, top: int) -> Table:
     table.add_column(_SHORT.get(metric, metric), justify="right", style="bold", no_wrap=True)
     for c in others:
         table.add_column(_SHORT.get(c, c), justify="right", no_wrap=True)
+    if weighted:
+        table.add_column("w", justify="right", no_wrap=True)
     table.add_column("fit s", justify="right", no_wrap=True)
     table.add_column("status", no_wrap=True)
     for _, row in lb.iterrows():
+        weight = [] if not weighted else [f"{row['weight']:.2f}" if row["weight"] > 0 else ""]
         table.add_row(
             str(row["trial"]), row["family"], _fmt(row[metric]),
-            *[_fmt(row[c]) for c in others], f"{row['fit_time_s']:.1f}",
+            *[_fmt(row[c]) for c in others], *weight, f"{row['fit_time_s']:.1f}",
             row["status"] if row["status"] == "ok" else f"[red]{row['status']}[/]",
         )
     return table

@@ -56,6 +56,11 @@ def _setup_lines(result: Any) -> list[str]:
         lines.append(f"parallel: up to {w['capacity']} trials at once on {len(w.get('trials_per_worker', {}))} Dask worker(s){lost}")
     if "storage" in result.setup:
         lines.append(f"optuna study: {result.setup['storage']['study_name']} (shared through --storage)")
+    ens = result.setup.get("ensemble", {})
+    if ens.get("used"):
+        lines.append(f"ensemble of {ens['n_members']} trials ({ens['model']}): {ens['reason']}")
+    elif ens:
+        lines.append(f"no ensemble: {ens.get('reason', 'not used')}")
     return lines
 
 
@@ -82,13 +87,15 @@ def tune(
     warm_start: Annotated[str, typer.Option("--warm-start", help="defaults: each family's default; knn: the best configurations of the nearest stored tasks (package default second, learned default third), then each family's default; portfolio: the greedy portfolio of the stored tasks; none: the backend's own design. knn and portfolio fall back to defaults when the meta-database has no task of this kind.")] = DEFAULT_WARM_START,
     metadb_url: Annotated[str | None, typer.Option("--metadb", help=_URL_HELP)] = None,
     transfer: Annotated[str, typer.Option("--transfer", help="Surrogate transfer from the meta-database inside the optimizer: rgpe (ranking-weighted ensemble of past tasks' GPs), tstr (similarity-weighted) or none.")] = "none",
+    ensemble_size: Annotated[int, typer.Option("--ensemble-size", help="Rounds of greedy ensemble selection (Caruana) over the best trials' out-of-fold predictions after the search; the ensemble is the final model when it beats the best single trial out of fold and the budget allows its refit.")] = 25,
+    no_ensemble: Annotated[bool, typer.Option("--no-ensemble", help="Keep the best single pipeline (no ensemble selection).")] = False,
     prune: Annotated[str, typer.Option("--prune", help="Prune the search space from the meta-database: box (bounding box of the nearest tasks' best configurations), importance (fix hyperparameters of low importance to learned defaults) or none.")] = "none",
     n_workers: Annotated[int | None, typer.Option("--n-workers", help="Trials at once, each in its own Dask worker process (default 1; with --dask-scheduler, every worker thread of that cluster). Needs autometa[distributed].")] = None,
     dask_scheduler: Annotated[str | None, typer.Option("--dask-scheduler", help="Run the trials on an existing Dask cluster, e.g. tcp://10.0.0.5:8786 (started with 'dask scheduler' and 'dask worker').")] = None,
     storage: Annotated[str | None, typer.Option("--storage", help="With --backend optuna: an Optuna RDB storage URL (postgresql://..., sqlite:///study.db) holding the study, so that several autometa tune processes, on one machine or many, share it (optuna-dashboard reads it too).")] = None,
     study_name: Annotated[str | None, typer.Option("--study-name", help="The shared Optuna study's name (default: derived from the data, label, metric and families).")] = None,
 ) -> None:
-    """Tune a pipeline for DATA and save the best model, refit on all rows."""
+    """Tune a pipeline for DATA and save the final model: an ensemble of the best trials (when it beats the best single one out of fold) or the best pipeline, refit on all rows."""
     start = _process_start()
     if verbose:
         _log_to_console()
@@ -110,6 +117,10 @@ def tune(
                 raise AutometaError(f"--n-workers must be at least 1; got {n_workers}.")
             if storage is not None and backend != "optuna":
                 raise AutometaError(f"--storage holds an Optuna study: use it with --backend optuna (got --backend {backend}).")
+            if ensemble_size < 1:
+                raise AutometaError(
+                    f"--ensemble-size must be at least 1 (use --no-ensemble to turn ensembles off); got {ensemble_size}."
+                )
             d = task.describe()
             err.print(
                 f"[bold]{d['name']}[/]: {d['n_rows']} rows, {d['n_features']} features "
@@ -140,6 +151,7 @@ def tune(
                     families=list(_split(families)) or None, per_trial_time_limit_s=per_trial_limit,
                     memory_limit_mb=memory_limit_mb, n_jobs=n_jobs, callbacks=[on_trial], start_time=start,
                     n_workers=n_workers, dask_client=dask_scheduler, storage=storage, study_name=study_name,
+                    ensemble_size=0 if no_ensemble else ensemble_size,
                 )
                 progress.update(bar, completed=total)
         except AutometaError as exc:
@@ -163,6 +175,9 @@ def tune(
         f"{result.n_trials} trials ({failed} failed), {time.perf_counter() - start:.1f} s",
         highlight=False,
     )
+    if result.ensemble is not None:
+        members = ", ".join(f"{m['weight']:.2f} x trial {m['trial']} ({m['family']})" for m in result.ensemble["members"])
+        out.print(f"final model: ensemble ({result.ensemble['model']}) {members}", highlight=False, soft_wrap=True)
     if result.model is not None:
         out.print(f"model: {out_path / 'model.joblib'}  results: {out_path / 'result.json'}", highlight=False)
     else:
@@ -218,7 +233,7 @@ def export(
 
 @app.command()
 def info(run_dir: Annotated[Path, typer.Argument(help="An output directory of 'autometa tune'.")]) -> None:
-    """Print the result.json of a finished run."""
+    """Print the result.json of a finished run (the final model: single pipeline or ensemble with its members' weights)."""
     path = run_dir / "result.json"
     if not path.is_file():
         raise _fail(AutometaError(f"'{path}' does not exist; give the --out directory of a finished 'autometa tune' run."))

@@ -8,6 +8,7 @@
     families ── configurations (family, canonical JSON, hash)
              │
     tasks x configurations ── evaluations (split, status, fit time, source) ── scores (metric -> value)
+    tasks ── ensembles (run, metric, score, how it was made) ── ensemble_members (configuration, weight)
 
 An evaluation is one configuration on one task on one split; ``split = -1`` holds the
 mean over the splits of a resampling protocol (what the rest of autometa queries).
@@ -29,6 +30,8 @@ __all__ = [
     "Configuration",
     "Evaluation",
     "Score",
+    "Ensemble",
+    "EnsembleMember",
     "SCHEMA_VERSION",
     "MEAN_SPLIT",
 ]
@@ -135,3 +138,28 @@ class Score(Base):
     evaluation_id: Mapped[int] = mapped_column(ForeignKey("evaluations.id"), primary_key=True)
     metric: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class Ensemble(Base):
+    """The weighted ensemble a tuning run ended with (ensemble selection over its trials)."""
+
+    __tablename__ = "ensembles"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"))
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
+    run_key: Mapped[str] = mapped_column(String(100), default="")
+    metric: Mapped[str] = mapped_column(String(64))
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)  # out of fold, natural units
+    single_best_score: Mapped[float | None] = mapped_column(Float, nullable=True)  # on the same rows
+    model: Mapped[str] = mapped_column(String(16), default="refit")  # refit | folds | none
+    created_at: Mapped[str] = mapped_column(String(32), default=_now)
+    __table_args__ = (UniqueConstraint("task_id", "source_id", "run_key"), Index("ix_ensembles_task", "task_id"))
+
+
+class EnsembleMember(Base):
+    """One configuration of an ensemble and its weight (the weights of an ensemble sum to 1)."""
+
+    __tablename__ = "ensemble_members"
+    ensemble_id: Mapped[int] = mapped_column(ForeignKey("ensembles.id"), primary_key=True)
+    configuration_id: Mapped[int] = mapped_column(ForeignKey("configurations.id"), primary_key=True)
+    weight: Mapped[float] = mapped_column(Float)

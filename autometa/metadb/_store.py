@@ -21,6 +21,8 @@ from autometa.metadb._schema import (
     SCHEMA_VERSION,
     Base,
     Configuration,
+    Ensemble,
+    EnsembleMember,
     Evaluation,
     Family,
     MetaFeature,
@@ -342,6 +344,7 @@ class SQLMetaDB:
         versions: Mapping[str, str] | None = None,
         metafeatures: Mapping[str, float] | None = None,
         metafeatures_version: str = "1",
+        ensemble: Mapping[str, Any] | None = None,
     ) -> int:
         """Add the trials of one tuning run as own runs; returns the evaluations added.
 
@@ -367,6 +370,10 @@ class SQLMetaDB:
         metafeatures : mapping, optional
             The task's meta-features (autometa's extractor, ``metafeatures_version``), so
             that later runs find this task among their neighbours.
+        ensemble : mapping, optional
+            The ensemble the run ended with (``TuneResult.ensemble``): ``members`` (each
+            with ``config`` and ``weight``), ``metric``, ``score``, ``single_best_score``
+            and ``model``; read back with :meth:`ensembles`.
         """
         missing = [k for k in ("problem_type", "metric", "n_rows", "n_features", "fingerprint") if k not in task]
         if missing:
@@ -390,7 +397,47 @@ class SQLMetaDB:
                 EvalRecord(dict(t["config"]), {str(task["metric"]): s}, i, str(t["status"]), None, run_key)
                 for i, s in enumerate(t.get("fold_scores") or [])
             ]
-        return self.add_evaluations(name, records, source="own")
+        added = self.add_evaluations(name, records, source="own")
+        if ensemble:
+            self.add_ensemble(name, ensemble, source="own", run_key=run_key)
+        return added
+
+    def add_ensemble(self, task: str, ensemble: Mapping[str, Any], *, source: str, run_key: str = "") -> int:
+        """Store the ensemble of one run on a task (once per task, source and run key);
+        returns its id.
+
+        ``ensemble`` has ``members`` (mappings with ``config`` and ``weight``), ``metric``
+        and optionally ``score``, ``single_best_score`` and ``model`` (as
+        ``TuneResult.ensemble``).
+        """
+        members = list(ensemble.get("members") or [])
+        if not members or any("config" not in m or "weight" not in m for m in members):
+            raise InputError(
+                "The 'ensemble' of add_ensemble must have members, each with a config and a weight; "
+                f"got {[sorted(m) for m in members]!r}."
+            )
+        if "metric" not in ensemble:
+            raise InputError(f"The 'ensemble' of add_ensemble must name its metric; got keys {sorted(ensemble)}.")
+        with self.engine.begin() as conn:
+            task_id = self._task_id(conn, task)
+            source_id = self._source_id(conn, source)
+            cfg_ids = self._config_ids(conn, [m["config"] for m in members])
+            _insert_ignore(conn, Ensemble.__table__, [{
+                "task_id": task_id, "source_id": source_id, "run_key": run_key, "metric": str(ensemble["metric"]),
+                "score": _float(ensemble.get("score")), "single_best_score": _float(ensemble.get("single_best_score")),
+                "model": str(ensemble.get("model") or "refit"),
+            }])
+            eid = int(conn.execute(select(Ensemble.id).where(
+                (Ensemble.task_id == task_id) & (Ensemble.source_id == source_id) & (Ensemble.run_key == run_key)
+            )).scalar_one())
+            weights: dict[int, float] = {}
+            for m in members:  # one row per configuration: repeated ones add up
+                cid = cfg_ids[config_hash(m["config"])]
+                weights[cid] = weights.get(cid, 0.0) + float(m["weight"])
+            _insert_ignore(conn, EnsembleMember.__table__, [
+                {"ensemble_id": eid, "configuration_id": c, "weight": w} for c, w in weights.items()
+            ])
+        return eid
 
     # ------------------------------------------------------------------ reads
     def tasks(self) -> pd.DataFrame:
@@ -416,6 +463,29 @@ class SQLMetaDB:
         wide = long.pivot(index="task", columns="name", values="value").astype(float)
         wide.columns.name = None
         return wide
+
+    def ensembles(self, task: str | None = None) -> pd.DataFrame:
+        """Stored ensembles, one row per member: ``ensemble_id``, ``task``, ``source``,
+        ``run_key``, ``metric``, ``score``, ``single_best_score``, ``model``, ``family``,
+        ``config_hash`` and ``weight``; of one task when ``task`` is given."""
+        self._before_read()
+        q = (
+            select(Ensemble.id.label("ensemble_id"), TaskRow.name.label("task"), Source.name.label("source"),
+                   Ensemble.run_key, Ensemble.metric, Ensemble.score, Ensemble.single_best_score, Ensemble.model,
+                   Family.name.label("family"), Configuration.hash.label("config_hash"), EnsembleMember.weight)
+            .join(TaskRow, TaskRow.id == Ensemble.task_id)
+            .join(Source, Source.id == Ensemble.source_id)
+            .join(EnsembleMember, EnsembleMember.ensemble_id == Ensemble.id)
+            .join(Configuration, Configuration.id == EnsembleMember.configuration_id)
+            .join(Family, Family.id == Configuration.family_id)
+            .order_by(Ensemble.id, EnsembleMember.weight.desc(), Configuration.hash)
+        )
+        if task is not None:
+            q = q.where(TaskRow.name == task)
+        with self.engine.connect() as conn:
+            return pd.DataFrame(conn.execute(q).all(), columns=[
+                "ensemble_id", "task", "source", "run_key", "metric", "score", "single_best_score", "model",
+                "family", "config_hash", "weight"])
 
     def configurations(self, family: str | None = None) -> dict[str, dict[str, Any]]:
         """Stored configurations by hash (of one family, or all)."""
@@ -498,7 +568,7 @@ class SQLMetaDB:
         }
 
     def info(self) -> dict[str, Any]:
-        """Counts: tasks, sources, families, configurations per family, evaluations, extractors."""
+        """Counts: tasks, sources, families, configurations per family, evaluations, ensembles, extractors."""
         self._before_read()
         with self.engine.connect() as conn:
             n_tasks = conn.execute(select(func.count()).select_from(TaskRow)).scalar_one()
@@ -523,6 +593,7 @@ class SQLMetaDB:
             ).all())
             n_evals = conn.execute(select(func.count()).select_from(Evaluation).where(Evaluation.split == MEAN_SPLIT)).scalar_one()
             n_split = conn.execute(select(func.count()).select_from(Evaluation).where(Evaluation.split != MEAN_SPLIT)).scalar_one()
+            n_ens = conn.execute(select(func.count()).select_from(Ensemble)).scalar_one()
             extractors = {
                 e: {"version": v, "features": int(n)}
                 for e, v, n in conn.execute(
@@ -541,6 +612,7 @@ class SQLMetaDB:
             "configurations_per_family": {k: int(v) for k, v in sorted(cfgs.items())},
             "evaluations": int(n_evals),
             "split_evaluations": int(n_split),
+            "ensembles": int(n_ens),
             "metafeature_extractors": extractors,
         }
 
