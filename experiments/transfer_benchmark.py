@@ -95,25 +95,38 @@ METRIC = "balanced_accuracy"
 BUDGETS = (1, 5, 10, 25, 50)
 SECONDS = (1, 2, 5, 10, 20, 50)
 ALL_METHODS = ("random", "defaults", "smac", "smac+defaults", "smac+knn", "smac+portfolio", "smac+knn-portfolio",
-               "smac+box", "optuna", "optuna+knn", "optuna+portfolio", "rgpe", "tstr", "rgpe+knn", "optuna+rgpe")
+               "smac+box", "smac+predictor", "optuna", "optuna+knn", "optuna+portfolio", "rgpe", "tstr", "rgpe+knn",
+               "optuna+rgpe", "pmf", "optuna+pmf", "guarded", "portfolio10+guarded", "knn10+guarded",
+               "portfolio+guarded")
 TRANSFER_METHODS = {"rgpe", "tstr", "rgpe+knn", "optuna+rgpe"}
+PREDICTOR_METHODS = {"smac+predictor"}
+#: The predictor warm start is fitted once per fold of tasks (5 folds, as in
+#: predictor_zero_shot.py: a fit takes minutes), leaving the held-out task's whole fold out.
+PREDICTOR_FOLDS = 5
 PORTFOLIO_NEIGHBORS = 10
 REFERENCE = "smac"
 #: The methods of the first, larger study (every task-seed); the others ran on fewer.
 CORE_METHODS = ("random", "smac", "smac+defaults", "smac+knn", "smac+portfolio", "smac+knn-portfolio", "optuna",
                 "optuna+portfolio", "rgpe")
+#: The methods of issue 15's rerun (--core issue15).
+ISSUE15_METHODS = ("smac", "optuna", "smac+knn", "smac+portfolio", "smac+predictor", "pmf", "rgpe",
+                   "portfolio10+guarded")
+CORES = {"default": CORE_METHODS, "issue15": ISSUE15_METHODS}
 
 
 def tune_kwargs(method: str, db: Any, task: str) -> dict[str, Any]:
     """The ``tune`` arguments of a method for one held-out task (public parts only)."""
-    from autometa.transfer import BoxPruner, SurrogateTransfer
-    from autometa.warmstart import KNNWarmStarter, PortfolioWarmStarter
+    from autometa.transfer import BoxPruner, GuardedTransfer, PMFTransfer, SurrogateTransfer
+    from autometa.warmstart import KNNWarmStarter, PortfolioWarmStarter, PredictorWarmStarter
 
     def knn() -> Any:
         return KNNWarmStarter(db, exclude=[task])
 
     def rgpe(kind: str = "rgpe") -> Any:
         return SurrogateTransfer(kind, metadb=db, exclude=[task])
+
+    def guarded() -> Any:
+        return GuardedTransfer(db, exclude=[task])
 
     table: dict[str, Any] = {
         "random": lambda: {"optimizer": "random", "warm_start": "none"},
@@ -132,8 +145,26 @@ def tune_kwargs(method: str, db: Any, task: str) -> dict[str, Any]:
         "tstr": lambda: {"optimizer": "smac", "warm_start": "none", "transfer": rgpe("tstr")},
         "rgpe+knn": lambda: {"optimizer": "smac", "warm_start": knn(), "transfer": rgpe()},
         "optuna+rgpe": lambda: {"optimizer": "optuna", "warm_start": "none", "transfer": rgpe()},
+        "smac+predictor": lambda: {"optimizer": "smac", "warm_start": PredictorWarmStarter(
+            db, exclude=predictor_fold(db, task))},
+        "pmf": lambda: {"optimizer": "smac", "warm_start": "none", "transfer": PMFTransfer(db, exclude=[task])},
+        "optuna+pmf": lambda: {"optimizer": "optuna", "warm_start": "none", "transfer": PMFTransfer(db, exclude=[task])},
+        "guarded": lambda: {"optimizer": "smac", "warm_start": "none", "transfer": guarded()},
+        "portfolio+guarded": lambda: {"optimizer": "smac", "warm_start": PortfolioWarmStarter(db, exclude=[task]),
+                                      "transfer": guarded()},
+        "portfolio10+guarded": lambda: {"optimizer": "smac", "warm_start": PortfolioWarmStarter(db, exclude=[task]),
+                                        "transfer": guarded(), "n_initial": 10},
+        "knn10+guarded": lambda: {"optimizer": "smac", "warm_start": knn(), "transfer": guarded(), "n_initial": 10},
     }
     return table[method]()
+
+
+def predictor_fold(db: Any, task: str) -> list[str]:
+    """The tasks of ``task``'s fold (every fifth task of the seeded order): what its
+    predictor warm start leaves out."""
+    names = process_cached("all_tasks", lambda: choose_tasks(db, None))
+    fold = names.index(task) % PREDICTOR_FOLDS
+    return [t for i, t in enumerate(names) if i % PREDICTOR_FOLDS == fold]
 
 
 def choose_tasks(db: Any, max_tasks: int | None) -> list[str]:
@@ -181,6 +212,7 @@ def run_one(method: str, task: str, seed: int, budget: int) -> dict[str, Any]:
     data = stored_task(task, seed, METRIC, time_budget_s=1e6)
     mf = _metafeatures(task)
     kwargs = tune_kwargs(method, db, task)
+    n_initial = kwargs.pop("n_initial", 25)
     trials: list[dict[str, Any]] = []
     last = {"elapsed": 0.0, "exact": ev.n_exact}
 
@@ -192,7 +224,7 @@ def run_one(method: str, task: str, seed: int, budget: int) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     result = tune(data, metadb=db, n_trials=budget, time_budget_s=1e6, metafeatures=mf, evaluator=ev, refit=False,
-                  n_initial=25, callbacks=[on_trial], start_time=t0, **kwargs)
+                  n_initial=n_initial, callbacks=[on_trial], start_time=t0, **kwargs)
     wall = time.perf_counter() - t0
     return {"method": method, "task": task, "seed": seed, "n_trials": len(trials),
             "scores": json.dumps([None if t["score"] is None else round(t["score"], 6) for t in trials]),
@@ -478,6 +510,12 @@ def main() -> None:
             from autometa.transfer import fit_surrogate_store
 
             fit_surrogate_store(db, metric=METRIC, problem_type="binary")
+        if PREDICTOR_METHODS & set(methods):  # fit the fold predictors once, before the workers read the cache
+            from autometa.warmstart import PredictorWarmStarter
+
+            for fold in range(PREDICTOR_FOLDS):
+                PredictorWarmStarter(db, exclude=predictor_fold(db, names[fold])).predictor(METRIC, "binary")
+                print(f"predictor fold {fold} ready, {time.perf_counter() - t0:.0f} s", flush=True)
         print(f"{len(names)} tasks ready in {time.perf_counter() - t0:.0f} s", flush=True)
         done = set(zip(raw.method, raw.task, raw.seed, strict=True)) if len(raw) else set()
         zs_done = set(pd.read_csv(zs_path).task) if zs_path.is_file() else set()

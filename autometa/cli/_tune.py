@@ -75,7 +75,7 @@ def tune(
     record: Annotated[bool, typer.Option("--record/--no-record", help="Add the trials to the meta-database (own runs).")] = True,
     warm_start: Annotated[str, typer.Option("--warm-start", help="defaults: each family's default; knn: the best configurations of the nearest stored tasks (package default second, learned default third), then each family's default; portfolio: the greedy portfolio of the stored tasks; none: the backend's own design. knn and portfolio fall back to defaults when the meta-database has no task of this kind.")] = DEFAULT_WARM_START,
     metadb_url: Annotated[str | None, typer.Option("--metadb", help=_URL_HELP)] = None,
-    transfer: Annotated[str, typer.Option("--transfer", help="Surrogate transfer from the meta-database inside the optimizer: rgpe (ranking-weighted ensemble of past tasks' GPs), tstr (similarity-weighted) or none.")] = "none",
+    transfer: Annotated[str, typer.Option("--transfer", help="Surrogate transfer from the meta-database inside the optimizer: rgpe (ranking-weighted ensemble of past tasks' GPs), tstr (similarity-weighted), pmf (matrix factorization of past tasks x configurations), guarded (pmf, dropped once the task's own trials contradict it) or none.")] = "none",
     prune: Annotated[str, typer.Option("--prune", help="Prune the search space from the meta-database: box (bounding box of the nearest tasks' best configurations), importance (fix hyperparameters of low importance to learned defaults) or none.")] = "none",
 ) -> None:
     """Tune a pipeline for DATA and save the best model, refit on all rows."""
