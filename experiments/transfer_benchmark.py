@@ -36,6 +36,16 @@ optuna+portfolio    TPE after the portfolio
 rgpe, tstr          SMAC with transfer=SurrogateTransfer("rgpe"|"tstr", metadb=db, exclude=[task])
 rgpe+knn            RGPE after the kNN start
 optuna+rgpe         TPE with the RGPE ensemble as its sampler
+smac+predictor      SMAC after PredictorWarmStarter(db, exclude=<the task's fold>): the learned
+                    performance predictor is fitted once per fold of a 5-fold split of the
+                    tasks (a fit takes minutes), so each held-out task's whole fold is left out
+pmf                 SMAC with transfer=PMFTransfer(db, exclude=[task]) (matrix factorization)
+optuna+pmf          TPE with the PMF as its sampler
+guarded             SMAC with transfer=GuardedTransfer(db, exclude=[task]) (PMF guarded by the
+                    task's own GP)
+portfolio10+guarded SMAC after the portfolio's first 10 suggestions (n_initial=10), then the guard
+portfolio+guarded   the same after the portfolio's 25
+knn10+guarded       SMAC after the kNN start's first 10, then the guard
 
 Every run: ``n_trials=--budget`` (50), ``refit=False``, a time budget that never binds,
 the stored meta-features (``metafeatures=``, nothing extracted), seed = the run's seed.
@@ -57,6 +67,12 @@ files under experiments/results/.
 
     python experiments/transfer_benchmark.py --name warmstart_benchmark_facade --max-tasks 40 --seeds 2 \\
         --methods random,smac,smac+defaults,smac+knn,smac+portfolio,smac+knn-portfolio,optuna,optuna+portfolio,rgpe
+
+Issue 15's rerun (the report's first section: --core issue15):
+
+    python experiments/transfer_benchmark.py --name transfer_benchmark_issue15 --max-tasks 40 --seeds 2 \\
+        --no-zero-shot --core issue15 \\
+        --methods smac,smac+knn,smac+portfolio,smac+predictor,pmf,guarded,portfolio10+guarded
 """
 
 from __future__ import annotations
@@ -80,6 +96,7 @@ os.environ.setdefault("AUTOMETA_CACHE_DIR", "/tmp/autometa-bench-cache")  # the 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
+    bootstrap_ci,
     classification_tasks,
     dask_client,
     fmt_ci,
@@ -109,7 +126,7 @@ REFERENCE = "smac"
 CORE_METHODS = ("random", "smac", "smac+defaults", "smac+knn", "smac+portfolio", "smac+knn-portfolio", "optuna",
                 "optuna+portfolio", "rgpe")
 #: The methods of issue 15's rerun (--core issue15).
-ISSUE15_METHODS = ("smac", "optuna", "smac+knn", "smac+portfolio", "smac+predictor", "pmf", "rgpe",
+ISSUE15_METHODS = ("smac", "optuna", "smac+knn", "smac+portfolio", "smac+predictor", "rgpe", "pmf", "guarded",
                    "portfolio10+guarded")
 CORES = {"default": CORE_METHODS, "issue15": ISSUE15_METHODS}
 
@@ -165,6 +182,21 @@ def predictor_fold(db: Any, task: str) -> list[str]:
     names = process_cached("all_tasks", lambda: choose_tasks(db, None))
     fold = names.index(task) % PREDICTOR_FOLDS
     return [t for i, t in enumerate(names) if i % PREDICTOR_FOLDS == fold]
+
+
+def fit_predictor_fold(fold: int) -> int:
+    """Fit (into the on-disk cache) the predictor that leaves fold ``fold`` out."""
+    warnings.simplefilter("ignore")
+    from autometa.warmstart import PredictorWarmStarter
+
+    db = shipped_db()
+    names = process_cached("all_tasks", lambda: choose_tasks(db, None))
+    PredictorWarmStarter(db, exclude=predictor_fold(db, names[fold])).predictor(METRIC, "binary")
+    return fold
+
+
+def _run_after(_dependency: Any, *args: Any) -> dict[str, Any]:
+    return run_one(*args)
 
 
 def choose_tasks(db: Any, max_tasks: int | None) -> list[str]:
@@ -303,11 +335,12 @@ def _time_regret(reg: np.ndarray, secs: np.ndarray, s: float) -> float:
     return float(reg[min(k, len(reg)) - 1]) if k > 0 else 1.0
 
 
-def report(raw: pd.DataFrame, budget: int, name: str, zs: pd.DataFrame | None = None) -> str:
+def report(raw: pd.DataFrame, budget: int, name: str, zs: pd.DataFrame | None = None,
+           core: tuple[str, ...] = CORE_METHODS) -> str:
     """The markdown report (and PNGs): the core methods on every task-seed they all ran,
     then, when other methods ran too, all methods on the task-seeds every one ran."""
     present = [m for m in ALL_METHODS if m in set(raw.method)]
-    core = [m for m in CORE_METHODS if m in present]
+    core = [m for m in core if m in present]
     if not core or core == present:
         return _section(raw, present, budget, results_path(name, ".png"), zs)
     text = _section(raw, core, budget, results_path(name, ".png"), zs)
@@ -345,16 +378,24 @@ def _section(raw: pd.DataFrame, methods: list[str], budget: int, png: Path, zs: 
         hit = mine.to_numpy() <= target[:, None] + 1e-12
         first = np.where(hit.any(axis=1), hit.argmax(axis=1) + 1, np.inf)
         med = float(np.median(first))
+        boot = np.median(np.random.default_rng(0).choice(first, size=(2000, len(first))), axis=1)
+        lo, hi = np.percentile(boot, [2.5, 97.5])
+
+        def trials(v: float) -> str:
+            return f"{v:.0f}" if np.isfinite(v) else f">{budget}"
+
         mean_hit = np.flatnonzero(curves[m].mean().to_numpy() <= float(curves[ref][budget - 1].mean()) + 1e-12)
         row: dict[str, Any] = {
-            f"median trials to reach {ref}@{budget}": (f"{med:.0f}" if np.isfinite(med) else f">{budget}"),
+            f"median trials to reach {ref}@{budget}": f"{trials(med)} [{trials(lo)}, {trials(hi)}]",
             f"share reaching it in {budget}": f"{np.isfinite(first).mean():.0%}",
             "mean curve reaches the mean at": (f"{mean_hit[0] + 1}" if len(mean_hit) else f">{budget}"),
         }
         if m != ref:
             for b in (10, 25):
                 if b <= budget:
-                    row[f"worse than {ref} @{b}"] = f"{(mine[b - 1] > base[b - 1] + 1e-12).mean():.0%}"
+                    worse = (mine[b - 1] > base[b - 1] + 1e-12).to_numpy(dtype=float)
+                    _, wlo, whi = bootstrap_ci(worse)
+                    row[f"worse than {ref} @{b}"] = f"{worse.mean():.0%} [{wlo:.0%}, {whi:.0%}]"
         summary[m] = row
     g = raw.groupby("method")
     over = {m: np.mean([np.sum(json.loads(o)) for o in g.get_group(m).overhead_s]) for m in methods}
@@ -397,10 +438,10 @@ def _section(raw: pd.DataFrame, methods: list[str], budget: int, png: Path, zs: 
         ranks.to_markdown(),
         "",
         f"Per task-seed: trials needed to reach cold SMAC's regret after {budget} trials on the same task and seed "
-        f"(median over task-seeds; '>{budget}' when most never do; cold SMAC's own value is the trial its final best "
-        f"was found); the trial at which the mean regret curve first reaches cold SMAC's mean regret after {budget} "
+        f"(median over task-seeds [95% bootstrap interval]; '>{budget}' when most never do; cold SMAC's own value is "
+        f"the trial its final best was found); the trial at which the mean regret curve first reaches cold SMAC's mean regret after {budget} "
         "trials; and the share of task-seeds where a method is worse than cold SMAC at "
-        "10 and 25 trials (negative transfer):",
+        "10 and 25 trials (negative transfer) [95% bootstrap interval over task-seeds]:",
         "",
         pd.DataFrame(summary).T.to_markdown(),
         "",
@@ -491,6 +532,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--scheduler", default=None, help="Address of a running Dask scheduler (default: a LocalCluster).")
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--no-zero-shot", action="store_true", help="Skip the zero-shot jobs.")
+    ap.add_argument("--core", default="default", choices=sorted(CORES),
+                    help="The methods of the report's first section (default: the first study's).")
     ap.add_argument("--name", default="transfer_benchmark", help="Stem of the output files under experiments/results/.")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
@@ -510,19 +554,25 @@ def main() -> None:
             from autometa.transfer import fit_surrogate_store
 
             fit_surrogate_store(db, metric=METRIC, problem_type="binary")
-        if PREDICTOR_METHODS & set(methods):  # fit the fold predictors once, before the workers read the cache
-            from autometa.warmstart import PredictorWarmStarter
-
-            for fold in range(PREDICTOR_FOLDS):
-                PredictorWarmStarter(db, exclude=predictor_fold(db, names[fold])).predictor(METRIC, "binary")
-                print(f"predictor fold {fold} ready, {time.perf_counter() - t0:.0f} s", flush=True)
         print(f"{len(names)} tasks ready in {time.perf_counter() - t0:.0f} s", flush=True)
         done = set(zip(raw.method, raw.task, raw.seed, strict=True)) if len(raw) else set()
         zs_done = set(pd.read_csv(zs_path).task) if zs_path.is_file() else set()
         jobs = [(m, t, s) for s in range(args.seeds) for t in names for m in methods if (m, t, s) not in done]
         client = dask_client(args.workers, args.scheduler)
-        futures = {client.submit(zero_shot_one, t, pure=False): ("zero-shot", t, 0) for t in names if t not in zs_done}
-        futures |= {client.submit(run_one, m, t, s, args.budget, pure=False): (m, t, s) for m, t, s in jobs}
+        futures = {client.submit(zero_shot_one, t, pure=False): ("zero-shot", t, 0) for t in names
+                   if t not in zs_done and not args.no_zero_shot}
+        # the predictor warm start's fold fits (minutes each) are jobs too; its runs wait for their fold's
+        all_names = choose_tasks(db, None)
+        fold_fits = {}
+        if PREDICTOR_METHODS & {m for m, _, _ in jobs}:
+            fold_fits = {f: client.submit(fit_predictor_fold, f, pure=False) for f in range(PREDICTOR_FOLDS)}
+            futures |= {fut: ("predictor-fit", str(f), 0) for f, fut in fold_fits.items()}
+        for m, t, s in jobs:
+            if m in PREDICTOR_METHODS:
+                dep = fold_fits[all_names.index(t) % PREDICTOR_FOLDS]
+                futures[client.submit(_run_after, dep, m, t, s, args.budget, pure=False)] = (m, t, s)
+            else:
+                futures[client.submit(run_one, m, t, s, args.budget, pure=False)] = (m, t, s)
         print(f"{len(jobs)} runs and {len(futures) - len(jobs)} zero-shot jobs on "
               f"{len(client.scheduler_info()['workers'])} Dask workers", flush=True)
         n = 0
@@ -534,6 +584,9 @@ def main() -> None:
             except Exception:  # noqa: BLE001 - one failed run must not lose the others; it reruns next time
                 print(f"FAILED {what}:\n{''.join(traceback.format_exception(fut.exception()))}", flush=True)
                 continue
+            if what[0] == "predictor-fit":
+                print(f"predictor fold {row} fitted, {time.perf_counter() - t0:.0f} s", flush=True)
+                continue
             path = zs_path if what[0] == "zero-shot" else raw_path
             pd.DataFrame([row]).to_csv(path, mode="a", header=not path.is_file(), index=False)
             if n % 20 == 0 or n == len(futures):
@@ -544,7 +597,7 @@ def main() -> None:
         sys.exit("no runs yet")
     raw = raw.drop_duplicates(["method", "task", "seed"], keep="last")
     zs = pd.read_csv(zs_path).drop_duplicates("task", keep="last").set_index("task") if zs_path.is_file() else None
-    text = report(raw, args.budget, args.name, zs)
+    text = report(raw, args.budget, args.name, zs, core=CORES[args.core])
     results_path(args.name, ".md").write_text(text)
     print(text)
 
