@@ -129,6 +129,19 @@ CORE_METHODS = ("random", "smac", "smac+defaults", "smac+knn", "smac+portfolio",
 ISSUE15_METHODS = ("smac", "optuna", "smac+knn", "smac+portfolio", "smac+predictor", "rgpe", "pmf", "guarded",
                    "portfolio10+guarded")
 CORES = {"default": CORE_METHODS, "issue15": ISSUE15_METHODS}
+ISSUE15_PREAMBLE = (
+    "# Issue 15: PMF, the negative-transfer guard and the warm starts in table mode\n\n"
+    "Methods (experiments/transfer_benchmark.py): `smac` cold SMAC; `optuna` cold TPE; `smac+knn`, "
+    "`smac+portfolio`, `smac+predictor` SMAC after that warm start (25 suggestions); `rgpe` SMAC with the RGPE "
+    "ensemble as its model; `pmf` SMAC with `transfer=PMFTransfer` (matrix factorization, the task's embedding "
+    "inferred from its trials); `guarded` SMAC with `transfer=GuardedTransfer` (PMF and the task's own GP, "
+    "weighted by leave-one-out ranking, the meta-model's weight falling to zero when contradicted); "
+    "`portfolio10+guarded` the portfolio's first 10 suggestions, then the guard. Methods without a warm start "
+    "begin with SMAC's 5 random configurations. The `optuna` and `rgpe` rows are the runs of "
+    "warmstart_benchmark_facade_raw.csv (their code did not change since; a rerun of one task-seed each replayed "
+    "identically); every other row was run for this report on the same meta-dataset (the shipped fixed design, "
+    "256 configurations per task). Only task-seeds on which every listed method ran are compared.\n"
+)
 
 
 def tune_kwargs(method: str, db: Any, task: str) -> dict[str, Any]:
@@ -598,6 +611,8 @@ def main() -> None:
     raw = raw.drop_duplicates(["method", "task", "seed"], keep="last")
     zs = pd.read_csv(zs_path).drop_duplicates("task", keep="last").set_index("task") if zs_path.is_file() else None
     text = report(raw, args.budget, args.name, zs, core=CORES[args.core])
+    if args.core == "issue15":
+        text = ISSUE15_PREAMBLE + "\n" + text
     results_path(args.name, ".md").write_text(text)
     print(text)
 

@@ -201,3 +201,15 @@ def test_bad_pmf_inputs_are_refused(pmf_db):
         PMF(store, get_space("binary"), scale_sd=-1)
     with pytest.raises(InputError, match="'min_observations' parameter of GuardedEnsemble must be at least 3"):
         GuardedEnsemble(PMF(store, get_space("binary")), min_observations=2)
+
+
+def test_cli_offers_every_transfer_and_refuses_others(make_csv, credit_small, tmp_path):
+    from typer.testing import CliRunner
+
+    from autometa.cli import app
+
+    data = make_csv(credit_small)
+    res = CliRunner().invoke(app, ["tune", str(data), "--label", "Status", "--transfer", "magic",
+                                   "--out", str(tmp_path / "out")])
+    assert res.exit_code == 2 and "--transfer must be one of rgpe, tstr, pmf, guarded, none; got 'magic'" in res.stderr
+    assert "Traceback" not in res.output and not (tmp_path / "out").exists()
