@@ -31,7 +31,7 @@ from autometa.metadb import SQLMetaDB, open_metadb
 from autometa.optimizers import BACKENDS, BaseExecutor, BaseOptimizer, DaskExecutor, OptunaOptimizer, SerialExecutor
 from autometa.spaces import FAMILY_KEY, config_hash, config_key, config_to_dict, get_space, in_space
 from autometa.task import Task
-from autometa.transfer import BasePruner, BaseTransfer, BoxPruner, SurrogateTransfer, TransferEnsemble
+from autometa.transfer import TRANSFERS, BasePruner, BaseTransfer, BoxPruner, TransferEnsemble
 from autometa.versions import package_versions
 from autometa.warmstart import DEFAULT_WARM_START, WARM_STARTERS, BaseWarmStarter, DefaultsWarmStarter
 
@@ -435,10 +435,11 @@ def _transfer(transfer: Any, metadb: Any) -> BaseTransfer | TransferEnsemble | N
         return None
     if isinstance(transfer, (BaseTransfer, TransferEnsemble)):
         return transfer
-    if transfer in ("rgpe", "tstr"):
-        return SurrogateTransfer(transfer, metadb=metadb)
+    if isinstance(transfer, str) and transfer in TRANSFERS:
+        return TRANSFERS[transfer](metadb=metadb)
     raise InputError(
-        f"The 'transfer' parameter of tune must be rgpe, tstr, none, a BaseTransfer or a TransferEnsemble; got {transfer!r}."
+        f"The 'transfer' parameter of tune must be one of {', '.join(TRANSFERS)}, none, a BaseTransfer or a "
+        f"TransferEnsemble; got {transfer!r}."
     )
 
 
@@ -499,9 +500,9 @@ def tune(
         own initial design). A meta-database starter that cannot serve the task (no
         stored task of its kind) falls back to the defaults with an
         :class:`~autometa.exceptions.AutometaWarning`.
-    transfer : {"rgpe", "tstr", "none"}, BaseTransfer or TransferEnsemble, optional
-        Surrogate transfer from the meta-database (:mod:`autometa.transfer`): the
-        ensemble becomes SMAC's model or Optuna's sampler.
+    transfer : {"rgpe", "tstr", "pmf", "guarded", "none"}, BaseTransfer or TransferEnsemble, optional
+        Surrogate transfer from the meta-database (:data:`autometa.transfer.TRANSFERS`):
+        the ensemble becomes SMAC's model or Optuna's sampler.
     prune : {"box", "importance", "none"} or BasePruner, optional
         Prune the space from the meta-database: the bounding box of the nearest tasks'
         best configurations, or hyperparameters of low importance fixed to learned defaults.

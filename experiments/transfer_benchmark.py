@@ -36,6 +36,16 @@ optuna+portfolio    TPE after the portfolio
 rgpe, tstr          SMAC with transfer=SurrogateTransfer("rgpe"|"tstr", metadb=db, exclude=[task])
 rgpe+knn            RGPE after the kNN start
 optuna+rgpe         TPE with the RGPE ensemble as its sampler
+smac+predictor      SMAC after PredictorWarmStarter(db, exclude=<the task's fold>): the learned
+                    performance predictor is fitted once per fold of a 5-fold split of the
+                    tasks (a fit takes minutes), so each held-out task's whole fold is left out
+pmf                 SMAC with transfer=PMFTransfer(db, exclude=[task]) (matrix factorization)
+optuna+pmf          TPE with the PMF as its sampler
+guarded             SMAC with transfer=GuardedTransfer(db, exclude=[task]) (PMF guarded by the
+                    task's own GP)
+portfolio10+guarded SMAC after the portfolio's first 10 suggestions (n_initial=10), then the guard
+portfolio+guarded   the same after the portfolio's 25
+knn10+guarded       SMAC after the kNN start's first 10, then the guard
 
 Every run: ``n_trials=--budget`` (50), ``refit=False``, a time budget that never binds,
 the stored meta-features (``metafeatures=``, nothing extracted), seed = the run's seed.
@@ -57,6 +67,12 @@ files under experiments/results/.
 
     python experiments/transfer_benchmark.py --name warmstart_benchmark_facade --max-tasks 40 --seeds 2 \\
         --methods random,smac,smac+defaults,smac+knn,smac+portfolio,smac+knn-portfolio,optuna,optuna+portfolio,rgpe
+
+Issue 15's rerun (the report's first section: --core issue15):
+
+    python experiments/transfer_benchmark.py --name transfer_benchmark_issue15 --max-tasks 40 --seeds 2 \\
+        --no-zero-shot --core issue15 \\
+        --methods smac,smac+knn,smac+portfolio,smac+predictor,pmf,guarded,portfolio10+guarded
 """
 
 from __future__ import annotations
@@ -80,6 +96,7 @@ os.environ.setdefault("AUTOMETA_CACHE_DIR", "/tmp/autometa-bench-cache")  # the 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
+    bootstrap_ci,
     classification_tasks,
     dask_client,
     fmt_ci,
@@ -95,25 +112,51 @@ METRIC = "balanced_accuracy"
 BUDGETS = (1, 5, 10, 25, 50)
 SECONDS = (1, 2, 5, 10, 20, 50)
 ALL_METHODS = ("random", "defaults", "smac", "smac+defaults", "smac+knn", "smac+portfolio", "smac+knn-portfolio",
-               "smac+box", "optuna", "optuna+knn", "optuna+portfolio", "rgpe", "tstr", "rgpe+knn", "optuna+rgpe")
+               "smac+box", "smac+predictor", "optuna", "optuna+knn", "optuna+portfolio", "rgpe", "tstr", "rgpe+knn",
+               "optuna+rgpe", "pmf", "optuna+pmf", "guarded", "portfolio10+guarded", "knn10+guarded",
+               "portfolio+guarded")
 TRANSFER_METHODS = {"rgpe", "tstr", "rgpe+knn", "optuna+rgpe"}
+PREDICTOR_METHODS = {"smac+predictor"}
+#: The predictor warm start is fitted once per fold of tasks (5 folds, as in
+#: predictor_zero_shot.py: a fit takes minutes), leaving the held-out task's whole fold out.
+PREDICTOR_FOLDS = 5
 PORTFOLIO_NEIGHBORS = 10
 REFERENCE = "smac"
 #: The methods of the first, larger study (every task-seed); the others ran on fewer.
 CORE_METHODS = ("random", "smac", "smac+defaults", "smac+knn", "smac+portfolio", "smac+knn-portfolio", "optuna",
                 "optuna+portfolio", "rgpe")
+#: The methods of issue 15's rerun (--core issue15).
+ISSUE15_METHODS = ("smac", "optuna", "smac+knn", "smac+portfolio", "smac+predictor", "rgpe", "pmf", "guarded",
+                   "portfolio10+guarded")
+CORES = {"default": CORE_METHODS, "issue15": ISSUE15_METHODS}
+ISSUE15_PREAMBLE = (
+    "# Issue 15: PMF, the negative-transfer guard and the warm starts in table mode\n\n"
+    "Methods (experiments/transfer_benchmark.py): `smac` cold SMAC; `optuna` cold TPE; `smac+knn`, "
+    "`smac+portfolio`, `smac+predictor` SMAC after that warm start (25 suggestions); `rgpe` SMAC with the RGPE "
+    "ensemble as its model; `pmf` SMAC with `transfer=PMFTransfer` (matrix factorization, the task's embedding "
+    "inferred from its trials); `guarded` SMAC with `transfer=GuardedTransfer` (PMF and the task's own GP, "
+    "weighted by leave-one-out ranking, the meta-model's weight falling to zero when contradicted); "
+    "`portfolio10+guarded` the portfolio's first 10 suggestions, then the guard. Methods without a warm start "
+    "begin with SMAC's 5 random configurations. The `optuna` and `rgpe` rows are the runs of "
+    "warmstart_benchmark_facade_raw.csv (their code did not change since; a rerun of one task-seed each replayed "
+    "identically); every other row was run for this report on the same meta-dataset (the shipped fixed design, "
+    "256 configurations per task). Only task-seeds on which every listed method ran are compared.\n"
+)
 
 
 def tune_kwargs(method: str, db: Any, task: str) -> dict[str, Any]:
     """The ``tune`` arguments of a method for one held-out task (public parts only)."""
-    from autometa.transfer import BoxPruner, SurrogateTransfer
-    from autometa.warmstart import KNNWarmStarter, PortfolioWarmStarter
+    from autometa.transfer import BoxPruner, GuardedTransfer, PMFTransfer, SurrogateTransfer
+    from autometa.warmstart import KNNWarmStarter, PortfolioWarmStarter, PredictorWarmStarter
 
     def knn() -> Any:
         return KNNWarmStarter(db, exclude=[task])
 
     def rgpe(kind: str = "rgpe") -> Any:
         return SurrogateTransfer(kind, metadb=db, exclude=[task])
+
+    def guarded() -> Any:
+        return GuardedTransfer(db, exclude=[task])
 
     table: dict[str, Any] = {
         "random": lambda: {"optimizer": "random", "warm_start": "none"},
@@ -132,8 +175,41 @@ def tune_kwargs(method: str, db: Any, task: str) -> dict[str, Any]:
         "tstr": lambda: {"optimizer": "smac", "warm_start": "none", "transfer": rgpe("tstr")},
         "rgpe+knn": lambda: {"optimizer": "smac", "warm_start": knn(), "transfer": rgpe()},
         "optuna+rgpe": lambda: {"optimizer": "optuna", "warm_start": "none", "transfer": rgpe()},
+        "smac+predictor": lambda: {"optimizer": "smac", "warm_start": PredictorWarmStarter(
+            db, exclude=predictor_fold(db, task))},
+        "pmf": lambda: {"optimizer": "smac", "warm_start": "none", "transfer": PMFTransfer(db, exclude=[task])},
+        "optuna+pmf": lambda: {"optimizer": "optuna", "warm_start": "none", "transfer": PMFTransfer(db, exclude=[task])},
+        "guarded": lambda: {"optimizer": "smac", "warm_start": "none", "transfer": guarded()},
+        "portfolio+guarded": lambda: {"optimizer": "smac", "warm_start": PortfolioWarmStarter(db, exclude=[task]),
+                                      "transfer": guarded()},
+        "portfolio10+guarded": lambda: {"optimizer": "smac", "warm_start": PortfolioWarmStarter(db, exclude=[task]),
+                                        "transfer": guarded(), "n_initial": 10},
+        "knn10+guarded": lambda: {"optimizer": "smac", "warm_start": knn(), "transfer": guarded(), "n_initial": 10},
     }
     return table[method]()
+
+
+def predictor_fold(db: Any, task: str) -> list[str]:
+    """The tasks of ``task``'s fold (every fifth task of the seeded order): what its
+    predictor warm start leaves out."""
+    names = process_cached("all_tasks", lambda: choose_tasks(db, None))
+    fold = names.index(task) % PREDICTOR_FOLDS
+    return [t for i, t in enumerate(names) if i % PREDICTOR_FOLDS == fold]
+
+
+def fit_predictor_fold(fold: int) -> int:
+    """Fit (into the on-disk cache) the predictor that leaves fold ``fold`` out."""
+    warnings.simplefilter("ignore")
+    from autometa.warmstart import PredictorWarmStarter
+
+    db = shipped_db()
+    names = process_cached("all_tasks", lambda: choose_tasks(db, None))
+    PredictorWarmStarter(db, exclude=predictor_fold(db, names[fold])).predictor(METRIC, "binary")
+    return fold
+
+
+def _run_after(_dependency: Any, *args: Any) -> dict[str, Any]:
+    return run_one(*args)
 
 
 def choose_tasks(db: Any, max_tasks: int | None) -> list[str]:
@@ -181,6 +257,7 @@ def run_one(method: str, task: str, seed: int, budget: int) -> dict[str, Any]:
     data = stored_task(task, seed, METRIC, time_budget_s=1e6)
     mf = _metafeatures(task)
     kwargs = tune_kwargs(method, db, task)
+    n_initial = kwargs.pop("n_initial", 25)
     trials: list[dict[str, Any]] = []
     last = {"elapsed": 0.0, "exact": ev.n_exact}
 
@@ -192,7 +269,7 @@ def run_one(method: str, task: str, seed: int, budget: int) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     result = tune(data, metadb=db, n_trials=budget, time_budget_s=1e6, metafeatures=mf, evaluator=ev, refit=False,
-                  n_initial=25, callbacks=[on_trial], start_time=t0, **kwargs)
+                  n_initial=n_initial, callbacks=[on_trial], start_time=t0, **kwargs)
     wall = time.perf_counter() - t0
     return {"method": method, "task": task, "seed": seed, "n_trials": len(trials),
             "scores": json.dumps([None if t["score"] is None else round(t["score"], 6) for t in trials]),
@@ -271,11 +348,12 @@ def _time_regret(reg: np.ndarray, secs: np.ndarray, s: float) -> float:
     return float(reg[min(k, len(reg)) - 1]) if k > 0 else 1.0
 
 
-def report(raw: pd.DataFrame, budget: int, name: str, zs: pd.DataFrame | None = None) -> str:
+def report(raw: pd.DataFrame, budget: int, name: str, zs: pd.DataFrame | None = None,
+           core: tuple[str, ...] = CORE_METHODS) -> str:
     """The markdown report (and PNGs): the core methods on every task-seed they all ran,
     then, when other methods ran too, all methods on the task-seeds every one ran."""
     present = [m for m in ALL_METHODS if m in set(raw.method)]
-    core = [m for m in CORE_METHODS if m in present]
+    core = [m for m in core if m in present]
     if not core or core == present:
         return _section(raw, present, budget, results_path(name, ".png"), zs)
     text = _section(raw, core, budget, results_path(name, ".png"), zs)
@@ -313,16 +391,24 @@ def _section(raw: pd.DataFrame, methods: list[str], budget: int, png: Path, zs: 
         hit = mine.to_numpy() <= target[:, None] + 1e-12
         first = np.where(hit.any(axis=1), hit.argmax(axis=1) + 1, np.inf)
         med = float(np.median(first))
+        boot = np.median(np.random.default_rng(0).choice(first, size=(2000, len(first))), axis=1)
+        lo, hi = np.percentile(boot, [2.5, 97.5])
+
+        def trials(v: float) -> str:
+            return f"{v:.0f}" if np.isfinite(v) else f">{budget}"
+
         mean_hit = np.flatnonzero(curves[m].mean().to_numpy() <= float(curves[ref][budget - 1].mean()) + 1e-12)
         row: dict[str, Any] = {
-            f"median trials to reach {ref}@{budget}": (f"{med:.0f}" if np.isfinite(med) else f">{budget}"),
+            f"median trials to reach {ref}@{budget}": f"{trials(med)} [{trials(lo)}, {trials(hi)}]",
             f"share reaching it in {budget}": f"{np.isfinite(first).mean():.0%}",
             "mean curve reaches the mean at": (f"{mean_hit[0] + 1}" if len(mean_hit) else f">{budget}"),
         }
         if m != ref:
             for b in (10, 25):
                 if b <= budget:
-                    row[f"worse than {ref} @{b}"] = f"{(mine[b - 1] > base[b - 1] + 1e-12).mean():.0%}"
+                    worse = (mine[b - 1] > base[b - 1] + 1e-12).to_numpy(dtype=float)
+                    _, wlo, whi = bootstrap_ci(worse)
+                    row[f"worse than {ref} @{b}"] = f"{worse.mean():.0%} [{wlo:.0%}, {whi:.0%}]"
         summary[m] = row
     g = raw.groupby("method")
     over = {m: np.mean([np.sum(json.loads(o)) for o in g.get_group(m).overhead_s]) for m in methods}
@@ -365,10 +451,10 @@ def _section(raw: pd.DataFrame, methods: list[str], budget: int, png: Path, zs: 
         ranks.to_markdown(),
         "",
         f"Per task-seed: trials needed to reach cold SMAC's regret after {budget} trials on the same task and seed "
-        f"(median over task-seeds; '>{budget}' when most never do; cold SMAC's own value is the trial its final best "
-        f"was found); the trial at which the mean regret curve first reaches cold SMAC's mean regret after {budget} "
+        f"(median over task-seeds [95% bootstrap interval]; '>{budget}' when most never do; cold SMAC's own value is "
+        f"the trial its final best was found); the trial at which the mean regret curve first reaches cold SMAC's mean regret after {budget} "
         "trials; and the share of task-seeds where a method is worse than cold SMAC at "
-        "10 and 25 trials (negative transfer):",
+        "10 and 25 trials (negative transfer) [95% bootstrap interval over task-seeds]:",
         "",
         pd.DataFrame(summary).T.to_markdown(),
         "",
@@ -459,6 +545,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--scheduler", default=None, help="Address of a running Dask scheduler (default: a LocalCluster).")
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--no-zero-shot", action="store_true", help="Skip the zero-shot jobs.")
+    ap.add_argument("--core", default="default", choices=sorted(CORES),
+                    help="The methods of the report's first section (default: the first study's).")
     ap.add_argument("--name", default="transfer_benchmark", help="Stem of the output files under experiments/results/.")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
@@ -483,8 +572,20 @@ def main() -> None:
         zs_done = set(pd.read_csv(zs_path).task) if zs_path.is_file() else set()
         jobs = [(m, t, s) for s in range(args.seeds) for t in names for m in methods if (m, t, s) not in done]
         client = dask_client(args.workers, args.scheduler)
-        futures = {client.submit(zero_shot_one, t, pure=False): ("zero-shot", t, 0) for t in names if t not in zs_done}
-        futures |= {client.submit(run_one, m, t, s, args.budget, pure=False): (m, t, s) for m, t, s in jobs}
+        futures = {client.submit(zero_shot_one, t, pure=False): ("zero-shot", t, 0) for t in names
+                   if t not in zs_done and not args.no_zero_shot}
+        # the predictor warm start's fold fits (minutes each) are jobs too; its runs wait for their fold's
+        all_names = choose_tasks(db, None)
+        fold_fits = {}
+        if PREDICTOR_METHODS & {m for m, _, _ in jobs}:
+            fold_fits = {f: client.submit(fit_predictor_fold, f, pure=False) for f in range(PREDICTOR_FOLDS)}
+            futures |= {fut: ("predictor-fit", str(f), 0) for f, fut in fold_fits.items()}
+        for m, t, s in jobs:
+            if m in PREDICTOR_METHODS:
+                dep = fold_fits[all_names.index(t) % PREDICTOR_FOLDS]
+                futures[client.submit(_run_after, dep, m, t, s, args.budget, pure=False)] = (m, t, s)
+            else:
+                futures[client.submit(run_one, m, t, s, args.budget, pure=False)] = (m, t, s)
         print(f"{len(jobs)} runs and {len(futures) - len(jobs)} zero-shot jobs on "
               f"{len(client.scheduler_info()['workers'])} Dask workers", flush=True)
         n = 0
@@ -496,6 +597,9 @@ def main() -> None:
             except Exception:  # noqa: BLE001 - one failed run must not lose the others; it reruns next time
                 print(f"FAILED {what}:\n{''.join(traceback.format_exception(fut.exception()))}", flush=True)
                 continue
+            if what[0] == "predictor-fit":
+                print(f"predictor fold {row} fitted, {time.perf_counter() - t0:.0f} s", flush=True)
+                continue
             path = zs_path if what[0] == "zero-shot" else raw_path
             pd.DataFrame([row]).to_csv(path, mode="a", header=not path.is_file(), index=False)
             if n % 20 == 0 or n == len(futures):
@@ -506,7 +610,9 @@ def main() -> None:
         sys.exit("no runs yet")
     raw = raw.drop_duplicates(["method", "task", "seed"], keep="last")
     zs = pd.read_csv(zs_path).drop_duplicates("task", keep="last").set_index("task") if zs_path.is_file() else None
-    text = report(raw, args.budget, args.name, zs)
+    text = report(raw, args.budget, args.name, zs, core=CORES[args.core])
+    if args.core == "issue15":
+        text = ISSUE15_PREAMBLE + "\n" + text
     results_path(args.name, ".md").write_text(text)
     print(text)
 

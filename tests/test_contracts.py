@@ -11,9 +11,19 @@ import pytest
 
 from autometa.metadb import SQLMetaDB
 from autometa.optimizers import BACKENDS, OptunaOptimizer, RandomOptimizer, SMACOptimizer
-from autometa.spaces import fixed_design, get_space
+from autometa.spaces import config_key, fixed_design, get_space
 from autometa.testing import OptimizerContract, OptimizerFactory, WarmStarterContract, synthetic_loss
-from autometa.transfer import RGPE, TSTR, SurrogateStore, TaskSurrogate, encode_configs
+from autometa.transfer import (
+    PMF,
+    RGPE,
+    TRANSFERS,
+    TSTR,
+    GuardedEnsemble,
+    SurrogateStore,
+    TaskSurrogate,
+    encode_configs,
+    fit_pmf_matrix,
+)
 from autometa.warmstart import (
     WARM_STARTERS,
     BaseWarmStarter,
@@ -34,6 +44,7 @@ def test_every_implementation_is_under_contract():
     """A new backend or warm starter gets a suite below."""
     assert set(BACKENDS.values()) <= {c.optimizer_class for c in _suites(OptimizerContract)}
     assert set(WARM_STARTERS.values()) <= {c.starter_class for c in _suites(WarmStarterContract)}
+    assert set(TRANSFERS) <= {c.transfer for c in _suites(_WithTransfer)}
 
 
 # -- optimizers ------------------------------------------------------------------------------
@@ -79,17 +90,38 @@ def synthetic_store():
                           {"same": configs[:3], "mirror": configs[-3:]}, "contract-tests")
 
 
+@pytest.fixture(scope="module")
+def synthetic_pmf():
+    """A factorized matrix of six stored tasks on the contract's space: the tests'
+    synthetic loss scaled, some of them mirrored, plus noise."""
+    families = ["linear", "knn", "decision_tree"]
+    configs = [c for f in families for c in fixed_design("binary", f, n=12, seed=0)]
+    base = np.array([synthetic_loss(c) for c in configs])
+    rng = np.random.default_rng(0)
+    scales = [1.0, 0.8, 1.2, 0.5, -1.0, -0.5]
+    losses = pd.DataFrame([a * base + 0.05 * rng.standard_normal(len(base)) for a in scales],
+                          index=[f"task{i}" for i in range(len(scales))], columns=[config_key(c) for c in configs])
+    return fit_pmf_matrix(losses, {config_key(c): c for c in configs}, rank=2)
+
+
 class _WithTransfer(OptimizerContract):
     """An optimizer whose surrogate (SMAC) or sampler (Optuna) is a transfer ensemble, a new
-    one per optimizer."""
+    one per optimizer; ``transfer`` is its name in :data:`autometa.transfer.TRANSFERS`."""
 
-    ensemble: type
+    transfer: str
     n_asks = 10
 
+    def make_ensemble(self, space, seed, synthetic_store, synthetic_pmf):
+        kinds = {"rgpe": lambda: RGPE(synthetic_store, space, seed=seed),
+                 "tstr": lambda: TSTR(synthetic_store, space, seed=seed),
+                 "pmf": lambda: PMF(synthetic_pmf, space, seed=seed),
+                 "guarded": lambda: GuardedEnsemble(PMF(synthetic_pmf, space, seed=seed), seed=seed)}
+        return kinds[self.transfer]()
+
     @pytest.fixture
-    def optimizer_factory(self, synthetic_store) -> OptimizerFactory:
+    def optimizer_factory(self, synthetic_store, synthetic_pmf) -> OptimizerFactory:
         def make(space, *, seed, initial_configs=()):
-            ensemble = self.ensemble(synthetic_store, space, seed=seed)
+            ensemble = self.make_ensemble(space, seed, synthetic_store, synthetic_pmf)
             return self.optimizer_class(space, seed=seed, initial_configs=initial_configs, transfer=ensemble)
 
         return make
@@ -98,14 +130,27 @@ class _WithTransfer(OptimizerContract):
 @pytest.mark.slow
 class TestSMACOptimizerWithRGPE(_WithTransfer):
     optimizer_class = SMACOptimizer
-    ensemble = RGPE
+    transfer = "rgpe"
     known_violations = SMAC_SHARED_STATE
 
 
 @pytest.mark.slow
 class TestOptunaOptimizerWithTSTR(_WithTransfer):
     optimizer_class = OptunaOptimizer
-    ensemble = TSTR
+    transfer = "tstr"
+
+
+@pytest.mark.slow
+class TestSMACOptimizerWithPMF(_WithTransfer):
+    optimizer_class = SMACOptimizer
+    transfer = "pmf"
+    known_violations = SMAC_SHARED_STATE
+
+
+@pytest.mark.slow
+class TestOptunaOptimizerWithGuarded(_WithTransfer):
+    optimizer_class = OptunaOptimizer
+    transfer = "guarded"
 
 
 # -- warm starters ---------------------------------------------------------------------------

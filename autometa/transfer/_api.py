@@ -4,7 +4,7 @@ what narrows a task's search space, from the meta-database."""
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ConfigSpace import ConfigurationSpace
@@ -14,11 +14,22 @@ from autometa.metadb import SQLMetaDB, open_metadb
 from autometa.spaces import FAMILY_KEY, default_initial_configs, get_space
 from autometa.task import Task
 from autometa.transfer._ensemble import TransferEnsemble, make_ensemble
+from autometa.transfer._guard import GuardedEnsemble
+from autometa.transfer._pmf import PMF, fit_pmf_store
 from autometa.transfer._prune import bounding_box
 from autometa.transfer._surrogates import fit_surrogate_store
 from autometa.warmstart import MetaFeatureIndex
 
-__all__ = ["BasePruner", "BaseTransfer", "BoxPruner", "SurrogateTransfer", "transfer_for_task"]
+__all__ = [
+    "TRANSFERS",
+    "BasePruner",
+    "BaseTransfer",
+    "BoxPruner",
+    "GuardedTransfer",
+    "PMFTransfer",
+    "SurrogateTransfer",
+    "transfer_for_task",
+]
 
 
 def _metafeatures(task: Task, given: Mapping[str, float] | None) -> dict[str, float]:
@@ -91,6 +102,89 @@ class SurrogateTransfer(BaseTransfer):
         return f"SurrogateTransfer({self.method!r}, metadb={self.metadb!r})"
 
 
+class PMFTransfer(BaseTransfer):
+    """Probabilistic matrix factorization of the stored task x configuration matrix
+    (:class:`~autometa.transfer.PMF`): the stored tasks of the same problem kind and
+    metric are factorized (about a second on the shipped meta-dataset, once per process
+    and meta-database), and the new task's embedding is inferred from its own trials.
+
+    Parameters
+    ----------
+    metadb : SQLMetaDB, str or None
+        The store, its URL, or None for the default store.
+    exclude : sequence of str
+        Stored tasks left out of the factorization (e.g. the task under study).
+    rank : int
+        Latent factors per task and configuration.
+    **pmf_kwargs
+        Passed to :class:`~autometa.transfer.PMF` (e.g. ``scale_sd``).
+    """
+
+    name = "pmf"
+
+    def __init__(self, metadb: SQLMetaDB | str | None = None, *, exclude: Sequence[str] = (), rank: int = 5,
+                 **pmf_kwargs: Any) -> None:
+        if rank < 1:
+            raise InputError(f"The 'rank' parameter of {type(self).__name__} must be at least 1; got {rank!r}.")
+        self.metadb = metadb
+        self.exclude = tuple(exclude)
+        self.rank = rank
+        self.pmf_kwargs = pmf_kwargs
+
+    def _pmf(self, task: Task, space: ConfigurationSpace, metafeatures: Mapping[str, float] | None) -> PMF:
+        store = fit_pmf_store(open_metadb(self.metadb), metric=str(task.metric), problem_type=str(task.problem_type),
+                              exclude=self.exclude, rank=self.rank)
+        return PMF(store, space, seed=int(task.seed), metafeatures=metafeatures, **self.pmf_kwargs)
+
+    def build(
+        self, task: Task, space: ConfigurationSpace, *, metafeatures: Mapping[str, float] | None = None
+    ) -> TransferEnsemble:
+        return self._pmf(task, space, metafeatures)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(metadb={self.metadb!r}, rank={self.rank})"
+
+
+class GuardedTransfer(PMFTransfer):
+    """The PMF meta-model guarded by the task's own Gaussian process
+    (:class:`~autometa.transfer.GuardedEnsemble`): their weights follow how well each
+    ranks the task's observed trials (leave-one-out), and the meta-model's falls to zero
+    once it ranks them no better than chance. Same parameters as :class:`PMFTransfer`,
+    plus ``min_observations`` (trials before the guard judges)."""
+
+    name = "guarded"
+
+    def __init__(self, metadb: SQLMetaDB | str | None = None, *, exclude: Sequence[str] = (), rank: int = 5,
+                 min_observations: int = 4, **pmf_kwargs: Any) -> None:
+        super().__init__(metadb, exclude=exclude, rank=rank, **pmf_kwargs)
+        self.min_observations = min_observations
+
+    def build(
+        self, task: Task, space: ConfigurationSpace, *, metafeatures: Mapping[str, float] | None = None
+    ) -> TransferEnsemble:
+        return GuardedEnsemble(self._pmf(task, space, metafeatures), seed=int(task.seed),
+                               min_observations=self.min_observations)
+
+
+def _surrogate(method: str) -> Callable[..., BaseTransfer]:
+    def make(metadb: SQLMetaDB | str | None = None, **kwargs: Any) -> BaseTransfer:
+        return SurrogateTransfer(method, metadb=metadb, **kwargs)
+
+    make.__name__ = make.__qualname__ = f"SurrogateTransfer_{method}"
+    return make
+
+
+#: The transfers :func:`autometa.tune` (``transfer=NAME``) and the CLI (``--transfer NAME``)
+#: know, by name: each factory takes ``metadb=`` (and the class's keyword arguments, e.g.
+#: ``exclude=``) and returns a :class:`BaseTransfer`.
+TRANSFERS: dict[str, Callable[..., BaseTransfer]] = {
+    "rgpe": _surrogate("rgpe"),
+    "tstr": _surrogate("tstr"),
+    "pmf": PMFTransfer,
+    "guarded": GuardedTransfer,
+}
+
+
 def transfer_for_task(
     task: Task,
     method: str,
@@ -100,10 +194,14 @@ def transfer_for_task(
     metafeatures: Mapping[str, float] | None = None,
     **kwargs: Any,
 ) -> TransferEnsemble:
-    """The ``"rgpe"`` or ``"tstr"`` ensemble of the stored tasks' surrogates for ``task``
-    (same metric and problem kind), over ``space`` (the task's full space by default)."""
+    """The transfer ensemble named ``method`` (a key of :data:`TRANSFERS`) for ``task``
+    (from the stored tasks of the same metric and problem kind), over ``space`` (the
+    task's full space by default)."""
+    if method not in TRANSFERS:
+        raise InputError(f"The 'method' parameter of transfer_for_task must be one of {', '.join(TRANSFERS)}; "
+                         f"got {method!r}.")
     space = space if space is not None else get_space(str(task.problem_type), seed=task.seed)
-    return SurrogateTransfer(method, metadb=metadb, **kwargs).build(task, space, metafeatures=metafeatures)
+    return TRANSFERS[method](metadb=metadb, **kwargs).build(task, space, metafeatures=metafeatures)
 
 
 class BasePruner(abc.ABC):

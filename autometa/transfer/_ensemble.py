@@ -119,6 +119,34 @@ class TransferEnsemble:
             return np.zeros(len(X)), np.ones(len(X))
         return self.target.predict(self.layout, X)
 
+    def _target_loo(self) -> tuple[np.ndarray, np.ndarray]:
+        """Leave-one-out mean and std of the target surrogate at its observations,
+        in closed form from each family's fitted GP."""
+        n = len(self._y)
+        y = self._standardized_y()
+        mean = np.full(n, float(y.mean()) if n else 0.0)
+        std = np.ones(n)
+        if self.target is None:
+            return mean, std
+        fams = self.layout.family_of(self._X)
+        for fam, model in self.target.models.items():
+            idx = np.flatnonzero(fams == fam)
+            if model.gp is None or len(idx) < 2:
+                # no model of this family without the point: the other families' mean
+                for i in idx:
+                    rest = np.delete(y, i)
+                    mean[i] = rest.mean() if len(rest) else 0.0
+                    std[i] = max(rest.std(), 0.1) if len(rest) > 1 else 1.0
+                continue
+            gp = model.gp
+            Kinv = np.linalg.pinv(gp.train_kernel())
+            yn = (y[idx] - gp.y_mean) / gp.y_std
+            a = Kinv @ yn
+            d = np.maximum(np.diag(Kinv), 1e-12)
+            mean[idx] = (yn - a / d) * gp.y_std + gp.y_mean
+            std[idx] = np.sqrt(1.0 / d) * gp.y_std
+        return mean, np.maximum(std, 1e-6)
+
     def _standardized_y(self) -> np.ndarray:
         y = self._y
         return (y - y.mean()) / (y.std() if len(y) > 1 and y.std() > 1e-12 else 1.0)
@@ -159,6 +187,20 @@ class TransferEnsemble:
         """The heaviest members of the ensemble: ``(task, weight)``."""
         return sorted(self.weights.items(), key=lambda kv: -kv[1])[:top]
 
+    def candidates(self, space: ConfigurationSpace) -> list[dict[str, Any]]:
+        """Stored configurations worth scoring when proposing (points of ``space``): the
+        best stored configurations of the five heaviest members, three each."""
+        from ConfigSpace.util import deactivate_inactive_hyperparameters
+
+        out: list[dict[str, Any]] = []
+        for task, _ in self.explain(top=5):
+            for c in self.store.best_configs.get(task, [])[:3]:
+                try:
+                    out.append(dict(deactivate_inactive_hyperparameters(dict(c), space)))
+                except Exception:  # noqa: BLE001 - not a point of this (pruned or restricted) space
+                    continue
+        return out
+
 
 class RGPE(TransferEnsemble):
     """Ranking-weighted Gaussian-process ensemble (Feurer, Letham, Hutter & Bakshy 2018).
@@ -177,34 +219,6 @@ class RGPE(TransferEnsemble):
                  max_base_models: int = 20, metafeatures: Mapping[str, float] | None = None) -> None:
         super().__init__(store, space, seed=seed, max_base_models=max_base_models, metafeatures=metafeatures)
         self.n_samples = n_samples
-
-    def _target_loo(self) -> tuple[np.ndarray, np.ndarray]:
-        """Leave-one-out mean and std of the target surrogate at its observations,
-        in closed form from each family's fitted GP."""
-        n = len(self._y)
-        y = self._standardized_y()
-        mean = np.full(n, float(y.mean()) if n else 0.0)
-        std = np.ones(n)
-        if self.target is None:
-            return mean, std
-        fams = self.layout.family_of(self._X)
-        for fam, model in self.target.models.items():
-            idx = np.flatnonzero(fams == fam)
-            if model.gp is None or len(idx) < 2:
-                # no model of this family without the point: the other families' mean
-                for i in idx:
-                    rest = np.delete(y, i)
-                    mean[i] = rest.mean() if len(rest) else 0.0
-                    std[i] = max(rest.std(), 0.1) if len(rest) > 1 else 1.0
-                continue
-            gp = model.gp
-            Kinv = np.linalg.pinv(gp.train_kernel())
-            yn = (y[idx] - gp.y_mean) / gp.y_std
-            a = Kinv @ yn
-            d = np.maximum(np.diag(Kinv), 1e-12)
-            mean[idx] = (yn - a / d) * gp.y_std + gp.y_mean
-            std[idx] = np.sqrt(1.0 / d) * gp.y_std
-        return mean, np.maximum(std, 1e-6)
 
     def _compute_weights(self, metafeatures: Mapping[str, float] | None) -> dict[str, float]:
         tasks = self.store.tasks

@@ -121,7 +121,7 @@ class TransferSampler(_optuna_base()):  # type: ignore[misc]
         cands: list[Mapping[str, Any]] = list(self.space.sample_configuration(self.n_candidates))
         for i in np.argsort(losses)[:3]:
             cands.extend(get_one_exchange_neighbourhood(observed[i], seed=int(self._rng.integers(2**31 - 1)), num_neighbors=4))
-        cands.extend(stored_candidates(self.ensemble, self.space, per_task=3, top=5))
+        cands.extend(self.ensemble.candidates(self.space))
         return cands
 
     def before_trial(self, study: Any, trial: Any) -> None:
