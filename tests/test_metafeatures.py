@@ -597,7 +597,7 @@ def test_moments_in_column_blocks_equal_the_whole_table(credit, monkeypatch):
     """A tall table is processed a few columns at a time; the values do not change."""
     from autometa.metafeatures import _statistical
 
-    X, y = credit.drop(columns=["Status"]), credit["Status"]
+    X = credit.drop(columns=["Status"])
     numeric = X.select_dtypes("number")
     values = numeric.to_numpy(dtype=float)
     whole = _statistical.column_moments(values)
