@@ -43,6 +43,7 @@ _MEMORY_FACTOR = {"csv": 3.0, "parquet": 8.0}
 _COMPACT_MIN_BYTES = 64 * 2**20
 _CHUNK_ROWS = 50_000
 _TEXT_COLUMNS = "autometa_text_columns"
+_INTEGER_COLUMNS = "autometa_integer_columns"
 #: Checks that would scan a whole column (all values unique? constant? numbers?) look at an
 #: evenly spaced sample of this many values first, and scan everything only when the
 #: sample cannot decide.
@@ -293,7 +294,8 @@ def _parse_csv_compact(p: Path, sep: str, encoding: str, keep: str) -> pd.DataFr
     straight into one preallocated float block, sized by the file's line count; every text
     column except ``keep`` becomes a categorical in each chunk, the chunks' categories
     united (sorted). A column that is numbers in one chunk and text in another is text
-    throughout, and one with integers only goes back to integers, as one read makes them."""
+    throughout, as one read makes it; columns of integers only are floats in the block,
+    named in ``df.attrs[_INTEGER_COLUMNS]`` (the Task makes every number a float anyway)."""
     if codecs.lookup(encoding).name.startswith(("utf-16", "utf-32")):
         return pd.read_csv(p, sep=sep, encoding=encoding, low_memory=False)
     n_max = _count_lines(p)
@@ -330,10 +332,7 @@ def _parse_csv_compact(p: Path, sep: str, encoding: str, keep: str) -> pd.DataFr
     if numeric:
         rows = list(numeric.values())
         values = block[:, :offset] if rows == list(range(len(block))) else block[rows, :offset]
-        frame = pd.DataFrame(values.T, columns=list(numeric), copy=False)
-        for col in [c for c in numeric if integral[c]]:
-            frame[col] = frame[col].astype(np.int64)
-        frames.append(frame)
+        frames.append(pd.DataFrame(values.T, columns=list(numeric), copy=False))
     text, others = [], {}
     for col in list(pieces):
         parts = pieces.pop(col)
@@ -347,6 +346,7 @@ def _parse_csv_compact(p: Path, sep: str, encoding: str, keep: str) -> pd.DataFr
         frames.append(pd.DataFrame(others))
     df = pd.concat(frames, axis=1)[columns] if len(frames) > 1 else frames[0][columns]
     df.attrs[_TEXT_COLUMNS] = text
+    df.attrs[_INTEGER_COLUMNS] = [c for c in numeric if integral[c]]  # integers, stored as floats
     return df
 
 
@@ -357,16 +357,17 @@ def _sample(values: pd.Series) -> pd.Series:
     return values.iloc[np.linspace(0, len(values) - 1, _SAMPLE_VALUES).astype(np.int64)]
 
 
-def _is_id_column(name: str, col: pd.Series, *, text: bool = False) -> bool:
+def _is_id_column(name: str, col: pd.Series, *, text: bool = False, integer: bool = False) -> bool:
     """A column whose values identify rows rather than describe them; ``text``: a
-    categorical that holds a text column (read compactly), judged as that text."""
+    categorical that holds a text column, ``integer``: floats that hold an integer column
+    (both read compactly), each judged as what it holds."""
     values = col.dropna() if col.hasnans else col
     n = len(values)
     if n < 20 or _sample(values).nunique() < min(n, _SAMPLE_VALUES) or values.nunique() < n:
         return False  # a repeated value in the sample settles it without counting them all
     if _ID_NAME.match(str(name).strip()):
         return True
-    if pd.api.types.is_integer_dtype(values):
+    if integer or pd.api.types.is_integer_dtype(values):
         diffs = np.diff(np.sort(values.to_numpy()))
         return bool(np.all(diffs == 1))  # a row counter
     # Every row a different string: names, keys, free text. Not a usable feature.
@@ -433,6 +434,13 @@ class Task:
         Column name -> reason, for every column removed.
     notes : tuple of str
         One line per repair made to the input (also issued as warnings).
+
+    Notes
+    -----
+    A CSV file larger than 64 MB is read in chunks straight into the task's column types
+    (numbers into one float block, text into categoricals), so that reading it never holds
+    the parser's buffers and Python strings for every row at once; the task is the same
+    as one read at once would give (see ``experiments/scale_check.py`` for the peaks).
     """
 
     data: Any = field(repr=False)
@@ -490,8 +498,11 @@ class Task:
                 f"The data must be a pandas DataFrame or the path of a CSV/Parquet file; got {type(self.data).__name__}."
             )
         set_(self, "name", name)
-        # Text columns that _read stored as categoricals (a large CSV file); none for a frame.
-        text_columns = frozenset(df.attrs.pop(_TEXT_COLUMNS, ())) if not isinstance(self.data, pd.DataFrame) else frozenset()
+        # Text columns that _read stored as categoricals and integer columns it stored as
+        # floats (a large CSV file); none for a frame.
+        from_file = not isinstance(self.data, pd.DataFrame)
+        text_columns = frozenset(df.attrs.pop(_TEXT_COLUMNS, ())) if from_file else frozenset()
+        integer_columns = frozenset(df.attrs.pop(_INTEGER_COLUMNS, ())) if from_file else frozenset()
         df.columns = [str(c) for c in df.columns]
 
         if self.label not in df.columns:
@@ -569,7 +580,7 @@ class Task:
         dropped: dict[str, str] = {}
         for col in list(X.columns):
             if self.drop_id_columns and col not in self.categorical_columns and _is_id_column(
-                col, X[col], text=col in text_columns
+                col, X[col], text=col in text_columns, integer=col in integer_columns
             ):
                 dropped[col] = "identifier (all values unique)"
             elif _is_constant(X[col]):
@@ -590,7 +601,7 @@ class Task:
         unknown_cat = [c for c in self.categorical_columns if c not in X.columns]
         if unknown_cat:
             raise InputError(f"categorical_columns names column(s) {unknown_cat} that are not features of the data.")
-        X = _normalize_dtypes(X, self.categorical_columns, text_columns)
+        X = _normalize_dtypes(X, self.categorical_columns, text_columns, integer_columns)
 
         set_(self, "X", X)
         set_(self, "y", y)
@@ -651,16 +662,24 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def _normalize_dtypes(X: pd.DataFrame, categorical: tuple[str, ...], text: frozenset[str] = frozenset()) -> pd.DataFrame:
+def _normalize_dtypes(
+    X: pd.DataFrame,
+    categorical: tuple[str, ...],
+    text: frozenset[str] = frozenset(),
+    integer: frozenset[str] = frozenset(),
+) -> pd.DataFrame:
     """Numeric columns to float, everything else (strings, bools, declared codes) to category.
 
     A text column stays numeric when at least 95% of its present values are numbers. ``text``
     names categoricals that hold text columns (read compactly): they are judged on their
-    categories, with the same outcome as their strings.
+    categories, with the same outcome as their strings; ``integer`` names float columns
+    that hold integers (read compactly), whose category labels are those of integers.
     """
     out = X.copy(deep=False)
     for col in X.columns:
         s = X[col]
+        if col in integer and col in categorical:
+            s = s.astype(np.int64)
         if col in text:
             number = None if col in categorical else _numeric_categories(s)
             new = s.cat.remove_unused_categories() if number is None else number

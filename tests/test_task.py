@@ -254,6 +254,7 @@ def _tricky(credit: pd.DataFrame) -> pd.DataFrame:
     words.iloc[: n // 2] = np.arange(n // 2) % 4  # numbers first, words later: text
     df["mixed"] = words
     df["flag"] = np.arange(n) % 3 == 0
+    df["code"] = np.arange(n) % 5 + 10  # integer codes, declared categorical
     status = df["Status"].astype(object)
     status.iloc[-10:] = None  # at the end: the counter stays consecutive
     df["Status"] = status
@@ -266,10 +267,10 @@ def test_a_large_csv_is_read_in_chunks_into_the_same_task(credit, make_csv, monk
     path = make_csv(_tricky(credit))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        whole = Task(path, label="Status")
+        whole = Task(path, label="Status", categorical_columns=("code",))
         monkeypatch.setattr(task_module, "_COMPACT_MIN_BYTES", 0)
         monkeypatch.setattr(task_module, "_CHUNK_ROWS", 500)
-        chunked = Task(path, label="Status")
+        chunked = Task(path, label="Status", categorical_columns=("code",))
     assert chunked.fingerprint() == whole.fingerprint()
     pd.testing.assert_frame_equal(chunked.X, whole.X)
     pd.testing.assert_series_equal(chunked.y, whole.y)
@@ -277,5 +278,6 @@ def test_a_large_csv_is_read_in_chunks_into_the_same_task(credit, make_csv, monk
     assert {"customer", "counter", "rownames"} <= set(chunked.dropped_columns)
     assert chunked.notes == whole.notes
     assert whole.X["income_text"].dtype == float and isinstance(whole.X["mixed"].dtype, pd.CategoricalDtype)
-    assert read_table(path).shape == (len(credit), credit.shape[1] + 6)  # the public reader: one read, strings
+    assert list(whole.X["code"].cat.categories) == ["10", "11", "12", "13", "14"]
+    assert read_table(path).shape == (len(credit), credit.shape[1] + 7)  # the public reader: one read, strings
 
