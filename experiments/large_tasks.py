@@ -194,7 +194,7 @@ def main() -> None:
         _write(df, path)
         manifest.append({"name": name, "file": path.name, "label": task.label, "problem_type": task.problem_type,
                          "rows": len(df), "features": df.shape[1] - 1, "source": f"{task.package}/{task.item}",
-                         "note": task.note})
+                         "note": task.note, **_check(path, task)})
         print(f"{name}: {df.shape[0]} rows x {df.shape[1]} columns -> {path} ({time.perf_counter() - t0:.1f} s)")
     if args.stress:
         source, heldout = stress_source()
@@ -210,15 +210,41 @@ def main() -> None:
         _report(manifest)
 
 
+def _check(path: Path, large: LargeTask) -> dict[str, object]:
+    """The file as autometa sees it: Task and meta-feature seconds (CPU), inferred problem type."""
+    import warnings
+
+    from autometa import Task
+    from autometa.metafeatures import extract
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        c = time.process_time()
+        task = Task(path, label=large.label)
+        task_cpu = time.process_time() - c
+        c = time.process_time()
+        extract(task)
+    if task.problem_type != large.problem_type:
+        raise SystemExit(f"{large.name}: autometa infers {task.problem_type}, the curated type is {large.problem_type}")
+    return {"task_cpu_s": round(task_cpu, 2), "extract_cpu_s": round(time.process_time() - c, 2),
+            "kept_features": task.X.shape[1], "classes": len(task.classes or ())}
+
+
 def _report(manifest: list[dict[str, object]]) -> None:
     """experiments/results/large_tasks.md: the tasks as written."""
     from common import results_path
 
     lines = ["# large_tasks", "", __doc__.split("\n\n")[0], "",
-             "| task | source | label | problem | rows | features | what |", "|---|---|---|---|---|---|---|"]
+             "Task and meta-feature seconds are CPU seconds of `autometa.Task(file)` and "
+             "`autometa.metafeatures.extract(task)` on this machine (one run each).", "",
+             "| task | source | label | problem | classes | rows | features (kept) | Task CPU s | meta-features CPU s | what |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for m in manifest:
-        lines.append(f"| {m['name']} | {m['source']} | {m['label']} | {m['problem_type']} | {m['rows']:,} | "
-                     f"{m['features']} | {m.get('note', '')} |")
+        if "task_cpu_s" not in m:
+            continue
+        lines.append(f"| {m['name']} | {m['source']} | {m['label']} | {m['problem_type']} | {m['classes'] or '-'} | "
+                     f"{m['rows']:,} | {m['features']} ({m['kept_features']}) | {m['task_cpu_s']} | "
+                     f"{m['extract_cpu_s']} | {m.get('note', '')} |")
     results_path("large_tasks", ".md").write_text("\n".join(lines) + "\n")
 
 
