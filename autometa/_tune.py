@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import socket
 import time
 import uuid
@@ -388,6 +389,22 @@ def _ensemble(
                         "seconds": round(time.perf_counter() - t0, 3)}
 
 
+def _no_success(history: Sequence[TrialRecord], budget: float, task: Task, elapsed_s: float) -> str:
+    """The one line that says why a run found no model, and what to change."""
+    size = f"{task.X.shape[0]} rows x {task.X.shape[1]} features"
+    if not history:
+        return (f"The time budget of {budget:g} s ran out before the first trial ({elapsed_s:.0f} s went to loading "
+                f"and set-up on {size}); raise --time-budget.")
+    if all(r.status == "timeout" for r in history):
+        longest = max(r.duration_s for r in history)
+        return (f"No configuration succeeded in {len(history)} trial(s): all ran out of time (the longest was "
+                f"stopped after {longest:.1f} s), too short to fit even one model on {size}; raise --time-budget "
+                "(or --per-trial-limit) or subsample the data.")
+    reasons = sorted({r.error or r.status for r in history})[:3]
+    return (f"No configuration succeeded in {len(history)} trial(s) ({'; '.join(reasons)}); "
+            "raise --time-budget or check the data.")
+
+
 def _optimizer_factory(optimizer: Any) -> tuple[str, Callable[..., BaseOptimizer]]:
     """``(name, factory)`` of the optimizer part: a name or a BaseOptimizer subclass."""
     if isinstance(optimizer, str):
@@ -708,6 +725,7 @@ def tune(
         opt = make(space, **kwargs)
 
         run_dir = None
+        fresh_dir = False
         history: list[TrialRecord] = []
         if out_dir is not None:
             identity = {
@@ -720,6 +738,7 @@ def tune(
                 "families": list(space[FAMILY_KEY].choices),  # type: ignore[attr-defined]
             }
             run_dir = _RunDir(Path(out_dir), identity)
+            fresh_dir = not run_dir.path.exists()
             history = run_dir.open()
         n_resumed = len(history)
         if n_resumed:
@@ -841,11 +860,9 @@ def tune(
 
         b = best()
         if b is None:
-            reasons = sorted({r.error or r.status for r in history})[:3]
-            raise InputError(
-                f"No configuration succeeded in {len(history)} trial(s) ({'; '.join(reasons) or 'no time to run any'}); "
-                "raise --time-budget or check the data."
-            )
+            if fresh_dir and run_dir is not None:  # nothing half-written: no run to resume
+                shutil.rmtree(run_dir.path, ignore_errors=True)
+            raise InputError(_no_success(history, budget, task, time.perf_counter() - t0))
         ensemble_info: dict[str, Any] | None = None
         if pool is None:
             setup["ensemble"] = {"used": False, "reason": "turned off (ensemble_size=0)"}

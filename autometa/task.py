@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from autometa.exceptions import AutometaWarning, InputError
 from autometa.metrics import PROBLEM_TYPES, Metric, default_metric, get_metric
@@ -37,6 +38,16 @@ _DELIMITERS = (",", ";", "\t", "|")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 # In-memory size of a parsed table relative to its file; parquet is compressed.
 _MEMORY_FACTOR = {"csv": 3.0, "parquet": 8.0}
+#: CSV files larger than this are read by a Task in chunks of ``_CHUNK_ROWS`` rows, text
+#: columns stored as categoricals at once (a smaller peak than Python strings for all rows).
+_COMPACT_MIN_BYTES = 64 * 2**20
+_CHUNK_ROWS = 50_000
+_TEXT_COLUMNS = "autometa_text_columns"
+_INTEGER_COLUMNS = "autometa_integer_columns"
+#: Checks that would scan a whole column (all values unique? constant? numbers?) look at an
+#: evenly spaced sample of this many values first, and scan everything only when the
+#: sample cannot decide.
+_SAMPLE_VALUES = 2000
 _ID_NAME = re.compile(r"^(id|ids|index|rownames|row|row_?id|unnamed: ?\d+|.*[_ .-]id)$", re.IGNORECASE)
 
 
@@ -88,7 +99,14 @@ def read_table(path: str | os.PathLike[str], *, sep: str | None = None) -> pd.Da
         Missing, empty, binary or unparseable file; a delimiter that does not split the
         header; duplicated column names; a file too large for the available memory.
     """
-    p = Path(path)
+    return _read(Path(path), sep, compact_except=None)
+
+
+def _read(p: Path, sep: str | None, *, compact_except: str | None) -> pd.DataFrame:
+    """:func:`read_table`; with ``compact_except`` (a column name), a CSV file larger than
+    ``_COMPACT_MIN_BYTES`` is read in chunks and its text columns other than that one are
+    stored as categoricals chunk by chunk (named in ``df.attrs[_TEXT_COLUMNS]``), so the
+    parse never holds the whole file as Python strings."""
     if not p.exists():
         raise InputError(f"Data file '{p}' does not exist; check the path.")
     if p.is_dir():
@@ -112,7 +130,8 @@ def read_table(path: str | os.PathLike[str], *, sep: str | None = None) -> pd.Da
         if kind == "parquet":
             df = _read_parquet(p)
         else:
-            df = _read_csv(p, head, sep)
+            compact = compact_except if size > _COMPACT_MIN_BYTES else None
+            df = _read_csv(p, head, sep, compact_except=compact)
     except MemoryError:
         raise InputError(
             f"Data file '{p}' does not fit in memory; subsample the file or use a larger machine."
@@ -194,7 +213,7 @@ def _detect_encoding(head: bytes) -> tuple[str, str] | None:
     return codec, text
 
 
-def _read_csv(p: Path, head: bytes, sep: str | None) -> pd.DataFrame:
+def _read_csv(p: Path, head: bytes, sep: str | None, *, compact_except: str | None = None) -> pd.DataFrame:
     detected = _detect_encoding(head)
     if detected is None:
         raise InputError(
@@ -216,7 +235,7 @@ def _read_csv(p: Path, head: bytes, sep: str | None) -> pd.DataFrame:
         raise InputError(
             f"Data file '{p}' has duplicated column names {dupes}; rename them so each column is unique."
         )
-    df, encoding = _parse_csv(p, sep, encoding)
+    df, encoding = _parse_csv(p, sep, encoding, compact_except)
     if encoding in _FALLBACK_ENCODING.values():
         warnings.warn(
             f"Data file '{p}' is not valid UTF-8; read it as {encoding}. If accented characters look "
@@ -227,16 +246,18 @@ def _read_csv(p: Path, head: bytes, sep: str | None) -> pd.DataFrame:
     return df
 
 
-def _parse_csv(p: Path, sep: str, encoding: str) -> tuple[pd.DataFrame, str]:
+def _parse_csv(p: Path, sep: str, encoding: str, compact_except: str | None = None) -> tuple[pd.DataFrame, str]:
     """The parsed file and the encoding it was read in: a file not valid in ``encoding``
     is read again in the next fallback encoding, when there is one."""
     try:
+        if compact_except is not None:
+            return _parse_csv_compact(p, sep, encoding, compact_except), encoding
         return pd.read_csv(p, sep=sep, encoding=encoding, low_memory=False), encoding
     except pd.errors.EmptyDataError:
         raise InputError(f"Data file '{p}' has no columns; give a CSV file with a header row.") from None
     except (pd.errors.ParserError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
         if isinstance(exc, UnicodeDecodeError) and encoding in _FALLBACK_ENCODING:
-            return _parse_csv(p, sep, _FALLBACK_ENCODING[encoding])
+            return _parse_csv(p, sep, _FALLBACK_ENCODING[encoding], compact_except)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(
             f"Data file '{p}' could not be parsed as CSV with delimiter {sep!r} ({first}); "
@@ -244,19 +265,118 @@ def _parse_csv(p: Path, sep: str, encoding: str) -> tuple[pd.DataFrame, str]:
         ) from None
 
 
-def _is_id_column(name: str, col: pd.Series) -> bool:
-    """A column whose values identify rows rather than describe them."""
-    values = col.dropna()
+def _is_text(s: pd.Series) -> bool:
+    """A column of strings (missing values aside)."""
+    if isinstance(s.dtype, pd.StringDtype):
+        return True
+    return bool(pd.api.types.is_object_dtype(s.dtype) and pd.api.types.infer_dtype(s, skipna=True) == "string")
+
+
+def _as_text_category(s: pd.Series) -> pd.Series:
+    """A column as a categorical of its values' strings (missing values stay missing)."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        return s
+    return s.astype(str).where(s.notna(), None).astype("category")
+
+
+def _count_lines(p: Path) -> int:
+    """Line breaks in ``p`` (an upper bound of its rows: a quoted field may hold one)."""
+    count = 0
+    with p.open("rb") as fh:
+        while block := fh.read(1 << 24):
+            count += block.count(b"\n")
+    return count + 1
+
+
+def _parse_csv_compact(p: Path, sep: str, encoding: str, keep: str) -> pd.DataFrame:
+    """Read ``p`` in chunks of ``_CHUNK_ROWS`` rows into a frame that holds the table about
+    once, its peak not much more: the numeric columns (all but ``keep``) are written
+    straight into one preallocated float block, sized by the file's line count; every text
+    column except ``keep`` becomes a categorical in each chunk, the chunks' categories
+    united (sorted). A column that is numbers in one chunk and text in another is text
+    throughout, as one read makes it; columns of integers only are floats in the block,
+    named in ``df.attrs[_INTEGER_COLUMNS]`` (the Task makes every number a float anyway)."""
+    if codecs.lookup(encoding).name.startswith(("utf-16", "utf-32")):
+        return pd.read_csv(p, sep=sep, encoding=encoding, low_memory=False)
+    n_max = _count_lines(p)
+    block: np.ndarray | None = None
+    numeric: dict[str, int] = {}  # column -> row of the block
+    integral: dict[str, bool] = {}
+    pieces: dict[str, list[Any]] = {}
+    columns: list[str] = []
+    offset = 0
+    with pd.read_csv(p, sep=sep, encoding=encoding, chunksize=_CHUNK_ROWS, low_memory=False) as reader:
+        for chunk in reader:
+            m = len(chunk)
+            if block is None:
+                columns = list(chunk.columns)
+                numeric = {c: j for j, c in enumerate(c for c in columns if c != keep and chunk[c].dtype.kind in "fi")}
+                integral = {c: chunk[c].dtype.kind == "i" for c in numeric}
+                block = np.empty((len(numeric), n_max), dtype=np.float64)
+            for col in columns:
+                s = chunk[col]
+                if col in numeric and s.dtype.kind in "fi":
+                    block[numeric[col], offset : offset + m] = s.to_numpy(dtype=np.float64)
+                    integral[col] = integral[col] and s.dtype.kind == "i"
+                    continue
+                if col in numeric:  # numbers so far, text from here on: the numbers become pieces
+                    done = block[numeric.pop(col), :offset]
+                    kind = np.int64 if integral.pop(col) else np.float64
+                    pieces[col] = [pd.Series(done.astype(kind))] if offset else []
+                if col != keep and _is_text(s):
+                    s = s.astype("category")
+                pieces.setdefault(col, []).append(s.reset_index(drop=True))
+            offset += m
+    assert block is not None  # pandas raises EmptyDataError for a file without a header
+    frames = []
+    if numeric:
+        rows = list(numeric.values())
+        values = block[:, :offset] if rows == list(range(len(block))) else block[rows, :offset]
+        frames.append(pd.DataFrame(values.T, columns=list(numeric), copy=False))
+    text, others = [], {}
+    for col in list(pieces):
+        parts = pieces.pop(col)
+        if col != keep and any(isinstance(x.dtype, pd.CategoricalDtype) for x in parts):
+            united = union_categoricals([_as_text_category(x).array for x in parts], sort_categories=True)
+            others[col] = pd.Series(united)
+            text.append(col)
+        else:
+            others[col] = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    if others:
+        frames.append(pd.DataFrame(others))
+    df = pd.concat(frames, axis=1)[columns] if len(frames) > 1 else frames[0][columns]
+    df.attrs[_TEXT_COLUMNS] = text
+    df.attrs[_INTEGER_COLUMNS] = [c for c in numeric if integral[c]]  # integers, stored as floats
+    return df
+
+
+def _sample(values: pd.Series) -> pd.Series:
+    """At most ``_SAMPLE_VALUES`` evenly spaced values of ``values`` (all of a short one)."""
+    if len(values) <= _SAMPLE_VALUES:
+        return values
+    return values.iloc[np.linspace(0, len(values) - 1, _SAMPLE_VALUES).astype(np.int64)]
+
+
+def _is_id_column(name: str, col: pd.Series, *, text: bool = False, integer: bool = False) -> bool:
+    """A column whose values identify rows rather than describe them; ``text``: a
+    categorical that holds a text column, ``integer``: floats that hold an integer column
+    (both read compactly), each judged as what it holds."""
+    values = col.dropna() if col.hasnans else col
     n = len(values)
-    if n < 20 or values.nunique() < n:
-        return False
+    if n < 20 or _sample(values).nunique() < min(n, _SAMPLE_VALUES) or values.nunique() < n:
+        return False  # a repeated value in the sample settles it without counting them all
     if _ID_NAME.match(str(name).strip()):
         return True
-    if pd.api.types.is_integer_dtype(values):
+    if integer or pd.api.types.is_integer_dtype(values):
         diffs = np.diff(np.sort(values.to_numpy()))
         return bool(np.all(diffs == 1))  # a row counter
     # Every row a different string: names, keys, free text. Not a usable feature.
-    return bool(pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values))
+    return bool(text or pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values))
+
+
+def _is_constant(col: pd.Series) -> bool:
+    """At most one distinct value (missing counts as a value); a sample with two settles it."""
+    return _sample(col).nunique(dropna=False) <= 1 and col.nunique(dropna=False) <= 1
 
 
 def _infer_problem_type(y: pd.Series) -> str:
@@ -314,6 +434,13 @@ class Task:
         Column name -> reason, for every column removed.
     notes : tuple of str
         One line per repair made to the input (also issued as warnings).
+
+    Notes
+    -----
+    A CSV file larger than 64 MB is read in chunks straight into the task's column types
+    (numbers into one float block, text into categoricals), so that reading it never holds
+    the parser's buffers and Python strings for every row at once; the task is the same
+    as one read at once would give (see ``experiments/scale_check.py`` for the peaks).
     """
 
     data: Any = field(repr=False)
@@ -364,13 +491,18 @@ class Task:
                 raise InputError("The data has no rows; give a table with data rows.")
             name = self.name or "data"
         elif isinstance(self.data, (str, os.PathLike)):
-            df = read_table(self.data, sep=self.sep)
+            df = _read(Path(self.data), self.sep, compact_except=self.label)
             name = self.name or Path(self.data).stem
         else:
             raise InputError(
                 f"The data must be a pandas DataFrame or the path of a CSV/Parquet file; got {type(self.data).__name__}."
             )
         set_(self, "name", name)
+        # Text columns that _read stored as categoricals and integer columns it stored as
+        # floats (a large CSV file); none for a frame.
+        from_file = not isinstance(self.data, pd.DataFrame)
+        text_columns = frozenset(df.attrs.pop(_TEXT_COLUMNS, ())) if from_file else frozenset()
+        integer_columns = frozenset(df.attrs.pop(_INTEGER_COLUMNS, ())) if from_file else frozenset()
         df.columns = [str(c) for c in df.columns]
 
         if self.label not in df.columns:
@@ -381,7 +513,9 @@ class Task:
             raise InputError(f"Label column {self.label!r} is not in the data; the columns are: {cols}.{hint}")
 
         y = df[self.label]
-        missing = y.isna() | y.astype(str).str.strip().eq("")
+        missing = y.isna()
+        if not pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):  # a blank string is missing
+            missing = missing | y.astype(str).str.strip().eq("")
         if missing.all():
             raise InputError(f"Label column {self.label!r} has no values (all missing); choose another label column.")
         if missing.any():
@@ -445,9 +579,11 @@ class Task:
 
         dropped: dict[str, str] = {}
         for col in list(X.columns):
-            if self.drop_id_columns and col not in self.categorical_columns and _is_id_column(col, X[col]):
+            if self.drop_id_columns and col not in self.categorical_columns and _is_id_column(
+                col, X[col], text=col in text_columns, integer=col in integer_columns
+            ):
                 dropped[col] = "identifier (all values unique)"
-            elif X[col].nunique(dropna=False) <= 1:
+            elif _is_constant(X[col]):
                 dropped[col] = "constant"
         kept = [c for c in X.columns if c not in dropped]
         if not kept:
@@ -465,7 +601,7 @@ class Task:
         unknown_cat = [c for c in self.categorical_columns if c not in X.columns]
         if unknown_cat:
             raise InputError(f"categorical_columns names column(s) {unknown_cat} that are not features of the data.")
-        X = _normalize_dtypes(X, self.categorical_columns)
+        X = _normalize_dtypes(X, self.categorical_columns, text_columns, integer_columns)
 
         set_(self, "X", X)
         set_(self, "y", y)
@@ -526,19 +662,62 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def _normalize_dtypes(X: pd.DataFrame, categorical: tuple[str, ...]) -> pd.DataFrame:
-    """Numeric columns to float, everything else (strings, bools, declared codes) to category."""
-    out = {}
+def _normalize_dtypes(
+    X: pd.DataFrame,
+    categorical: tuple[str, ...],
+    text: frozenset[str] = frozenset(),
+    integer: frozenset[str] = frozenset(),
+) -> pd.DataFrame:
+    """Numeric columns to float, everything else (strings, bools, declared codes) to category.
+
+    A text column stays numeric when at least 95% of its present values are numbers. ``text``
+    names categoricals that hold text columns (read compactly): they are judged on their
+    categories, with the same outcome as their strings; ``integer`` names float columns
+    that hold integers (read compactly), whose category labels are those of integers.
+    """
+    out = X.copy(deep=False)
     for col in X.columns:
         s = X[col]
-        if col in categorical or not (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)):
-            if pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s):
-                num = pd.to_numeric(s, errors="coerce")
-                # A numeric column with a few unparseable cells stays numeric.
-                if col not in categorical and num.notna().sum() >= 0.95 * s.notna().sum() and s.notna().any():
-                    out[col] = num.astype(float)
-                    continue
-            out[col] = s.astype(str).where(s.notna(), None).astype("category")
+        if col in integer and col in categorical:
+            s = s.astype(np.int64)
+        if col in text:
+            number = None if col in categorical else _numeric_categories(s)
+            new = s.cat.remove_unused_categories() if number is None else number
+        elif col in categorical or not (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)):
+            if (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)) and (
+                col not in categorical and s.notna().any() and _mostly_numbers(s)
+            ):
+                new = pd.to_numeric(s, errors="coerce").astype(float)
+            else:
+                new = s.astype(str).where(s.notna(), None).astype("category")
+        elif s.dtype == np.float64:
+            continue  # float columns stay where they are (no copy of a tall table's float block)
         else:
-            out[col] = s.astype(float)
-    return pd.DataFrame(out, index=X.index)
+            new = s.astype(float)
+        out[col] = new
+    return out
+
+
+def _mostly_numbers(s: pd.Series) -> bool:
+    """At least 95% of the present values of a text column parse as numbers. An evenly
+    spaced sample where fewer than half parse settles it (the usual text column) without
+    converting every value."""
+    present = s.dropna() if s.hasnans else s
+    sample = _sample(present)
+    if len(sample) < len(present) and pd.to_numeric(sample, errors="coerce").notna().mean() < 0.5:
+        return False
+    return bool(pd.to_numeric(present, errors="coerce").notna().sum() >= 0.95 * len(present))
+
+
+def _numeric_categories(s: pd.Series) -> pd.Series | None:
+    """A categorical of strings as floats when at least 95% of its present values parse as
+    numbers (each category is parsed once), else None."""
+    number = pd.to_numeric(pd.Series(np.asarray(s.cat.categories, dtype=object)), errors="coerce").to_numpy(float)
+    codes = s.cat.codes.to_numpy()
+    present = codes >= 0
+    if not present.any():
+        return None
+    values = np.where(present, number[np.maximum(codes, 0)], np.nan)
+    if np.count_nonzero(~np.isnan(values)) < 0.95 * np.count_nonzero(present):
+        return None
+    return pd.Series(values, index=s.index, name=s.name)

@@ -267,3 +267,48 @@ def test_the_leaderboard_fits_an_80_column_terminal():
         text = console.export_text()
         assert "…" not in text, text  # nothing cut: every header and value whole
         assert "hist_gradient_boosting" in text and "timeout" in text and "0.7612" in text or metric == "rmse"
+
+
+def test_file_larger_than_free_memory_exits_2_before_reading(tmp_path, make_csv, credit_small, monkeypatch):
+    import autometa.task as task_module
+
+    path = make_csv(credit_small)
+    monkeypatch.setattr(task_module, "_available_memory_bytes", lambda: 50_000)
+    out = tmp_path / "out"
+    res = _run("tune", str(path), "--label", "Status", "--time-budget", "30", "--out", str(out))
+    assert res.exit_code == 2, res.output
+    errors = [ln for ln in res.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "of memory but only" in errors[0] and "subsample" in errors[0]
+    assert "Traceback" not in res.output and not out.exists()
+
+
+def test_budget_too_short_for_one_model_exits_2_and_leaves_no_run(tmp_path, make_csv, credit_small):
+    out = tmp_path / "out"
+    res = _run("tune", str(make_csv(credit_small)), "--label", "Status", "--time-budget", "1", "--out", str(out))
+    assert res.exit_code == 2, res.output
+    errors = [ln for ln in res.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "raise --time-budget" in errors[0]
+    assert "ran out before the first trial" in errors[0] or "too short to fit even one model" in errors[0]
+    assert "Traceback" not in res.output
+    assert not out.exists()  # no run.json or trials.jsonl that a resume would trust
+
+
+def test_progress_bar_names_the_phase_and_moves_with_the_clock():
+    """The bar is redrawn from a timer: its fill follows the clock during a long phase."""
+    import io
+    import logging
+
+    from rich.console import Console
+
+    from autometa.cli._progress import TuneProgress
+
+    console = Console(file=io.StringIO(), force_terminal=True, width=150)
+    start = time.perf_counter()
+    with TuneProgress(console, time_budget_s=10.0, n_trials=None, start=start) as bar:
+        bar.phase("loading big.csv")
+        time.sleep(1.2)  # no trial ends: only the timer moves the bar
+        task = bar._progress.tasks[0]
+        assert task.completed >= 1.0 and task.fields["phase"].startswith("loading big.csv, 1 s")
+        logging.getLogger("autometa._tune").info("warm start (%s): %d configurations", "defaults", 8)
+        assert task.fields["phase"].startswith("trial 1 running")
+    assert task.fields["phase"] == "done" and task.completed == 10.0

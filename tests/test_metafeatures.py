@@ -590,3 +590,50 @@ def test_large_table_is_fast():
     f = extract_frame(X, y, "binary")
     assert time.perf_counter() - start < 8.0
     assert f["NumberOfInstances"] == n and math.isfinite(f["LDAAUC"])
+
+
+# ------------------------------------------------------------------------------ tall tables
+def test_moments_in_column_blocks_equal_the_whole_table(credit, monkeypatch):
+    """A tall table is processed a few columns at a time; the values do not change."""
+    from autometa.metafeatures import _statistical
+
+    X = credit.drop(columns=["Status"])
+    numeric = X.select_dtypes("number")
+    values = numeric.to_numpy(dtype=float)
+    whole = _statistical.column_moments(values)
+    monkeypatch.setattr(_statistical, "_BLOCK_ELEMENTS", 2 * len(values))  # two columns per block
+    blocked = _statistical.column_moments(values)
+    for stat in whole:
+        np.testing.assert_allclose(blocked[stat], whole[stat], rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(blocked["StdDev"], numeric.std().to_numpy(), rtol=1e-12)
+
+
+def test_correlation_of_a_tall_table_uses_a_seeded_row_sample(credit, monkeypatch):
+    from autometa.metafeatures import _statistical
+
+    numeric = credit.drop(columns=["Status"]).select_dtypes("number")
+    values = numeric.to_numpy(dtype=float)
+    full = _statistical.mean_abs_correlation(values)
+    monkeypatch.setattr(_statistical, "MAX_CORRELATION_ROWS", 2000)
+    capped = _statistical.mean_abs_correlation(values)
+    rows = np.sort(np.random.default_rng(_statistical.CORRELATION_SEED).choice(len(values), 2000, replace=False))
+    corr = numeric.iloc[rows].corr().abs().to_numpy()[np.triu_indices(numeric.shape[1], k=1)]
+    assert capped == pytest.approx(np.nanmean(corr), rel=1e-9)  # exactly the sample's value
+    assert capped == pytest.approx(full, abs=0.02) and capped != full
+    assert _statistical.mean_abs_correlation(values) == capped  # seeded: the same sample every time
+
+
+def test_tall_table_features_are_exact_where_they_are_cheap(credit):
+    """Repeating a table 40 times leaves its proportions, moments and entropies as they were
+    (counts scale); the numeric columns get their own bins, cut from all rows."""
+    X, y = credit.drop(columns=["Status"]), credit["Status"]
+    big_X = pd.concat([X] * 40, ignore_index=True)
+    big_y = pd.concat([y] * 40, ignore_index=True)
+    small = extract_frame(X, y, "binary", groups=("simple", "statistical", "info_theory"))
+    big = extract_frame(big_X, big_y, "binary", groups=("simple", "statistical", "info_theory"))
+    assert big["NumberOfInstances"] == 40 * small["NumberOfInstances"]
+    assert big["NumberOfMissingValues"] == 40 * small["NumberOfMissingValues"]
+    for name in ("PercentageOfMissingValues", "MeanMeansOfNumericAtts", "MeanAttributeEntropy",
+                 "MeanMutualInformation", "ClassEntropy", "MaxNominalAttDistinctValues"):
+        assert big[name] == pytest.approx(small[name], rel=1e-9), name
+    assert big["MeanAbsCorrelationOfNumericAtts"] == pytest.approx(small["MeanAbsCorrelationOfNumericAtts"], abs=0.01)

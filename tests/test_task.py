@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import warnings
 import zlib
 
 import numpy as np
@@ -234,3 +235,49 @@ def test_binary_files_are_still_refused(credit, make_csv, content):
     with pytest.raises(InputError, match="looks binary") as info:
         read_table(path)
     assert "\n" not in str(info.value)
+
+
+# ------------------------------------------------------------------------------ large files
+def _tricky(credit: pd.DataFrame) -> pd.DataFrame:
+    """credit plus every column kind a chunked read must reconcile across chunks."""
+    n = len(credit)
+    df = credit.copy()
+    df["customer"] = [f"C{i:05d}" for i in range(n)]  # a string identifier
+    df["counter"] = np.arange(n) + 7  # a row counter, integers
+    late_word = df["Income"].astype(object)
+    late_word.iloc[n - 3] = "unknown"  # numbers, then a word in the last chunk: text (mostly numbers)
+    df["income_text"] = late_word
+    late_nan = pd.Series(np.arange(n) % 9, dtype="float64")
+    late_nan.iloc[n - 5] = np.nan  # integers, then a missing value
+    df["late_nan"] = late_nan
+    words = df["Home"].astype(object)
+    words.iloc[: n // 2] = np.arange(n // 2) % 4  # numbers first, words later: text
+    df["mixed"] = words
+    df["flag"] = np.arange(n) % 3 == 0
+    df["code"] = np.arange(n) % 5 + 10  # integer codes, declared categorical
+    status = df["Status"].astype(object)
+    status.iloc[-10:] = None  # at the end: the counter stays consecutive
+    df["Status"] = status
+    return df
+
+
+def test_a_large_csv_is_read_in_chunks_into_the_same_task(credit, make_csv, monkeypatch):
+    """Above _COMPACT_MIN_BYTES a Task reads its CSV in chunks, text as categoricals: the
+    task is the same as one read at once (data, fingerprint, dropped columns, notes)."""
+    path = make_csv(_tricky(credit))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        whole = Task(path, label="Status", categorical_columns=("code",))
+        monkeypatch.setattr(task_module, "_COMPACT_MIN_BYTES", 0)
+        monkeypatch.setattr(task_module, "_CHUNK_ROWS", 500)
+        chunked = Task(path, label="Status", categorical_columns=("code",))
+    assert chunked.fingerprint() == whole.fingerprint()
+    pd.testing.assert_frame_equal(chunked.X, whole.X)
+    pd.testing.assert_series_equal(chunked.y, whole.y)
+    assert chunked.dropped_columns == whole.dropped_columns
+    assert {"customer", "counter", "rownames"} <= set(chunked.dropped_columns)
+    assert chunked.notes == whole.notes
+    assert whole.X["income_text"].dtype == float and isinstance(whole.X["mixed"].dtype, pd.CategoricalDtype)
+    assert list(whole.X["code"].cat.categories) == ["10", "11", "12", "13", "14"]
+    assert read_table(path).shape == (len(credit), credit.shape[1] + 7)  # the public reader: one read, strings
+

@@ -105,3 +105,17 @@ def test_regression_task_tunes_rmse(diabetes):
     assert result.metric == "rmse"
     assert result.best_score == min(r.scores["rmse"] for r in result.history if r.ok)
     assert 45 < result.best_score < 65  # ridge on diabetes: RMSE ~55 (target std 77)
+
+
+def test_no_time_for_one_model_says_so_and_leaves_no_run_dir(task, tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(InputError, match=r"in 1 trial\(s\): all ran out of time .* too short to fit even one model on \d+ rows"):
+        tune(task, n_trials=1, out_dir=out, per_trial_time_limit_s=0.01, families=["linear"], record=False)
+    assert not out.exists()  # a resume would have trusted that timeout
+    with pytest.raises(InputError, match="ran out before the first trial"):
+        tune(task, out_dir=out, time_budget_s=0.001, record=False)
+    assert not out.exists()
+    out.mkdir()  # a directory this call did not create is left alone
+    with pytest.raises(InputError, match="ran out before the first trial"):
+        tune(task, out_dir=out, time_budget_s=0.001, record=False)
+    assert (out / "run.json").exists()

@@ -11,14 +11,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from autometa._tune import PRUNERS
 from autometa.cli._common import (
     _URL_HELP,
     _choice,
     _fail,
-    _fmt,
     _interrupt_guard,
     _leaderboard_table,
     _load_task,
@@ -29,6 +27,7 @@ from autometa.cli._common import (
     err,
     out,
 )
+from autometa.cli._progress import TuneProgress
 from autometa.exceptions import AutometaError, AutometaWarning
 from autometa.optimizers import BACKENDS
 from autometa.transfer import TRANSFER_METHODS
@@ -102,12 +101,15 @@ def tune(
     from autometa import tune as run_tune
 
     where = out_dir if out_dir is not None else Path("autometa-out") / Path(data).stem
-    with _interrupt_guard(where):
+    bar = TuneProgress(err, time_budget_s=time_budget, n_trials=n_trials, start=start)
+    with _interrupt_guard(where), bar:
         try:
+            bar.phase(f"loading {Path(data).name}")
             task = _load_task(
                 data, label=label, problem_type=problem_type, metric=metric, seed=seed,
                 time_budget_s=time_budget, sep=sep, categorical_columns=_split(categorical),
             )
+            bar.phase("setting up")
             out_path = out_dir if out_dir is not None else Path("autometa-out") / str(task.name)
             _choice("--backend", backend, BACKENDS)
             _choice("--warm-start", warm_start, [*WARM_STARTERS, "none"])
@@ -130,30 +132,16 @@ def tune(
                 + (f", cluster {dask_scheduler}" if dask_scheduler else ""),
                 highlight=False,
             )
-            progress = Progress(
-                TextColumn("[bold]tuning"), BarColumn(), TextColumn("{task.fields[trials]} trials"),
-                TextColumn("best {task.fields[best]}"), TextColumn("{task.fields[left]}"), TimeElapsedColumn(),
-                console=err, transient=False,
-            )
-            total = float(n_trials) if n_trials else time_budget
-            bar = progress.add_task("tune", total=total, trials=0, best="-", left="")
-
-            def on_trial(p: Any) -> None:
-                done = p.n_trials if n_trials else min(p.elapsed_s, time_budget)
-                left = max(0.0, p.time_budget_s - p.elapsed_s)
-                progress.update(bar, completed=done, trials=p.n_trials, best=_fmt(p.best_score), left=f"{left:.0f} s left")
-
-            with progress, warnings.catch_warnings(record=True) as caught:
+            with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", AutometaWarning)
                 result = run_tune(
                     task, optimizer=backend, warm_start=warm_start, transfer=transfer, prune=prune,
                     metadb=metadb_url, record=record, n_trials=n_trials, out_dir=out_path,
                     families=list(_split(families)) or None, per_trial_time_limit_s=per_trial_limit,
-                    memory_limit_mb=memory_limit_mb, n_jobs=n_jobs, callbacks=[on_trial], start_time=start,
+                    memory_limit_mb=memory_limit_mb, n_jobs=n_jobs, callbacks=[bar.on_trial], start_time=start,
                     n_workers=n_workers, dask_client=dask_scheduler, storage=storage, study_name=study_name,
                     ensemble_size=0 if no_ensemble else ensemble_size,
                 )
-                progress.update(bar, completed=total)
         except AutometaError as exc:
             raise _fail(exc) from None
         except KeyboardInterrupt:

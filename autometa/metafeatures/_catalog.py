@@ -133,7 +133,7 @@ _add(
     _T,
     "MeanAbsCorrelationOfNumericAtts",
     "Mean absolute Pearson correlation over pairs of numeric input attributes (pairwise-complete rows; "
-    "at most 1000 evenly spaced attributes).",
+    "at most 1000 evenly spaced attributes and a seeded sample of at most 100,000 rows).",
     openml=False,
 )
 

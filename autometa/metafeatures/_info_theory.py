@@ -75,11 +75,6 @@ def _nominal_info(table: Table, y: np.ndarray, k: int, class_entropy: float) -> 
     return h_att, np.maximum(h_att + class_entropy - h_joint, 0.0)
 
 
-def _sorted_rows(values: np.ndarray) -> np.ndarray:
-    """Each column of ``values`` sorted, as the rows of a C-ordered array (NaN last)."""
-    return np.sort(values.T, axis=1)
-
-
 def _quantile_edges(sorted_t: np.ndarray, count: np.ndarray, b: int) -> np.ndarray:
     """Quantiles ``1/b, ..., b/b`` of each row's first ``count`` values, interpolated as
     :func:`numpy.quantile` does (``method="linear"``); shape (p, b)."""
@@ -99,8 +94,9 @@ def _quantile_edges(sorted_t: np.ndarray, count: np.ndarray, b: int) -> np.ndarr
 def _numeric_info(table: Table, y: np.ndarray, k: int, class_entropy: float) -> tuple[np.ndarray, np.ndarray]:
     """Entropy and mutual information of each numeric attribute cut into equal-frequency
     bins (``x`` falls in bin ``i`` when ``edge[i-1] < x <= edge[i]``; missing values get
-    their own bin). Exact joint counts without a per-value search: each class's rows are
-    sorted once and the bin edges are located in them."""
+    their own bin). Exact joint counts without a per-value search: column by column, each
+    class's values are sorted and the bin edges are located in them (sorting a contiguous
+    column is fast; gathering whole rows of a tall table is not)."""
     values = table.numeric
     n, p = values.shape
     if p == 0:
@@ -108,23 +104,20 @@ def _numeric_info(table: Table, y: np.ndarray, k: int, class_entropy: float) -> 
     b = n_bins(n)
     missing = table.numeric_missing
     count = (~missing).sum(axis=0)
-    edges = _quantile_edges(_sorted_rows(values), count, b)
-
-    order = np.argsort(y, kind="stable")
-    bounds = np.searchsorted(y[order], np.arange(k + 1))
-    ordered = values[order]
-    ordered_missing = missing[order]
+    class_rows = [np.flatnonzero(y == c) for c in range(k)]
     joint = np.zeros((p, b + 1, k))  # bins x classes, the last bin for missing values
-    for c in range(k):
-        lo, hi = bounds[c], bounds[c + 1]
-        if hi == lo:
-            continue
-        block = _sorted_rows(ordered[lo:hi])
-        present = (~ordered_missing[lo:hi]).sum(axis=0)
-        for j in range(p):
-            upto = np.searchsorted(block[j, : present[j]], edges[j], side="right")
+    for j in range(p):
+        column = values[:, j]
+        edges = _quantile_edges(np.sort(column)[None, :], count[j : j + 1], b)[0]
+        absent = missing[:, j]
+        for c, rows in enumerate(class_rows):
+            if rows.size == 0:
+                continue
+            n_absent = int(np.count_nonzero(absent[rows]))
+            block = np.sort(column[rows])[: rows.size - n_absent]  # NaN sorts last
+            upto = np.searchsorted(block, edges, side="right")
             joint[j, :b, c] = np.diff(upto, prepend=0)
-            joint[j, b, c] = (hi - lo) - present[j]
+            joint[j, b, c] = n_absent
     att = joint.sum(axis=2).ravel()
     starts_att = np.arange(p) * (b + 1)
     h_att = _entropy_of_segments(att, starts_att, float(n))

@@ -13,18 +13,21 @@ _NAN = float("nan")
 
 
 def _observed_levels(table: Table) -> np.ndarray:
-    """Number of distinct non-missing values of each nominal attribute (one bincount)."""
+    """Number of distinct non-missing values of each nominal attribute (a bincount per column)."""
     codes = table.nominal
-    p_cat = codes.shape[1]
-    if p_cat == 0:
-        return np.zeros(0, dtype=np.int64)
-    width = np.maximum(table.n_levels, 1) + 1  # slot 0 collects missing values
-    offsets = np.concatenate(([0], np.cumsum(width)[:-1]))
-    flat = (codes.astype(np.int64) + 1 + offsets[None, :]).ravel()
-    counts = np.bincount(flat, minlength=int(width.sum()))
-    present = counts > 0
-    present[offsets] = False  # the missing-value slots
-    return np.add.reduceat(present.astype(np.int64), offsets)
+    out = np.zeros(codes.shape[1], dtype=np.int64)
+    for j in range(codes.shape[1]):
+        counts = np.bincount(codes[:, j] + 1, minlength=int(table.n_levels[j]) + 1)  # slot 0: missing
+        out[j] = int(np.count_nonzero(counts[1:]))
+    return out
+
+
+def _any_per_row(mask: np.ndarray) -> np.ndarray:
+    """``mask.any(axis=1)``, a column at a time (the columns of a table are contiguous)."""
+    rows = np.zeros(mask.shape[0], dtype=bool)
+    for j in range(mask.shape[1]):
+        rows |= mask[:, j]
+    return rows
 
 
 def simple_features(table: Table) -> dict[str, float]:
@@ -40,11 +43,11 @@ def simple_features(table: Table) -> dict[str, float]:
     if p_num:
         mask = table.numeric_missing
         n_missing += int(mask.sum())
-        missing_rows |= mask.any(axis=1)
+        missing_rows |= _any_per_row(mask)
     if p_cat:
         cat_missing = table.nominal < 0
         n_missing += int(cat_missing.sum())
-        missing_rows |= cat_missing.any(axis=1)
+        missing_rows |= _any_per_row(cat_missing)
     n_missing_rows = int(missing_rows.sum())
 
     n_numeric = p_num + (0 if table.is_classification else 1)

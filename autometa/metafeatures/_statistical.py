@@ -1,7 +1,8 @@
 """Statistical meta-features of the numeric attributes: moments and correlation.
 
-Everything is computed for all columns at once (column sums and one matrix product), with
-missing values skipped.
+Moments are exact, computed over blocks of columns (column sums); the correlation is one
+matrix product, over a seeded subsample of the rows of a tall table. Missing values are
+skipped.
 """
 
 from __future__ import annotations
@@ -11,9 +12,20 @@ import numpy as np
 from autometa.metafeatures._aggregate import SUMMARIES, summarize
 from autometa.metafeatures._table import Table
 
-__all__ = ["statistical_features", "column_moments", "mean_abs_correlation", "MAX_CORRELATION_COLUMNS"]
+__all__ = [
+    "statistical_features",
+    "column_moments",
+    "mean_abs_correlation",
+    "MAX_CORRELATION_COLUMNS",
+    "MAX_CORRELATION_ROWS",
+]
 
 _STATS = ("Means", "StdDev", "Kurtosis", "Skewness")
+
+
+#: Elements (rows x columns) of the blocks of columns :func:`column_moments` works on at
+#: once: every temporary stays a few megabytes, so a tall table is not copied whole.
+_BLOCK_ELEMENTS = 1 << 21
 
 
 def column_moments(values: np.ndarray, missing: np.ndarray | None = None) -> dict[str, np.ndarray]:
@@ -23,7 +35,8 @@ def column_moments(values: np.ndarray, missing: np.ndarray | None = None) -> dic
     ``skewness = sum(d**3) / ((n - 1) * sd**3)`` and ``kurtosis = sum(d**4) / ((n - 1) *
     sd**4) - 3`` with ``d = x - mean`` over the non-missing values. The standard deviation
     of one value is 0 (as Apache Commons Math gives). Skewness needs three values and
-    kurtosis four, and both need a non-constant column; otherwise they are NaN.
+    kurtosis four, and both need a non-constant column; otherwise they are NaN. Exact on
+    every row; computed in blocks of columns, so a tall table costs no copy of itself.
 
     Parameters
     ----------
@@ -32,9 +45,18 @@ def column_moments(values: np.ndarray, missing: np.ndarray | None = None) -> dic
     missing : ndarray of bool, optional
         ``np.isnan(values)``, when already computed.
     """
-    p = values.shape[1]
+    n, p = values.shape
     if missing is None:
         missing = np.isnan(values)
+    step = max(1, _BLOCK_ELEMENTS // max(n, 1))
+    if step >= p:
+        return _block_moments(values, missing)
+    parts = [_block_moments(values[:, j : j + step], missing[:, j : j + step]) for j in range(0, p, step)]
+    return {stat: np.concatenate([part[stat] for part in parts]) for stat in _STATS}
+
+
+def _block_moments(values: np.ndarray, missing: np.ndarray) -> dict[str, np.ndarray]:
+    p = values.shape[1]
     any_missing = bool(missing.any())
     if any_missing:
         count = (~missing).sum(axis=0).astype(np.float64)
@@ -73,6 +95,11 @@ def column_moments(values: np.ndarray, missing: np.ndarray | None = None) -> dic
 #: Wider tables use this many numeric columns (evenly spaced) for the correlation; its
 #: cost grows with the square of the width.
 MAX_CORRELATION_COLUMNS = 1000
+#: Taller tables use a seeded random subsample of this many rows for the correlation (the
+#: mean of |r| over a 100,000-row sample is within about 0.003 of its value on all rows).
+MAX_CORRELATION_ROWS = 100_000
+#: Seed of that subsample, fixed so that a table's meta-features never depend on a run's seed.
+CORRELATION_SEED = 0
 
 
 def mean_abs_correlation(values: np.ndarray, missing: np.ndarray | None = None) -> float:
@@ -80,7 +107,13 @@ def mean_abs_correlation(values: np.ndarray, missing: np.ndarray | None = None) 
     both columns are present (as :meth:`pandas.DataFrame.corr`). Pairs with a constant
     column or fewer than two common rows are left out; NaN when no pair is left. Tables
     with more than :data:`MAX_CORRELATION_COLUMNS` numeric columns use that many, evenly
-    spaced in column order."""
+    spaced in column order, and tables with more than :data:`MAX_CORRELATION_ROWS` rows a
+    seeded random subsample (sorted, :data:`CORRELATION_SEED`) of that many rows."""
+    if values.shape[0] > MAX_CORRELATION_ROWS:
+        rows = np.sort(np.random.default_rng(CORRELATION_SEED).choice(values.shape[0], MAX_CORRELATION_ROWS,
+                                                                      replace=False))
+        values = values[rows]
+        missing = np.isnan(values) if missing is None else missing[rows]
     if missing is None:
         missing = np.isnan(values)
     if values.shape[1] > MAX_CORRELATION_COLUMNS:
@@ -124,15 +157,14 @@ def statistical_features(table: Table) -> dict[str, float]:
     """Summaries of the per-attribute moments (OpenML's ``Statistical`` characterizer)
     and the mean absolute correlation between numeric input attributes."""
     values = table.numeric
-    missing = table.numeric_missing
-    if not table.is_classification:  # OpenML treats a numeric target as a numeric attribute
-        values = np.column_stack([values, table.y_values])
-        missing = np.column_stack([missing, np.zeros(len(table.y_values), dtype=bool)])
     out: dict[str, float] = {}
     if values.shape[1]:
-        moments = column_moments(values, missing)
+        moments = column_moments(values, table.numeric_missing)
     else:
         moments = {stat: np.zeros(0) for stat in _STATS}
+    if not table.is_classification:  # OpenML treats a numeric target as a numeric attribute
+        target = column_moments(table.y_values[:, None], np.zeros((len(table.y_values), 1), dtype=bool))
+        moments = {stat: np.concatenate([moments[stat], target[stat]]) for stat in _STATS}
     for stat in _STATS:
         summary = summarize(moments[stat])
         for s in SUMMARIES:

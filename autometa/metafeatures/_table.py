@@ -25,6 +25,8 @@ class Table:
         Numeric input attributes; NaN marks a missing (or infinite) value.
     nominal : ndarray of shape (n, p_cat), int32
         Category codes of the nominal input attributes; -1 marks a missing value.
+        Column-major, as ``numeric`` usually is (a view of the frame's float block), so
+        that per-column passes over a tall table read contiguous memory.
     n_levels : ndarray of shape (p_cat,), int64
         Number of categories of each nominal attribute (declared categories of a
         categorical dtype, observed values otherwise).
@@ -121,13 +123,16 @@ def make_table(X: pd.DataFrame, y: pd.Series, problem_type: str) -> Table:
     n = len(y)
 
     if numeric_cols:
+        # A view of the frame's float block when it has one (no copy of a tall table);
+        # only infinities force a copy.
         numeric = X[numeric_cols].to_numpy(dtype=np.float64, na_value=np.nan)
-        if not np.isfinite(numeric).all():
-            numeric = np.where(np.isfinite(numeric), numeric, np.nan)
+        infinite = np.isinf(numeric)
+        if infinite.any():
+            numeric = np.where(infinite, np.nan, numeric)
     else:
         numeric = np.empty((n, 0), dtype=np.float64)
 
-    nominal = np.empty((n, len(nominal_cols)), dtype=np.int32)
+    nominal = np.empty((n, len(nominal_cols)), dtype=np.int32, order="F")  # contiguous columns
     n_levels = np.zeros(len(nominal_cols), dtype=np.int64)
     for j, col in enumerate(nominal_cols):
         codes, k = _codes(X[col])
