@@ -105,7 +105,8 @@ def test_build_writes_new_trials_in_the_shipped_format_and_resumes(meta: Path, t
     pd.testing.assert_frame_equal(pd.read_csv(meta / B.TUNED_DIR / f"{STEM}.csv"), out)
     manifest = B.write_manifest(meta, 3, 0, 30.0, 300.0, [again])
     assert manifest["tuned"]["counts"] == {"tasks": 1, "tasks_classification": 1, "tasks_regression": 0,
-                                           "evaluations": 3}
+                                           "evaluations": 3,
+                                           "new_trials_per_task": {"min": 3, "median": 3.0, "max": 3}}
     assert "3-fold" in manifest["tuned"]["protocol"]["resampling"]
 
 
