@@ -159,3 +159,18 @@ def test_every_store_loads_the_tuned_optima_apart_from_the_fixed_design(meta: Pa
     # a store that held the older build gets the tuned rows on top when it loads the newer one
     load_shipped(old, meta)
     assert old.info()["sources"][TUNED_SOURCE]["evaluations"] == 2
+
+
+def test_load_shipped_command_reports_the_tuned_optima(meta: Path, tmp_path: Path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from autometa.cli import app
+
+    _tuned_rows(meta)
+    monkeypatch.setenv("AUTOMETA_METADATA_DIR", str(meta))
+    url = f"sqlite:///{tmp_path / 'x.sqlite'}"
+    res = CliRunner().invoke(app, ["metadb", "load-shipped", "--url", url])
+    assert res.exit_code == 0, res.output
+    assert f"tuned optima ({TUNED_SOURCE}): 2 evaluations (2 new)" in res.stdout
+    res = CliRunner().invoke(app, ["metadb", "load-shipped", "--url", url])
+    assert "2 evaluations (0 new)" in res.stdout
