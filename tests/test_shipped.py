@@ -144,7 +144,8 @@ def test_the_package_list_names_every_subpackage():
     packages = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     on_disk = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "autometa").rglob("__init__.py")}
     assert on_disk - packages == set()
-    data = {"autometa._metadata", "autometa._metadata.evaluations", "autometa._metadata.metafeatures"}
+    data = {"autometa._metadata", "autometa._metadata.evaluations", "autometa._metadata.evaluations_tuned",
+            "autometa._metadata.metafeatures"}
     assert packages - on_disk == data
 
 

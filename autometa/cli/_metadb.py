@@ -60,7 +60,7 @@ def metadb_load_shipped(
     url: Annotated[str | None, typer.Option("--url", help=_URL_HELP)] = None,
 ) -> None:
     """Load the meta-dataset shipped with autometa into a store now (any store also loads it on its first read)."""
-    from autometa.metadb import SHIPPED_SOURCE, SQLMetaDB, load_shipped, shipped_dir
+    from autometa.metadb import SHIPPED_SOURCE, TUNED_SOURCE, SQLMetaDB, load_shipped, shipped_dir
 
     try:
         directory = shipped_dir()
@@ -68,7 +68,9 @@ def metadb_load_shipped(
             raise InputError("No shipped meta-dataset: $AUTOMETA_METADATA_DIR is 'none', or this installation of "
                              "autometa lacks its package data autometa/_metadata (reinstall autometa).")
         db = SQLMetaDB(url, shipped=False)
-        before = db.info()["sources"].get(SHIPPED_SOURCE, {}).get("evaluations", 0)
+        sources_before = db.info()["sources"]
+        before = sources_before.get(SHIPPED_SOURCE, {}).get("evaluations", 0)
+        tuned_before = sources_before.get(TUNED_SOURCE, {}).get("evaluations", 0)
         t0 = time.perf_counter()
         manifest = load_shipped(db, directory)
         elapsed = time.perf_counter() - t0
@@ -79,6 +81,10 @@ def metadb_load_shipped(
     out.print(f"loaded {SHIPPED_SOURCE} (built {manifest.get('updated_at', '?')}) from {directory} into {info['url']} "
               f"in {elapsed:.1f} s: {shipped['tasks']} tasks, {shipped['evaluations']} evaluations "
               f"({shipped['evaluations'] - before} new)", highlight=False, soft_wrap=True)
+    tuned = info["sources"].get(TUNED_SOURCE)
+    if tuned:
+        out.print(f"  and its tuned optima ({TUNED_SOURCE}): {tuned['evaluations']} evaluations "
+                  f"({tuned['evaluations'] - tuned_before} new)", highlight=False, soft_wrap=True)
 
 
 @metadb_app.command("import-openml")

@@ -12,7 +12,7 @@ from autometa.metadb._autosklearn import (
 from autometa.metadb._lcdb import LCDB_METRICS, LCDBImport, import_lcdb
 from autometa.metadb._open import cache_dir, open_metadb
 from autometa.metadb._openml import OPENML_TO_METRIC, OpenMLImport, import_openml
-from autometa.metadb._schema import MEAN_SPLIT, SCHEMA_VERSION
+from autometa.metadb._schema import MEAN_SPLIT, SCHEMA_VERSION, TUNED_SOURCE
 from autometa.metadb._shipped import SHIPPED_SOURCE, load_shipped, shipped_dir
 from autometa.metadb._store import EvalRecord, SQLMetaDB, default_url
 
@@ -31,6 +31,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "SHIPPED_SOURCE",
     "SQLMetaDB",
+    "TUNED_SOURCE",
     "cache_dir",
     "default_url",
     "import_autosklearn",

@@ -22,6 +22,7 @@ from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueCo
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "TUNED_SOURCE",
     "Base",
     "Source",
     "TaskRow",
@@ -39,6 +40,10 @@ __all__ = [
 SCHEMA_VERSION = "1"
 #: The ``split`` value of an evaluation that summarizes all splits (mean of the scores).
 MEAN_SPLIT = -1
+#: The source of the shipped tuned optima (metadata/evaluations_tuned/): one SMAC search per
+#: suite task, each with configurations of its own, so left out of the cross-task reads of
+#: :class:`~autometa.metadb.SQLMetaDB` unless asked for (``tuned=True``).
+TUNED_SOURCE = "autometa-suite-tuned"
 
 
 def _now() -> str:

@@ -1,5 +1,6 @@
 """The meta-dataset shipped with autometa, loaded into a store: tasks, their meta-features,
-the fixed design and its evaluations.
+the fixed design and its evaluations, and the tuned optima (a SMAC search per task started
+from its fixed design, ``evaluations_tuned/``, loaded under :data:`TUNED_SOURCE`).
 
 It is built by experiments/build_metadb.py into the repository's ``metadata/`` directory and
 installed as the package data ``autometa._metadata`` (pyproject.toml maps that directory),
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,13 +20,15 @@ import pandas as pd
 from sqlalchemy import select, update
 
 from autometa.exceptions import InputError
-from autometa.metadb._schema import MEAN_SPLIT, Source
+from autometa.metadb._schema import MEAN_SPLIT, TUNED_SOURCE, Source
 from autometa.metadb._store import EvalRecord, SQLMetaDB
 
-__all__ = ["build_of", "load_shipped", "loaded_build", "shipped_dir", "SHIPPED_SOURCE"]
+__all__ = ["build_of", "load_shipped", "loaded_build", "shipped_dir", "SHIPPED_SOURCE", "TUNED_SOURCE"]
 
 SHIPPED_SOURCE = "autometa-suite"
 _PACKAGE = "autometa._metadata"
+#: The directory of the tuned optima inside a shipped meta-dataset (absent in older builds).
+_TUNED_DIR = "evaluations_tuned"
 _METRIC_COLUMNS = ("balanced_accuracy", "accuracy", "roc_auc", "log_loss", "rmse", "mae", "r2")
 
 
@@ -96,12 +100,14 @@ def load_shipped(db: SQLMetaDB, directory: str | os.PathLike[str] | None = None)
     versions = {"protocol": manifest.get("protocol"), "versions": manifest.get("versions")}
     db.add_source(SHIPPED_SOURCE, "own", description=manifest.get("description", ""), versions=versions)
     db.add_configurations(config_of.values())
-    for f in sorted((d / "evaluations").glob("*.csv")):
-        task_id = f.stem.replace("__", "/")
-        if task_id not in suite.index:
-            continue
+    added: set[str] = set()
+
+    def add_task(task_id: str, stem: str) -> None:
+        if task_id in added:
+            return
+        added.add(task_id)
         row = suite.loc[task_id]
-        mf_path = d / "metafeatures" / f"{f.stem}.json"
+        mf_path = d / "metafeatures" / f"{stem}.json"
         mf = json.loads(mf_path.read_text()) if mf_path.is_file() else {}
         db.add_task(
             task_id, source=SHIPPED_SOURCE, problem_type=str(row["problem_type"]), target=str(row["target"]),
@@ -111,6 +117,12 @@ def load_shipped(db: SQLMetaDB, directory: str | os.PathLike[str] | None = None)
         )
         if mf:
             db.add_metafeatures(task_id, mf["values"], extractor="autometa", version=str(mf["extractor_version"]))
+
+    for f in sorted((d / "evaluations").glob("*.csv")):
+        task_id = f.stem.replace("__", "/")
+        if task_id not in suite.index:
+            continue
+        add_task(task_id, f.stem)
         ev = pd.read_csv(f)
         records = [
             EvalRecord(
@@ -121,8 +133,36 @@ def load_shipped(db: SQLMetaDB, directory: str | os.PathLike[str] | None = None)
             for r in ev.to_dict("records") if r["config_hash"] in config_of
         ]
         db.add_evaluations(task_id, records, source=SHIPPED_SOURCE)
+    _load_tuned(db, d, manifest, suite, add_task)
     with db.engine.begin() as conn:
         conn.execute(update(Source).where(Source.name == SHIPPED_SOURCE).values(
             versions=json.dumps({**versions, "updated_at": build_of(d)}, sort_keys=True, default=str)
         ))
     return manifest
+
+
+def _load_tuned(db: SQLMetaDB, d: Path, manifest: dict[str, Any], suite: pd.DataFrame,
+                add_task: Callable[[str, str], None]) -> None:
+    """The tuned optima of a shipped directory (none in builds before them): one CSV per
+    task in the fixed design's columns plus each configuration's JSON, under TUNED_SOURCE."""
+    files = sorted((d / _TUNED_DIR).glob("*.csv"))
+    if not files:
+        return
+    tuned = manifest.get("tuned") or {}
+    db.add_source(TUNED_SOURCE, "own", description=str(tuned.get("description", "")),
+                  versions={"protocol": tuned.get("protocol"), "versions": tuned.get("versions")})
+    for f in files:
+        task_id = f.stem.replace("__", "/")
+        if task_id not in suite.index:
+            continue
+        add_task(task_id, f.stem)
+        ev = pd.read_csv(f)
+        records = [
+            EvalRecord(
+                json.loads(r["config_json"]),
+                {m: r[m] for m in _METRIC_COLUMNS if m in ev.columns and pd.notna(r[m])},
+                MEAN_SPLIT, str(r["status"]), r["fit_time_s"], "",
+            )
+            for r in ev.to_dict("records")
+        ]
+        db.add_evaluations(task_id, records, source=TUNED_SOURCE)

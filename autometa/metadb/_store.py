@@ -19,6 +19,7 @@ from autometa.exceptions import InputError
 from autometa.metadb._schema import (
     MEAN_SPLIT,
     SCHEMA_VERSION,
+    TUNED_SOURCE,
     Base,
     Configuration,
     Ensemble,
@@ -497,10 +498,17 @@ class SQLMetaDB:
             return {h: json.loads(c) for h, c in conn.execute(q).all()}
 
     def performance_matrix(
-        self, metric: str, *, family: str | None = None, source: str | None = None, split: int = MEAN_SPLIT
+        self, metric: str, *, family: str | None = None, source: str | None = None, split: int = MEAN_SPLIT,
+        tuned: bool = False,
     ) -> pd.DataFrame:
         """Task x configuration matrix of ``metric`` (rows: task names, columns: config
-        hashes); missing or failed evaluations are NaN."""
+        hashes); missing or failed evaluations are NaN.
+
+        The shipped tuned optima (source :data:`~autometa.metadb.TUNED_SOURCE`) are left
+        out unless ``tuned=True`` or ``source`` names them: each of their configurations
+        was evaluated on one task only, so they would add thousands of columns of one
+        value each to a matrix that portfolios and tunability read as dense.
+        """
         self._before_read()
         q = (
             select(TaskRow.name, Configuration.hash, func.avg(Score.value))
@@ -516,6 +524,8 @@ class SQLMetaDB:
             q = q.where(Family.name == family)
         if source is not None:
             q = q.join(Source, Source.id == Evaluation.source_id).where(Source.name == source)
+        elif not tuned:
+            q = q.join(Source, Source.id == Evaluation.source_id).where(Source.name != TUNED_SOURCE)
         with self.engine.connect() as conn:
             long = pd.DataFrame(conn.execute(q).all(), columns=["task", "config", "value"])
         if long.empty:
@@ -525,21 +535,25 @@ class SQLMetaDB:
         return wide
 
     def best_configs(
-        self, task: str, *, metric: str, k: int = 5, greater_is_better: bool = True, family: str | None = None
+        self, task: str, *, metric: str, k: int = 5, greater_is_better: bool = True, family: str | None = None,
+        tuned: bool = True,
     ) -> list[tuple[dict[str, Any], float]]:
-        """The ``k`` best stored configurations of a task by ``metric``: ``(config, score)``."""
-        col = self.performance_matrix(metric, family=family)
+        """The ``k`` best stored configurations of a task by ``metric``: ``(config, score)``;
+        its tuned optima included unless ``tuned=False``."""
+        col = self.performance_matrix(metric, family=family, tuned=tuned)
         if col.empty or task not in col.index:
             return []
         row = col.loc[task].dropna().sort_values(ascending=not greater_is_better).head(k)
         configs = self.configurations(family)
         return [(configs[h], float(v)) for h, v in row.items()]
 
-    def scores(self, task: str, *, split: int = MEAN_SPLIT) -> dict[str, dict[str, Any]]:
+    def scores(self, task: str, *, split: int = MEAN_SPLIT, tuned: bool = False) -> dict[str, dict[str, Any]]:
         """Every stored evaluation of one task, by configuration hash: ``{"scores":
         {metric: value}, "status": str, "fit_time_s": float or None}``. Several
         evaluations of one configuration (sources, runs) are averaged; the status is
-        ``"ok"`` when any of them succeeded."""
+        ``"ok"`` when any of them succeeded. The task's tuned optima (source
+        :data:`~autometa.metadb.TUNED_SOURCE`) only with ``tuned=True``, so that a replay
+        of the stored scores keeps the fixed design's landscape unless asked."""
         q = (
             select(Configuration.hash, Evaluation.id, Evaluation.status, Evaluation.fit_time_s, Score.metric, Score.value)
             .select_from(Evaluation)
@@ -548,6 +562,8 @@ class SQLMetaDB:
             .outerjoin(Score, Score.evaluation_id == Evaluation.id)
             .where((TaskRow.name == task) & (Evaluation.split == split))
         )
+        if not tuned:
+            q = q.join(Source, Source.id == Evaluation.source_id).where(Source.name != TUNED_SOURCE)
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
         acc: dict[str, dict[str, Any]] = {}
