@@ -1,5 +1,6 @@
-"""Meta-learning: MAML, first-order MAML, Reptile, ANIL, Meta-SGD (torch.func, tasks
-vmapped) and Prototypical Networks; regression task families and few-shot image episodes
+"""Meta-learning: MAML, first-order MAML, Reptile, ANIL, Meta-SGD, implicit MAML (torch.func,
+tasks vmapped); Prototypical, Matching and Relation Networks; the black-box SNAIL; the
+Bayesian ALPaCA (calibrated predictive uncertainty); regression task families and few-shot image episodes
 (an offline glyph benchmark rendered from the Hershey fonts, and Omniglot from a local copy).
 
 Needs torch (an optional dependency: ``pip install torch==2.13.0``); importing this
@@ -47,7 +48,10 @@ from autometa.metalearn._algorithms import (  # noqa: E402
     Reptile,
     TaskDistribution,
 )
+from autometa.metalearn._bayesian import ALPaCA, GaussianPredictor, gaussian_nll  # noqa: E402
+from autometa.metalearn._blackbox import SNAIL  # noqa: E402
 from autometa.metalearn._episodes import GlyphTasks, OmniglotTasks, sample_episodes  # noqa: E402
+from autometa.metalearn._episodic import EpisodePredictor, EpisodicLearner  # noqa: E402
 from autometa.metalearn._functional import (  # noqa: E402
     InnerLoop,
     accuracy,
@@ -57,6 +61,8 @@ from autometa.metalearn._functional import (  # noqa: E402
     mse_loss,
 )
 from autometa.metalearn._glyphs import ALPHABETS, GLYPH_DATA_VERSION, Alphabet, GlyphDataset, load_glyph_dataset  # noqa: E402
+from autometa.metalearn._implicit import IMAML, conjugate_gradient  # noqa: E402
+from autometa.metalearn._metric import MatchingNet, RelationNet, nll_loss, relation_mse_loss  # noqa: E402
 from autometa.metalearn._tasks import HarmonicTasks, LineTasks, SinusoidTasks, TaskBatch  # noqa: E402
 from autometa.metalearn._trainer import (  # noqa: E402
     ALGORITHMS,
@@ -69,18 +75,25 @@ from autometa.metalearn._trainer import (  # noqa: E402
 __all__ = [
     "ALGORITHMS",
     "ALPHABETS",
+    "ALPaCA",
     "ANIL",
     "FOMAML",
     "GLYPH_DATA_VERSION",
+    "IMAML",
     "MAML",
+    "SNAIL",
     "AdaptedModel",
     "Alphabet",
     "BaseMetaLearner",
+    "EpisodePredictor",
+    "EpisodicLearner",
+    "GaussianPredictor",
     "GlyphDataset",
     "GlyphTasks",
     "HarmonicTasks",
     "InnerLoop",
     "LineTasks",
+    "MatchingNet",
     "MetaLearnProgress",
     "MetaLearnResult",
     "MetaSGD",
@@ -90,6 +103,7 @@ __all__ = [
     "OmniglotTasks",
     "ProtoNet",
     "PrototypeClassifier",
+    "RelationNet",
     "Reptile",
     "SinusoidTasks",
     "TASK_FAMILIES",
@@ -97,12 +111,16 @@ __all__ = [
     "TaskDistribution",
     "accuracy",
     "adapt",
+    "conjugate_gradient",
     "cross_entropy_loss",
     "evaluate_adaptation",
     "fit_meta",
+    "gaussian_nll",
     "load_glyph_dataset",
     "make_convnet",
     "make_mlp",
     "mse_loss",
+    "nll_loss",
+    "relation_mse_loss",
     "sample_episodes",
 ]
