@@ -16,6 +16,7 @@ from test_metalearn_algorithms import clusters  # noqa: E402
 from autometa.exceptions import InputError  # noqa: E402
 from autometa.metalearn import (  # noqa: E402
     IMAML,
+    MAML,
     SNAIL,
     ALPaCA,
     GaussianPredictor,
@@ -249,3 +250,48 @@ def test_short_snail_run_learns_to_read_the_support_set():
     learner.meta_train(Clusters(), iterations=150, meta_batch_size=8, outer_lr=3e-3, seed=0)
     test = clusters(100, ways=3, shots=2, queries=4, seed=999, spread=0.5).to(torch.float32)
     assert float(learner.evaluate(test, metric=accuracy)[0].mean()) > 0.8  # chance: 1/3
+
+
+# --- the folded conv-net path ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["MAML", "FOMAML", "Reptile", "ANIL", "MetaSGD", "ProtoNet"])
+def test_the_folded_conv_net_path_equals_vmap_and_the_loop(name):
+    import autometa.metalearn as ml
+
+    g = torch.Generator().manual_seed(0)
+    batch = TaskBatch(torch.rand(3, 6, 1, 12, 12, generator=g, dtype=torch.float64),
+                      torch.arange(3).repeat(2).expand(3, -1).contiguous(),
+                      torch.rand(3, 9, 1, 12, 12, generator=g, dtype=torch.float64),
+                      torch.arange(3).repeat(3).expand(3, -1).contiguous())  # fmt: skip
+    steps = {}
+    for path in ("fold", "vmap", "loop"):
+        kwargs = {"vectorize": path != "loop", "fold": None if path == "fold" else False}
+        if name == "ProtoNet":
+            learner = ml.ProtoNet(make_convnet(None, channels=(4, 4), image_size=12, seed=1, dtype=torch.float64),
+                                  **kwargs)  # fmt: skip
+        else:
+            learner = getattr(ml, name)(make_convnet(3, channels=(4, 4), image_size=12, seed=1, dtype=torch.float64),
+                                        inner_steps=2, inner_lr=0.3, loss_fn=cross_entropy_loss, **kwargs)  # fmt: skip
+        assert learner.folds == (path == "fold")
+        steps[path] = learner.meta_gradient(batch)
+    for other in ("vmap", "loop"):
+        for key, value in steps["fold"].grads.items():
+            torch.testing.assert_close(value, steps[other].grads[key])
+        assert steps["fold"].query_loss == pytest.approx(steps[other].query_loss)
+
+
+def test_folding_is_refused_where_it_cannot_hold_and_skipped_for_other_losses():
+    with pytest.raises(InputError, match="not a foldable conv net"):
+        MAML(make_mlp(), fold=True)
+    with pytest.raises(InputError, match="no folded path"):
+        IMAML(make_convnet(5, channels=(4, 4)), loss_fn=cross_entropy_loss, fold=True)
+    bn_tracked = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2), torch.nn.Flatten(),
+                                     torch.nn.Linear(2 * 26 * 26, 3))  # fmt: skip
+    assert not MAML(bn_tracked, loss_fn=cross_entropy_loss).folds  # running statistics: buffers
+
+    def own_loss(logits, target):
+        return cross_entropy_loss(logits, target)
+
+    assert not MAML(make_convnet(5, channels=(4, 4)), loss_fn=own_loss).folds  # a loss we cannot vouch is a mean
+    assert MAML(make_convnet(5, channels=(4, 4)), loss_fn=own_loss, fold=True).folds

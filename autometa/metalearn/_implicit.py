@@ -84,8 +84,8 @@ class IMAML(BaseMetaLearner):
         ``theta``.
     cg_steps : int
         Conjugate-gradient iterations per task (>= 1).
-    loss_fn, vectorize, amp
-        As in :class:`BaseMetaLearner`.
+    loss_fn, vectorize, amp, fold
+        As in :class:`BaseMetaLearner` (iMAML has no folded path: it vmaps).
     """
 
     def __init__(
@@ -99,9 +99,10 @@ class IMAML(BaseMetaLearner):
         loss_fn: LossFn = mse_loss,
         vectorize: bool = True,
         amp: bool = False,
+        fold: bool | None = None,
     ) -> None:
         super().__init__(model, inner_steps=inner_steps, inner_lr=inner_lr, loss_fn=loss_fn, vectorize=vectorize,
-                         amp=amp)  # fmt: skip
+                         amp=amp, fold=fold)  # fmt: skip
         if not (isinstance(regularization, int | float) and regularization > 0):
             raise InputError(f"The 'regularization' parameter of IMAML must be > 0; got {regularization!r}.")
         if isinstance(cg_steps, bool) or not isinstance(cg_steps, int) or cg_steps < 1:
