@@ -21,7 +21,7 @@ of a 95% t interval over seeds (t = 4.30 for 3 seeds); the CSV holds every run.
     nice -n 10 PYTHONPATH=. python experiments/bench_metalearn_seeds.py --part glyphs --settings 5w1s
 
 Writes experiments/results/bench_metalearn_seeds_<part>.csv, .md and .png; rows of earlier
-runs of other settings are kept (a re-run of a setting replaces its rows).
+runs are kept unless this run redoes their (setting, algorithm) pair.
 """
 
 from __future__ import annotations
@@ -198,9 +198,11 @@ def write(args: argparse.Namespace, rows: list[dict], curves: dict, header: dict
     RESULTS.mkdir(exist_ok=True)
     frame = pd.DataFrame(rows)
     csv = RESULTS / f"{stem}.csv"
-    if csv.is_file():  # keep the rows of other settings from earlier runs
+    if csv.is_file():  # keep the rows of the other (setting, algorithm) pairs from earlier runs
         old = pd.read_csv(csv)
-        frame = pd.concat([old[~old["setting"].isin(frame["setting"].unique())], frame], ignore_index=True)
+        redone = set(zip(frame["setting"], frame["algorithm"], strict=True))
+        keep = [(s, a) not in redone for s, a in zip(old["setting"], old["algorithm"], strict=True)]
+        frame = pd.concat([old[keep], frame], ignore_index=True)
     frame.to_csv(csv, index=False)
     score = "mse" if args.part == "sinusoid" else "accuracy"
     lines = [f"# Meta-learners at equal CPU budget, {frame['seed'].nunique()} seeds: "
@@ -222,7 +224,8 @@ def write(args: argparse.Namespace, rows: list[dict], curves: dict, header: dict
                   f"{max(1, args.test_tasks * 3 // 10)} at 20-way), 15 queries per class.", ""]
     lines += [f"Machine: {platform.machine()}, {os.cpu_count()} cores shared with other jobs (load average "
               f"{header['load_start']:.1f} at the start, {header['load_end']:.1f} at the end), torch {version('torch')}. "
-              f"This run: {header['wall'] / 60:.1f} min wall, {header['cpu'] / 60:.1f} min CPU. "
+              f"The last run of this script (it may have redone only some rows): {header['wall'] / 60:.1f} min wall, "
+              f"{header['cpu'] / 60:.1f} min CPU. "
               "Short budgets: the tables rank the learners at equal small CPU cost, not at convergence. "
               "± is the half-width of a 95% t interval over seeds (seed: initialization and meta-batches).", ""]
     for setting, group in frame.groupby("setting", sort=False):

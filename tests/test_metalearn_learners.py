@@ -19,10 +19,10 @@ from autometa.metalearn import (  # noqa: E402
     MAML,
     SNAIL,
     ALPaCA,
-    GaussianPredictor,
     MatchingNet,
     RelationNet,
     SinusoidTasks,
+    StudentTPredictor,
     TaskBatch,
     accuracy,
     conjugate_gradient,
@@ -179,20 +179,29 @@ def test_classifiers_refuse_regression_targets_and_alpaca_refuses_labels():
 # --- ALPaCA: the posterior is exact, the uncertainty calibrated ---------------------------
 
 
-def test_alpaca_predictive_mean_is_the_ridge_solution_and_variance_the_posterior_one():
+def test_alpaca_predictive_is_the_normal_inverse_gamma_posterior():
     features = make_mlp(1, (6,), 4, seed=2, dtype=torch.float64)
-    learner = ALPaCA(features, feature_dim=4)  # prior: mean 0, precision I, noise 0.1
+    learner = ALPaCA(features, feature_dim=4)  # prior: mean 0, precision I, a0 = 2, b0 = 0.2
     batch = sinusoids(1, seed=7, k=8)
     sx, sy, qx = batch.support_x[0], batch.support_y[0], batch.query_x[0]
-    mean, var = learner.adapt(sx, sy).distribution(qx)
+    predictor = learner.adapt(sx, sy)
+    dist = predictor.distribution(qx)
     with torch.no_grad():
         phi, phi_q = features(sx).numpy(), features(qx).numpy()
+    y = sy.numpy()
     precision = np.eye(4) + phi.T @ phi
-    weights = np.linalg.solve(precision, phi.T @ sy.numpy())
-    np.testing.assert_allclose(mean.numpy(), phi_q @ weights, rtol=1e-8)
+    weights = np.linalg.solve(precision, phi.T @ y)  # the ridge solution
+    an = 2.0 + len(y) / 2
+    bn = 0.2 + 0.5 * float((y.T @ y - weights.T @ precision @ weights).item())
     quad = np.einsum("ij,jk,ik->i", phi_q, np.linalg.inv(precision), phi_q)
-    np.testing.assert_allclose(var.numpy()[:, 0], 0.1 * (1 + quad), rtol=1e-8)
-    assert isinstance(learner.adapt(sx, sy), GaussianPredictor)
+    np.testing.assert_allclose(dist.loc.numpy(), phi_q @ weights, rtol=1e-8)
+    np.testing.assert_allclose(dist.scale.numpy()[:, 0] ** 2, bn / an * (1 + quad), rtol=1e-8)
+    np.testing.assert_allclose(dist.df.numpy(), 2 * an)
+    torch.testing.assert_close(predictor(qx), dist.loc)
+    assert isinstance(predictor, StudentTPredictor)
+    # the noise is inferred per task: the same features on a 10x louder task give 10x wider intervals (nearly)
+    loud = learner.adapt(sx, 10 * sy).distribution(qx).scale
+    assert 5 < float((loud / dist.scale).median()) <= 10
 
 
 def test_short_alpaca_sinusoid_run_is_accurate_and_calibrated():

@@ -48,7 +48,7 @@ from autometa.metalearn._algorithms import (  # noqa: E402
     Reptile,
     TaskDistribution,
 )
-from autometa.metalearn._bayesian import ALPaCA, GaussianPredictor, gaussian_nll  # noqa: E402
+from autometa.metalearn._bayesian import ALPaCA, StudentTPredictor, student_t_nll  # noqa: E402
 from autometa.metalearn._blackbox import SNAIL  # noqa: E402
 from autometa.metalearn._episodes import GlyphTasks, OmniglotTasks, sample_episodes  # noqa: E402
 from autometa.metalearn._episodic import EpisodePredictor, EpisodicLearner  # noqa: E402
@@ -87,7 +87,6 @@ __all__ = [
     "BaseMetaLearner",
     "EpisodePredictor",
     "EpisodicLearner",
-    "GaussianPredictor",
     "GlyphDataset",
     "GlyphTasks",
     "HarmonicTasks",
@@ -106,6 +105,7 @@ __all__ = [
     "RelationNet",
     "Reptile",
     "SinusoidTasks",
+    "StudentTPredictor",
     "TASK_FAMILIES",
     "TaskBatch",
     "TaskDistribution",
@@ -115,7 +115,6 @@ __all__ = [
     "cross_entropy_loss",
     "evaluate_adaptation",
     "fit_meta",
-    "gaussian_nll",
     "load_glyph_dataset",
     "make_convnet",
     "make_mlp",
@@ -123,4 +122,5 @@ __all__ = [
     "nll_loss",
     "relation_mse_loss",
     "sample_episodes",
+    "student_t_nll",
 ]

@@ -406,6 +406,31 @@ class BaseMetaLearner(ABC):
             names=self.adapted_names,
         )
 
+    def _evaluate_folded(
+        self,
+        params: Params,
+        batch: TaskBatch,
+        steps: Sequence[int],
+        metric: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None,
+    ) -> dict[int, torch.Tensor]:
+        """:meth:`evaluate` on the folded conv net (the same numbers as the vmapped adaptation)."""
+        checkpoints = sorted(set(steps))
+        if not checkpoints or checkpoints[0] < 0:
+            raise InputError(f"The 'steps' parameter of evaluate must list ints >= 0; got {list(steps)!r}.")
+        assert isinstance(self.model, nn.Sequential)
+        score = self.loss_fn if metric is None else metric
+        tasks = len(batch)
+        current = {n: v.expand(tasks, *v.shape) for n, v in self._model_params(params).items()}
+        lr, done, out = self._inner_lr(params), 0, {}
+        with torch.no_grad(), self._autocast():  # torch.func.grad inside still differentiates
+            for target in checkpoints:
+                current = fold_adapt(self.model, current, batch.support_x, batch.support_y, steps=target - done,
+                                     lr=lr, loss_fn=self.loss_fn, names=self.adapted_names)  # fmt: skip
+                done = target
+                predictions = fold_predict(self.model, current, batch.query_x)
+                out[target] = torch.stack([score(predictions[i], batch.query_y[i]) for i in range(tasks)])
+        return {k: v.float().cpu() for k, v in out.items()}
+
     def evaluate(
         self,
         batch: TaskBatch,
@@ -413,7 +438,8 @@ class BaseMetaLearner(ABC):
         steps: Sequence[int] | None = None,
         metric: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     ) -> dict[int, torch.Tensor]:
-        """Query ``metric`` (the loss by default) of every task after adaptation, vmapped.
+        """Query ``metric`` (the loss by default) of every task after adaptation, vmapped
+        (folded on the conv net, see :attr:`folds`).
 
         Parameters
         ----------
@@ -430,6 +456,8 @@ class BaseMetaLearner(ABC):
         """
         params = {name: p.detach() for name, p in self.meta_parameters().items()}
         batch = batch.to(device=self.device)
+        if self.folds:
+            return self._evaluate_folded(params, batch, (self.inner.steps,) if steps is None else steps, metric)
         with self._autocast():
             scores = evaluate_adaptation(
                 self.model,
