@@ -304,3 +304,24 @@ def test_folding_is_refused_where_it_cannot_hold_and_skipped_for_other_losses():
 
     assert not MAML(make_convnet(5, channels=(4, 4)), loss_fn=own_loss).folds  # a loss we cannot vouch is a mean
     assert MAML(make_convnet(5, channels=(4, 4)), loss_fn=own_loss, fold=True).folds
+
+
+def test_folded_evaluation_scores_what_the_vmapped_adaptation_scores():
+    from autometa.metalearn import MetaSGD
+
+    g = torch.Generator().manual_seed(3)
+    batch = TaskBatch(torch.rand(4, 6, 1, 12, 12, generator=g, dtype=torch.float64),
+                      torch.arange(3).repeat(2).expand(4, -1).contiguous(),
+                      torch.rand(4, 9, 1, 12, 12, generator=g, dtype=torch.float64),
+                      torch.arange(3).repeat(3).expand(4, -1).contiguous())  # fmt: skip
+    for fold in (None, False):
+        learner = MetaSGD(make_convnet(3, channels=(4, 4), image_size=12, seed=2, dtype=torch.float64), inner_lr=0.1,
+                          loss_fn=cross_entropy_loss, fold=fold)  # fmt: skip
+        scores = learner.evaluate(batch, steps=(0, 2))
+        if fold is None:
+            assert learner.folds
+            folded = scores
+    for k in (0, 2):
+        torch.testing.assert_close(folded[k], scores[k])
+    fitted = learner.evaluate(TaskBatch(batch.support_x, batch.support_y, batch.support_x, batch.support_y), steps=(0, 2))
+    assert float(fitted[2].mean()) < float(fitted[0].mean())  # the steps fit the support set

@@ -643,14 +643,17 @@ class ANIL(MAML):
 
     @property
     def folds(self) -> bool:
-        return super().folds and self._head_prefix is not None and isinstance(self.model[-1], nn.Linear)
+        model = self.model
+        return (super().folds and self._head_prefix is not None and isinstance(model, nn.Sequential)
+                and isinstance(model[-1], nn.Linear))  # fmt: skip
 
     def _task_folded(
         self, params: Params, sx: torch.Tensor, sy: torch.Tensor, qx: torch.Tensor, qy: torch.Tensor
     ) -> tuple[Params, torch.Tensor]:
         # the body embeds each task's images once (folded), the linear head adapts per task
         assert isinstance(self.model, nn.Sequential)
-        body, tasks = self.model[:-1], sx.shape[0]
+        body: nn.Sequential = self.model[:-1]  # type: ignore[assignment]
+        tasks = sx.shape[0]
 
         def head_loss(head: Params, features: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             logits = torch.baddbmm(head["bias"].unsqueeze(1), features, head["weight"].transpose(1, 2))

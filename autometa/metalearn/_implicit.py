@@ -127,8 +127,14 @@ class IMAML(BaseMetaLearner):
         self, params: Params, buffers: Params, sx: torch.Tensor, sy: torch.Tensor, qx: torch.Tensor, qy: torch.Tensor
     ) -> tuple[Params, torch.Tensor]:
         phi = self._proximal_adapt(params, params, buffers, sx, sy, self.inner.steps)
-        query_grad, loss = grad_and_value(lambda p: self.loss_fn(predict(self.model, p, buffers, qx), qy))(phi)
-        _, hvp = vjp(grad(lambda p: self.loss_fn(predict(self.model, p, buffers, sx), sy)), phi)
+        def query_loss(p: Params) -> torch.Tensor:
+            return self.loss_fn(predict(self.model, p, buffers, qx), qy)
+
+        query_grad, loss = grad_and_value(query_loss)(phi)
+        def support_loss(p: Params) -> torch.Tensor:
+            return self.loss_fn(predict(self.model, p, buffers, sx), sy)
+
+        hvp = vjp(grad(support_loss), phi)[1]  # H v at phi (the Hessian is symmetric: vjp = jvp)
         lam = self.regularization
 
         def apply(v: Params) -> Params:

@@ -143,7 +143,7 @@ class MatchingNet(EpisodicLearner):
         self.full_context = full_context
 
     def _prepare(self, batch: TaskBatch) -> None:
-        self.model.ways = class_count("MatchingNet", batch.support_y)
+        self.model.ways = class_count("MatchingNet", batch.support_y)  # type: ignore[assignment]
 
 
 class _RelationModel(nn.Module):
@@ -199,4 +199,4 @@ class RelationNet(EpisodicLearner):
         super().__init__(model, loss_fn=relation_mse_loss, vectorize=vectorize, amp=amp)
 
     def _prepare(self, batch: TaskBatch) -> None:
-        self.model.ways = class_count("RelationNet", batch.support_y)
+        self.model.ways = class_count("RelationNet", batch.support_y)  # type: ignore[assignment]

@@ -332,8 +332,8 @@ def fit_meta(
         summary[f"after_{k}_steps"] = _mean_ci(v)
     calibration = None
     if isinstance(learner, ALPaCA):
-        scores = learner.calibration(test, level=0.9)
-        calibration = {"nll": _mean_ci(scores["nll"]), "coverage90": _mean_ci(scores["coverage"])}
+        calibrated = learner.calibration(test, level=0.9)
+        calibration = {"nll": _mean_ci(calibrated["nll"]), "coverage90": _mean_ci(calibrated["coverage"])}
     result = MetaLearnResult(
         learner=learner, settings=run.settings, iterations=done, resumed_from=resumed_from,
         seconds=round(time.perf_counter() - t0, 2), device=str(device), metric=run.metric_name, test=summary,
