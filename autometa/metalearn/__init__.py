@@ -21,6 +21,19 @@ subpackage without it raises :class:`autometa.extras.MissingDependencyError` (an
     test = GlyphTasks(ways=5, shots=1, split="test").sample(200, torch.Generator().manual_seed(0))
     learner.evaluate(test, metric=accuracy)  # {5: per-task accuracies}
 
+Learners without an inner loop read the support set (``model`` is the embedding network);
+the Bayesian ALPaCA returns a Student t predictive distribution::
+
+    from autometa.metalearn import ALPaCA, IMAML, MatchingNet
+
+    matching = MatchingNet(make_convnet(None), embedding_dim=64, full_context=True)
+    imaml = IMAML(make_convnet(5), inner_steps=5, inner_lr=0.4, regularization=1.0, cg_steps=5,
+                  loss_fn=cross_entropy_loss)
+    alpaca = ALPaCA(make_mlp(1, (40, 40), 32), feature_dim=32)
+    alpaca.meta_train(SinusoidTasks(k_support=10), iterations=1000)
+    alpaca.adapt(support_x, support_y).distribution(x_new)  # torch.distributions.StudentT
+    alpaca.calibration(test_batch, level=0.9)  # per-task NLL, 90% interval coverage, MSE
+
 The run of ``autometa metalearn`` (checkpoint and resume, metrics.csv, validation, test
 scores with 95% confidence intervals, init.pt, results.json)::
 

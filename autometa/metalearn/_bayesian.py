@@ -77,7 +77,13 @@ class _ALPaCAModel(nn.Module):
 
     def forward(self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor) -> torch.Tensor:
         phi, phi_q = self.features(support_x), self.features(query_x)
-        y = support_y.reshape(support_y.shape[0], -1).to(phi.dtype)
+        # the posterior in the parameters' precision (at least float32), outside any autocast region
+        dtype = torch.promote_types(self.prior_mean.dtype, torch.float32)
+        with torch.autocast(device_type=phi.device.type, enabled=False):
+            return self._posterior(phi.to(dtype), support_y.to(dtype), phi_q.to(dtype))
+
+    def _posterior(self, phi: torch.Tensor, support_y: torch.Tensor, phi_q: torch.Tensor) -> torch.Tensor:
+        y = support_y.reshape(support_y.shape[0], -1)
         factor = self.prior_factor.tril(-1) + torch.diag_embed(self.prior_factor.diagonal().exp())
         prior_precision = factor @ factor.T
         chol = torch.linalg.cholesky(prior_precision + phi.T @ phi)
