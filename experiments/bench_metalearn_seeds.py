@@ -127,7 +127,7 @@ def interval(values: pd.Series) -> tuple[float, float]:
     return float(values.mean()), T95.get(n, 1.96) * float(values.std(ddof=1)) / math.sqrt(n)
 
 
-def run_sinusoid(args: argparse.Namespace) -> tuple[list[dict], dict]:
+def run_sinusoid(args: argparse.Namespace, flush: Callable[[list[dict], dict], None]) -> tuple[list[dict], dict]:
     rows, curves = [], {}
     tasks = SinusoidTasks(k_support=10)
     test = SinusoidTasks(k_support=10, k_query=100).sample(args.test_tasks, torch.Generator().manual_seed(2017))
@@ -153,6 +153,7 @@ def run_sinusoid(args: argparse.Namespace) -> tuple[list[dict], dict]:
             rows.append(row)
             curves[("sinusoid K=10", name, seed)] = losses
             print(row, flush=True)
+        flush(rows, curves)
     return rows, curves
 
 
@@ -167,7 +168,7 @@ def glyph_test(learner, ways: int, shots: int, n_tasks: int) -> torch.Tensor:
     return torch.cat(scores)
 
 
-def run_glyphs(args: argparse.Namespace) -> tuple[list[dict], dict]:
+def run_glyphs(args: argparse.Namespace, flush: Callable[[list[dict], dict], None]) -> tuple[list[dict], dict]:
     rows, curves = [], {}
     algorithms = glyph_algorithms()
     chosen = [a for a in args.algorithms.split(",") if a] if args.algorithms else list(algorithms)
@@ -190,6 +191,7 @@ def run_glyphs(args: argparse.Namespace) -> tuple[list[dict], dict]:
                              "accuracy": float(acc.mean()), "chance": 1 / ways})  # fmt: skip
                 curves[(setting, name, seed)] = losses
                 print(rows[-1], flush=True)
+            flush(rows, curves)  # the tables so far, after every seed
     return rows, curves
 
 
@@ -307,13 +309,17 @@ def main() -> None:
         args.cpu_seconds, args.seeds, args.test_tasks = 0.5, args.seeds[:1], 10
     load_start = os.getloadavg()[0]
     wall, cpu = time.perf_counter(), time.process_time()
-    rows, curves = run_sinusoid(args) if args.part == "sinusoid" else run_glyphs(args)
-    header = {"load_start": load_start, "load_end": os.getloadavg()[0], "wall": time.perf_counter() - wall,
-              "cpu": time.process_time() - cpu}  # fmt: skip
+
+    def flush(rows: list[dict], curves: dict) -> None:
+        if args.quick:
+            return
+        header = {"load_start": load_start, "load_end": os.getloadavg()[0], "wall": time.perf_counter() - wall,
+                  "cpu": time.process_time() - cpu}  # fmt: skip
+        write(args, rows, curves, header)
+
+    rows, _ = run_sinusoid(args, flush) if args.part == "sinusoid" else run_glyphs(args, flush)
     if args.quick:
         print(pd.DataFrame(rows).to_string(index=False))
-        return
-    write(args, rows, curves, header)
 
 
 if __name__ == "__main__":
