@@ -200,7 +200,9 @@ def write(args: argparse.Namespace, rows: list[dict], curves: dict, header: dict
     RESULTS.mkdir(exist_ok=True)
     frame = pd.DataFrame(rows)
     csv = RESULTS / f"{stem}.csv"
-    if csv.is_file():  # keep the rows of the other (setting, algorithm) pairs from earlier runs
+    if not rows:  # --replot: the tables and the plot from the CSV alone
+        frame = pd.read_csv(csv)
+    elif csv.is_file():  # keep the rows of the other (setting, algorithm) pairs from earlier runs
         old = pd.read_csv(csv)
         redone = set(zip(frame["setting"], frame["algorithm"], strict=True))
         keep = [(s, a) not in redone for s, a in zip(old["setting"], old["algorithm"], strict=True)]
@@ -224,12 +226,16 @@ def write(args: argparse.Namespace, rows: list[dict], curves: dict, header: dict
                   "meta-training, meta-batch 4, 5 query images per class, Adam 3e-3, inner step size 0.4. Test: the "
                   f"same seeded meta-test episodes for every run ({args.test_tasks} at 5-way, "
                   f"{max(1, args.test_tasks * 3 // 10)} at 20-way), 15 queries per class.", ""]
-    lines += [f"Machine: {platform.machine()}, {os.cpu_count()} cores shared with other jobs (load average "
-              f"{header['load_start']:.1f} at the start, {header['load_end']:.1f} at the end), torch {version('torch')}. "
-              f"The last run of this script (it may have redone only some rows): {header['wall'] / 60:.1f} min wall, "
-              f"{header['cpu'] / 60:.1f} min CPU. "
-              "Short budgets: the tables rank the learners at equal small CPU cost, not at convergence. "
-              "± is the half-width of a 95% t interval over seeds (seed: initialization and meta-batches).", ""]
+    machine = (f"Machine: {platform.machine()}, {os.cpu_count()} cores shared with other jobs (load average "
+               f"{header['load_start']:.1f} at the start, {header['load_end']:.1f} at the end), torch "
+               f"{version('torch')}. The last run of this script (it may have redone only some rows): "
+               f"{header['wall'] / 60:.1f} min wall, {header['cpu'] / 60:.1f} min CPU. "
+               "Short budgets: the tables rank the learners at equal small CPU cost, not at convergence. "
+               "± is the half-width of a 95% t interval over seeds (seed: initialization and meta-batches).")
+    md = RESULTS / f"{stem}.md"
+    if not rows and md.is_file():  # --replot keeps the machine line of the run that made the numbers
+        machine = next((line for line in md.read_text().splitlines() if line.startswith("Machine:")), machine)
+    lines += [machine, ""]
     for setting, group in frame.groupby("setting", sort=False):
         lines += [f"## {setting}", ""]
         extra = args.part == "sinusoid"
@@ -281,7 +287,12 @@ def write(args: argparse.Namespace, rows: list[dict], curves: dict, header: dict
             ax.set_title(setting)
             if score == "accuracy":
                 ax.axhline(group["chance"].iloc[0], color="grey", linestyle="--", linewidth=0.8)
-        fig.suptitle(f"{args.cpu_seconds:.0f} CPU s per run; bars: mean over seeds ± 95% t interval; dots: seeds")
+            if score == "mse":
+                ax.axhline(3.0, color="grey", linestyle="--", linewidth=0.8, label="mean curve")
+                ax.set_yscale("log")
+                ax.legend(fontsize=7)
+        fig.suptitle(f"{args.cpu_seconds:.0f} CPU s per run\nbars: mean over seeds ± 95% t interval; dots: seeds",
+                     fontsize=9)  # fmt: skip
         fig.tight_layout()
         fig.savefig(RESULTS / f"{stem}.png", dpi=100)
         lines += [f"![results]({stem}.png)"]
@@ -301,6 +312,7 @@ def main() -> None:
     parser.add_argument("--test-tasks", type=int, default=None, help="default 1000 (sinusoid) or 200 (5-way glyphs)")
     parser.add_argument("--algorithms", default="", help="comma-separated subset (default: all of the part)")
     parser.add_argument("--quick", action="store_true", help="a smoke run (results not written)")
+    parser.add_argument("--replot", action="store_true", help="rewrite the .md and .png from the .csv, no runs")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.test_tasks is None:
@@ -309,6 +321,9 @@ def main() -> None:
         args.cpu_seconds, args.seeds, args.test_tasks = 0.5, args.seeds[:1], 10
     load_start = os.getloadavg()[0]
     wall, cpu = time.perf_counter(), time.process_time()
+    if args.replot:
+        write(args, [], {}, {"load_start": load_start, "load_end": load_start, "wall": 0.0, "cpu": 0.0})
+        return
 
     def flush(rows: list[dict], curves: dict) -> None:
         if args.quick:
