@@ -53,10 +53,23 @@ def test_metasgd_on_line_tasks_saves_the_learned_rates(tmp_path):
     }
 
 
+def test_alpaca_run_prints_its_predictive_calibration(tmp_path):
+    out = tmp_path / "alpaca"
+    res = _run("--algo", "alpaca", "--tasks", "sinusoid", "--iterations", "3", "--meta-batch", "4", "--test-tasks", "20",
+               "--out", str(out))  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "predictive calibration: test NLL" in res.stdout and "90% interval coverage" in res.stdout
+    assert "coverage90" in json.loads((out / "results.json").read_text())["test_calibration"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--algo", "protonet", "--tasks", "sinusoid"], "classifies"),
+        (["--algo", "relation", "--tasks", "line"], "--algo relation classifies"),
+        (["--algo", "alpaca", "--tasks", "glyphs"], "--algo alpaca regresses"),
+        (["--algo", "maml", "--full-context"], "--full-context applies to --algo matching only"),
+        (["--algo", "bayes"], "--algo must be one of"),
         (["--tasks", "mnist"], "--tasks must be"),
         (["--tasks", "omniglot"], "--data-dir"),
         (["--device", "tpu"], "--device must be"),

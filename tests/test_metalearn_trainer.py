@@ -85,6 +85,10 @@ def test_without_an_output_directory_nothing_is_written(tmp_path, monkeypatch):
         ({"shots": 0}, "'shots' parameter"),
         ({"eval_every": 0}, "'eval_every' parameter"),
         ({"outer_lr": -1.0}, "'outer_lr' parameter of fit_meta must be > 0"),
+        ({"algo": "matching"}, "'matching', which classifies"),
+        ({"algo": "relation", "tasks": "line"}, "'relation', which classifies"),
+        ({"algo": "alpaca", "tasks": "glyphs"}, "'alpaca', which regresses"),
+        ({"algo": "maml", "full_context": True}, "'full_context' parameter of fit_meta applies to algo 'matching'"),
     ],
 )
 def test_bad_arguments_are_refused_before_anything_is_written(tmp_path, kwargs, message):
@@ -94,5 +98,47 @@ def test_bad_arguments_are_refused_before_anything_is_written(tmp_path, kwargs, 
 
 
 def test_the_names_are_public():
-    assert ALGORITHMS == ("maml", "fomaml", "reptile", "anil", "metasgd", "protonet")
+    assert ALGORITHMS == ("maml", "fomaml", "reptile", "anil", "metasgd", "protonet", "imaml", "snail", "matching",
+                          "relation", "alpaca")  # fmt: skip
     assert TASK_FAMILIES == ("sinusoid", "harmonic", "line", "glyphs", "omniglot")
+
+
+GLYPHS_TINY = {"ways": 3, "queries": 2, "width": 4, "meta_batch": 2, "test_tasks": 6}
+NEW_LEARNERS = [("imaml", "line", {}), ("snail", "line", {}), ("alpaca", "sinusoid", {}),
+                ("matching", "glyphs", {"full_context": True}), ("relation", "glyphs", {}),
+                ("snail", "glyphs", {})]  # fmt: skip
+
+
+@pytest.mark.parametrize(("algo", "tasks", "extra"), NEW_LEARNERS, ids=[f"{a}-{t}" for a, t, _ in NEW_LEARNERS])
+def test_the_new_learners_resume_through_the_shared_trainer(tmp_path, algo, tasks, extra):
+    if tasks == "glyphs":
+        pytest.importorskip("HersheyFonts")
+    kwargs = {**(GLYPHS_TINY if tasks == "glyphs" else FAST), **extra}
+    whole = fit_meta(algo, tasks, iterations=3, eval_every=1, out_dir=tmp_path / "whole", **kwargs)
+    fit_meta(algo, tasks, iterations=2, eval_every=1, out_dir=tmp_path / "parts", **kwargs)
+    resumed = fit_meta(algo, tasks, iterations=3, eval_every=1, out_dir=tmp_path / "parts", **kwargs)
+    assert resumed.resumed_from == 2 and resumed.iterations == 3
+    for name, value in whole.learner.state_dict().items():
+        torch.testing.assert_close(resumed.learner.state_dict()[name], value)
+    assert resumed.test == whole.test
+    init = torch.load(tmp_path / "parts" / "init.pt")
+    assert set(init) == set(resumed.learner.meta_parameters())
+    results = json.loads((tmp_path / "parts" / "results.json").read_text())
+    assert results["settings"]["algo"] == algo
+    if algo in ("snail", "alpaca", "matching", "relation"):  # one forward pass: no steps
+        assert set(resumed.test) == {"after_0_steps"}
+    else:
+        assert set(resumed.test) == {"after_0_steps", "after_5_steps", "after_10_steps"}
+        assert results["settings"]["regularization"] == 1.0 and results["settings"]["cg_steps"] == 5
+    if algo == "alpaca":
+        calibration = results["test_calibration"]
+        assert set(calibration) == {"nll", "coverage90"} and 0 <= calibration["coverage90"]["mean"] <= 1
+    else:
+        assert "test_calibration" not in results and resumed.calibration is None
+
+
+def test_full_context_is_part_of_the_settings_a_resume_must_match(tmp_path):
+    pytest.importorskip("HersheyFonts")
+    fit_meta("matching", "glyphs", iterations=1, out_dir=tmp_path, **GLYPHS_TINY)
+    with pytest.raises(ResumeError, match="full_context"):
+        fit_meta("matching", "glyphs", iterations=2, full_context=True, out_dir=tmp_path, **GLYPHS_TINY)

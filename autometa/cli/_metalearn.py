@@ -24,7 +24,7 @@ from autometa.exceptions import AutometaError
 
 @app.command()
 def metalearn(
-    algo: Annotated[str, typer.Option(help="maml, fomaml, reptile, anil, metasgd or protonet.")] = "maml",
+    algo: Annotated[str, typer.Option(help="maml, fomaml, reptile, anil, metasgd, imaml (gradient-based); protonet, matching, relation (metric, images only); snail (black box); alpaca (Bayesian, regression only).")] = "maml",
     tasks: Annotated[str, typer.Option(help="sinusoid, harmonic, line (regression) or glyphs, omniglot (N-way K-shot images).")] = "sinusoid",
     ways: Annotated[int, typer.Option(help="Classes per episode (glyphs, omniglot).")] = 5,
     shots: Annotated[int | None, typer.Option(help="Support points per task (regression; default 10) or images per class (default 1).")] = None,
@@ -35,6 +35,7 @@ def metalearn(
     inner_lr: Annotated[float | None, typer.Option("--inner-lr", help="Inner SGD step size (default 0.01 for regression, 0.4 for images).")] = None,
     outer_lr: Annotated[float, typer.Option("--outer-lr")] = 1e-3,
     width: Annotated[int, typer.Option(help="Channels of each of the 4 conv blocks (images).")] = 32,
+    full_context: Annotated[bool, typer.Option("--full-context/--no-full-context", help="Full-context embeddings (--algo matching).")] = False,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Omniglot root with images_background/ and images_evaluation/.")] = None,
     test_tasks: Annotated[int | None, typer.Option("--test-tasks", help="Held-out tasks scored at the end (default 1000 for regression, 600 for images).")] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
@@ -55,8 +56,12 @@ def metalearn(
             raise AutometaError(f"--algo must be one of {', '.join(ml.ALGORITHMS)}; got {algo!r}.")
         if tasks not in ml.TASK_FAMILIES:
             raise AutometaError(f"--tasks must be one of {', '.join(ml.TASK_FAMILIES)}; got {tasks!r}.")
-        if algo == "protonet" and not images:
-            raise AutometaError("--algo protonet classifies: use --tasks glyphs or omniglot.")
+        if algo in ("protonet", "matching", "relation") and not images:
+            raise AutometaError(f"--algo {algo} classifies: use --tasks glyphs or omniglot.")
+        if algo == "alpaca" and images:
+            raise AutometaError("--algo alpaca regresses: use --tasks sinusoid, harmonic or line.")
+        if full_context and algo != "matching":
+            raise AutometaError("--full-context applies to --algo matching only.")
         if device not in ("cpu", "cuda"):
             raise AutometaError(f"--device must be cpu or cuda; got {device!r}.")
         if device == "cuda" and not torch.cuda.is_available():
@@ -85,7 +90,7 @@ def metalearn(
         try:
             result = ml.fit_meta(
                 algo, tasks, iterations=iterations, ways=ways, shots=shots, queries=queries, meta_batch=meta_batch,
-                inner_steps=inner_steps, inner_lr=inner_lr, outer_lr=outer_lr, width=width, data_dir=data_dir,
+                inner_steps=inner_steps, inner_lr=inner_lr, outer_lr=outer_lr, width=width, full_context=full_context, data_dir=data_dir,
                 test_tasks=test_tasks, device=device, amp=amp, seed=seed, out_dir=out_dir, callbacks=[show],
             )
         finally:
@@ -101,5 +106,9 @@ def metalearn(
     for name, stat in result.test.items():
         table.add_row(name.split("_")[1], f"{stat['mean']:.3f} +- {stat['ci95']:.3f}")
     out.print(table)
+    if result.calibration is not None:
+        nll, cover = result.calibration["nll"], result.calibration["coverage90"]
+        out.print(f"predictive calibration: test NLL {nll['mean']:.3f} +- {nll['ci95']:.3f}, "
+                  f"90% interval coverage {cover['mean']:.3f} +- {cover['ci95']:.3f}", highlight=False)
     out.print(f"initialization: {out_dir / 'init.pt'}  results: {out_dir / 'results.json'}  log: {out_dir / 'metrics.csv'}",
               highlight=False)

@@ -1,5 +1,6 @@
-"""Meta-learning: MAML, first-order MAML, Reptile, ANIL, Meta-SGD (torch.func, tasks
-vmapped) and Prototypical Networks; regression task families and few-shot image episodes
+"""Meta-learning: MAML, first-order MAML, Reptile, ANIL, Meta-SGD, implicit MAML (torch.func,
+tasks vmapped); Prototypical, Matching and Relation Networks; the black-box SNAIL; the
+Bayesian ALPaCA (calibrated predictive uncertainty); regression task families and few-shot image episodes
 (an offline glyph benchmark rendered from the Hershey fonts, and Omniglot from a local copy).
 
 Needs torch (an optional dependency: ``pip install torch==2.13.0``); importing this
@@ -19,6 +20,19 @@ subpackage without it raises :class:`autometa.extras.MissingDependencyError` (an
     learner.meta_train(GlyphTasks(ways=5, shots=1), iterations=500, meta_batch_size=8)
     test = GlyphTasks(ways=5, shots=1, split="test").sample(200, torch.Generator().manual_seed(0))
     learner.evaluate(test, metric=accuracy)  # {5: per-task accuracies}
+
+Learners without an inner loop read the support set (``model`` is the embedding network);
+the Bayesian ALPaCA returns a Student t predictive distribution::
+
+    from autometa.metalearn import ALPaCA, IMAML, MatchingNet
+
+    matching = MatchingNet(make_convnet(None), embedding_dim=64, full_context=True)
+    imaml = IMAML(make_convnet(5), inner_steps=5, inner_lr=0.4, regularization=1.0, cg_steps=5,
+                  loss_fn=cross_entropy_loss)
+    alpaca = ALPaCA(make_mlp(1, (40, 40), 32), feature_dim=32)
+    alpaca.meta_train(SinusoidTasks(k_support=10), iterations=1000)
+    alpaca.adapt(support_x, support_y).distribution(x_new)  # torch.distributions.StudentT
+    alpaca.calibration(test_batch, level=0.9)  # per-task NLL, 90% interval coverage, MSE
 
 The run of ``autometa metalearn`` (checkpoint and resume, metrics.csv, validation, test
 scores with 95% confidence intervals, init.pt, results.json)::
@@ -47,7 +61,10 @@ from autometa.metalearn._algorithms import (  # noqa: E402
     Reptile,
     TaskDistribution,
 )
+from autometa.metalearn._bayesian import ALPaCA, StudentTPredictor, student_t_nll  # noqa: E402
+from autometa.metalearn._blackbox import SNAIL  # noqa: E402
 from autometa.metalearn._episodes import GlyphTasks, OmniglotTasks, sample_episodes  # noqa: E402
+from autometa.metalearn._episodic import EpisodePredictor, EpisodicLearner  # noqa: E402
 from autometa.metalearn._functional import (  # noqa: E402
     InnerLoop,
     accuracy,
@@ -57,6 +74,8 @@ from autometa.metalearn._functional import (  # noqa: E402
     mse_loss,
 )
 from autometa.metalearn._glyphs import ALPHABETS, GLYPH_DATA_VERSION, Alphabet, GlyphDataset, load_glyph_dataset  # noqa: E402
+from autometa.metalearn._implicit import IMAML, conjugate_gradient  # noqa: E402
+from autometa.metalearn._metric import MatchingNet, RelationNet, nll_loss, relation_mse_loss  # noqa: E402
 from autometa.metalearn._tasks import HarmonicTasks, LineTasks, SinusoidTasks, TaskBatch  # noqa: E402
 from autometa.metalearn._trainer import (  # noqa: E402
     ALGORITHMS,
@@ -69,18 +88,24 @@ from autometa.metalearn._trainer import (  # noqa: E402
 __all__ = [
     "ALGORITHMS",
     "ALPHABETS",
+    "ALPaCA",
     "ANIL",
     "FOMAML",
     "GLYPH_DATA_VERSION",
+    "IMAML",
     "MAML",
+    "SNAIL",
     "AdaptedModel",
     "Alphabet",
     "BaseMetaLearner",
+    "EpisodePredictor",
+    "EpisodicLearner",
     "GlyphDataset",
     "GlyphTasks",
     "HarmonicTasks",
     "InnerLoop",
     "LineTasks",
+    "MatchingNet",
     "MetaLearnProgress",
     "MetaLearnResult",
     "MetaSGD",
@@ -90,13 +115,16 @@ __all__ = [
     "OmniglotTasks",
     "ProtoNet",
     "PrototypeClassifier",
+    "RelationNet",
     "Reptile",
     "SinusoidTasks",
+    "StudentTPredictor",
     "TASK_FAMILIES",
     "TaskBatch",
     "TaskDistribution",
     "accuracy",
     "adapt",
+    "conjugate_gradient",
     "cross_entropy_loss",
     "evaluate_adaptation",
     "fit_meta",
@@ -104,5 +132,8 @@ __all__ = [
     "make_convnet",
     "make_mlp",
     "mse_loss",
+    "nll_loss",
+    "relation_mse_loss",
     "sample_episodes",
+    "student_t_nll",
 ]

@@ -19,6 +19,10 @@ __all__ = [
     "accuracy",
     "buffers_of",
     "cross_entropy_loss",
+    "fold_adapt",
+    "fold_loss",
+    "fold_predict",
+    "foldable",
     "make_convnet",
     "make_mlp",
     "mse_loss",
@@ -227,3 +231,101 @@ def make_convnet(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return build()
+
+
+# --- the meta-batch folded into the channels: the conv net without vmap ----------------------
+
+_FOLD_LAYERS = (nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.MaxPool2d, nn.Flatten, nn.Linear)
+
+
+def foldable(model: nn.Module) -> bool:
+    """Whether :func:`fold_predict` runs ``model``: an ``nn.Sequential`` of Conv2d (no dilation),
+    BatchNorm2d without running statistics, ReLU, MaxPool2d, one Flatten and Linear layers
+    after it (the networks of :func:`make_convnet`), without buffers."""
+    if not isinstance(model, nn.Sequential) or any(True for _ in model.buffers()):
+        return False
+    flat = False
+    for layer in model:
+        if not isinstance(layer, _FOLD_LAYERS):
+            return False
+        if isinstance(layer, nn.BatchNorm2d) and layer.track_running_stats:
+            return False
+        if isinstance(layer, nn.Conv2d) and (layer.dilation != (1, 1) or layer.groups != 1 or layer.bias is None
+                                             or layer.padding_mode != "zeros"):  # fmt: skip
+            return False
+        if isinstance(layer, nn.Linear) and (not flat or layer.bias is None):
+            return False
+        if isinstance(layer, nn.BatchNorm2d | nn.MaxPool2d | nn.Conv2d) and flat:
+            return False
+        if isinstance(layer, nn.BatchNorm2d) and not layer.affine:
+            return False
+        flat = flat or isinstance(layer, nn.Flatten)
+    return flat
+
+
+def fold_predict(model: nn.Sequential, params: Params, x: torch.Tensor) -> torch.Tensor:
+    """The outputs of every task at once, ``(T, n, ...)``, for inputs ``x`` of shape ``(T, n, C, H, W)``.
+
+    Each parameter is either shared by the tasks (its own shape) or one per task (a leading
+    axis of ``T``). The tasks are folded into the channels: the images become
+    ``(n, T * C, H, W)``, each convolution a grouped convolution with ``T`` groups, and batch
+    norm, ReLU and max-pooling their native kernels, which normalize each (task, channel)
+    over that task's images; after flattening, the linear layers are batched matrix
+    products. The result equals ``vmap`` of the per-task forward (batch statistics per task)
+    and runs without vmap's batching rules. ``model`` must pass :func:`foldable`.
+    """
+    tasks, n = x.shape[:2]
+    h = x.transpose(0, 1).reshape(n, tasks * x.shape[2], *x.shape[3:])
+    for name, layer in model.named_children():
+
+        def stacked(attr: str, layer: nn.Module = layer, name: str = name) -> torch.Tensor:
+            value, own = params[f"{name}.{attr}"], getattr(layer, attr)
+            return value if value.dim() > own.dim() else value.expand(tasks, *own.shape)
+
+        if isinstance(layer, nn.Conv2d):
+            weight = stacked("weight")
+            h = torch.nn.functional.conv2d(h, weight.reshape(-1, *weight.shape[2:]), stacked("bias").reshape(-1),
+                                           stride=layer.stride, padding=layer.padding, groups=tasks)  # fmt: skip
+        elif isinstance(layer, nn.BatchNorm2d):
+            h = torch.nn.functional.batch_norm(h, None, None, stacked("weight").reshape(-1), stacked("bias").reshape(-1),
+                                               training=True, eps=layer.eps)  # fmt: skip
+        elif isinstance(layer, nn.ReLU):
+            h = torch.relu(h)
+        elif isinstance(layer, nn.MaxPool2d):
+            h = torch.nn.functional.max_pool2d(h, layer.kernel_size, layer.stride, layer.padding,
+                                               ceil_mode=layer.ceil_mode)  # fmt: skip
+        elif isinstance(layer, nn.Flatten):
+            h = h.reshape(n, tasks, -1).transpose(0, 1)  # (T, n, C*h*w), each task's features in C, h, w order
+        else:  # nn.Linear on (T, n, features)
+            h = torch.baddbmm(stacked("bias").unsqueeze(1), h, stacked("weight").transpose(1, 2))
+    return h
+
+
+def fold_loss(model: nn.Sequential, params: Params, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn) -> torch.Tensor:
+    """The sum over tasks of each task's loss (``loss_fn`` must be a mean over the points:
+    ``T * loss_fn`` of all points is then that sum)."""
+    prediction = fold_predict(model, params, x)
+    return x.shape[0] * loss_fn(prediction.flatten(0, 1), y.flatten(0, 1))
+
+
+def fold_adapt(
+    model: nn.Sequential,
+    params: Params,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    steps: int,
+    lr: float | Params,
+    loss_fn: LossFn,
+    names: Collection[str] | None = None,
+) -> Params:
+    """:func:`sgd_adapt` of every task at once, on per-task parameters (leading axis ``T``):
+    the gradient of the summed task losses is each task's own gradient."""
+    adapted = list(params) if names is None else [n for n in params if n in names]
+    frozen = {n: v for n, v in params.items() if n not in adapted}
+    loss_grad = grad(lambda p: fold_loss(model, {**frozen, **p}, x, y, loss_fn))
+    current = {n: params[n] for n in adapted}
+    for _ in range(steps):
+        grads = loss_grad(current)
+        current = {n: v - (lr[n] if isinstance(lr, dict) else lr) * grads[n] for n, v in current.items()}
+    return {n: current.get(n, v) for n, v in params.items()}

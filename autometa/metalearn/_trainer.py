@@ -34,8 +34,12 @@ from autometa.metalearn._algorithms import (
     Reptile,
     TaskDistribution,
 )
+from autometa.metalearn._bayesian import ALPaCA
+from autometa.metalearn._blackbox import SNAIL
 from autometa.metalearn._episodes import GlyphTasks, OmniglotTasks
 from autometa.metalearn._functional import LossFn, accuracy, cross_entropy_loss, make_convnet, make_mlp, mse_loss
+from autometa.metalearn._implicit import IMAML
+from autometa.metalearn._metric import MatchingNet, RelationNet
 from autometa.metalearn._tasks import HarmonicTasks, LineTasks, SinusoidTasks
 
 __all__ = ["ALGORITHMS", "TASK_FAMILIES", "MetaLearnProgress", "MetaLearnResult", "fit_meta"]
@@ -44,7 +48,12 @@ logger = logging.getLogger("autometa.metalearn")
 
 _LEARNERS: dict[str, type[BaseMetaLearner]] = {
     "maml": MAML, "fomaml": FOMAML, "reptile": Reptile, "anil": ANIL, "metasgd": MetaSGD, "protonet": ProtoNet,
+    "imaml": IMAML, "snail": SNAIL, "matching": MatchingNet, "relation": RelationNet, "alpaca": ALPaCA,
 }
+_CLASSIFIERS = ("protonet", "matching", "relation")  # image tasks only
+_REGRESSORS = ("alpaca",)  # regression tasks only
+_NO_INNER_LOOP = ("protonet", "matching", "relation", "snail", "alpaca")  # adaptation is one forward pass
+_IMAML_REGULARIZATION, _IMAML_CG_STEPS = 1.0, 5
 _REGRESSION: dict[str, type[SinusoidTasks] | type[HarmonicTasks] | type[LineTasks]] = {
     "sinusoid": SinusoidTasks, "harmonic": HarmonicTasks, "line": LineTasks,
 }
@@ -119,6 +128,11 @@ class MetaLearnResult:
     test_split_classes : int or None
         Classes of the test split (images).
     out_dir : Path or None
+    calibration : dict of str to dict of str to float, optional
+        The Bayesian learner's (alpaca) predictive calibration on the test tasks:
+        ``{"nll": {"mean", "ci95"}, "coverage90": {"mean", "ci95"}}``, the query negative
+        log-likelihood and the fraction of query targets inside the central 90% predictive
+        interval (0.9 when calibrated); None for the other learners.
     """
 
     learner: BaseMetaLearner
@@ -132,6 +146,7 @@ class MetaLearnResult:
     test_tasks: int
     test_split_classes: int | None = None
     out_dir: Path | None = None
+    calibration: dict[str, dict[str, float]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The content of ``results.json``."""
@@ -141,6 +156,8 @@ class MetaLearnResult:
         }
         if self.test_split_classes is not None:
             results["test_split_classes"] = self.test_split_classes
+        if self.calibration is not None:
+            results["test_calibration"] = self.calibration
         return results
 
 
@@ -174,6 +191,7 @@ def fit_meta(
     inner_lr: float | None = None,
     outer_lr: float = 1e-3,
     width: int = 32,
+    full_context: bool = False,
     data_dir: str | os.PathLike[str] | None = None,
     test_tasks: int | None = None,
     device: str = "cpu",
@@ -186,7 +204,8 @@ def fit_meta(
     """Meta-learn an initialization, resumably, and score it on held-out tasks.
 
     Regression families meta-learn a 2-layer MLP of 40 units (Finn et al. 2017); image
-    episodes a 4-block convnet. The outer optimizer is Adam. Training runs in chunks of
+    episodes a 4-block convnet (the embedding network of the metric and black-box
+    learners, which add their own layers). The outer optimizer is Adam. Training runs in chunks of
     ``eval_every`` meta-iterations; after each, the checkpoint and a ``metrics.csv`` row
     are written (with ``out_dir``) and the learner is scored on 25 fixed validation
     tasks. At the end the learner is scored on ``test_tasks`` fixed held-out tasks.
@@ -194,8 +213,11 @@ def fit_meta(
     Parameters
     ----------
     algo : str
-        One of :data:`ALGORITHMS`: maml, fomaml, reptile, anil, metasgd, protonet
-        (protonet classifies: image tasks only).
+        One of :data:`ALGORITHMS`: maml, fomaml, reptile, anil, metasgd, protonet, imaml,
+        snail, matching, relation, alpaca. protonet, matching and relation classify (image
+        tasks only); alpaca, the Bayesian learner, regresses (regression tasks only) and
+        also reports its predictive calibration. imaml uses proximal strength 1.0 and 5
+        conjugate-gradient steps.
     tasks : str
         One of :data:`TASK_FAMILIES`: sinusoid, harmonic, line (regression) or glyphs,
         omniglot (N-way K-shot images; omniglot needs ``data_dir``).
@@ -210,13 +232,16 @@ def fit_meta(
     meta_batch : int, optional
         Tasks per meta-batch (default 25 for regression, 8 for images).
     inner_steps : int, optional
-        Inner SGD steps per task (default 1; 5 for reptile and anil).
+        Inner SGD steps per task (default 1; 5 for reptile, anil and imaml); the learners
+        without an inner loop (protonet, snail, matching, relation, alpaca) ignore it.
     inner_lr : float, optional
         Inner SGD step size (default 0.01 for regression, 0.4 for images).
     outer_lr : float
         Adam step size of the outer loop.
     width : int
         Channels of each of the 4 conv blocks (images).
+    full_context : bool
+        Matching Networks with full-context embeddings (matching only).
     data_dir : path-like, optional
         Omniglot root with ``images_background/`` and ``images_evaluation/``.
     test_tasks : int, optional
@@ -257,8 +282,8 @@ def fit_meta(
     if eval_every is not None:
         _check_int("eval_every", eval_every)
     run = _build(algo, tasks, ways=ways, shots=shots, queries=queries, meta_batch=meta_batch, inner_steps=inner_steps,
-                 inner_lr=inner_lr, outer_lr=outer_lr, width=width, data_dir=data_dir, test_tasks=test_tasks,
-                 device=device, amp=amp, seed=seed)  # fmt: skip
+                 inner_lr=inner_lr, outer_lr=outer_lr, width=width, full_context=full_context, data_dir=data_dir,
+                 test_tasks=test_tasks, device=device, amp=amp, seed=seed)  # fmt: skip
     chunk = eval_every if eval_every is not None else max(1, min(500, iterations // 20 or 1))
     learner = run.learner
     optimizer = torch.optim.Adam(learner.meta_parameters().values(), lr=outer_lr)
@@ -304,17 +329,27 @@ def fit_meta(
     report_steps = None if run.steps is None else ((0, run.steps, 10) if not run.images else (run.steps,))
     summary: dict[str, dict[str, float]] = {}
     for k, v in sorted(learner.evaluate(test, steps=report_steps, metric=run.metric).items()):
-        half = float(1.96 * v.std(unbiased=True) / (len(v) ** 0.5))
-        summary[f"after_{k}_steps"] = {"mean": round(float(v.mean()), 4), "ci95": round(half, 4)}
+        summary[f"after_{k}_steps"] = _mean_ci(v)
+    calibration = None
+    if isinstance(learner, ALPaCA):
+        calibrated = learner.calibration(test, level=0.9)
+        calibration = {"nll": _mean_ci(calibrated["nll"]), "coverage90": _mean_ci(calibrated["coverage"])}
     result = MetaLearnResult(
         learner=learner, settings=run.settings, iterations=done, resumed_from=resumed_from,
         seconds=round(time.perf_counter() - t0, 2), device=str(device), metric=run.metric_name, test=summary,
         test_tasks=run.test_tasks, test_split_classes=run.test.n_classes if run.images else None, out_dir=out,
+        calibration=calibration,
     )  # fmt: skip
     if out is not None:
         torch.save(learner.state_dict(), out / "init.pt")
         (out / "results.json").write_text(json.dumps(result.to_dict(), indent=2))
     return result
+
+
+def _mean_ci(values: torch.Tensor) -> dict[str, float]:
+    """Mean and the half-width of its 95% normal confidence interval, rounded to 4 decimals."""
+    half = float(1.96 * values.double().std(unbiased=True) / (len(values) ** 0.5))
+    return {"mean": round(float(values.double().mean()), 4), "ci95": round(half, 4)}
 
 
 def _notify(callbacks: Sequence[Callable[[MetaLearnProgress], None]], progress: MetaLearnProgress) -> None:
@@ -339,6 +374,7 @@ def _build(
     inner_lr: float | None,
     outer_lr: float,
     width: int,
+    full_context: bool,
     data_dir: str | os.PathLike[str] | None,
     test_tasks: int | None,
     device: str,
@@ -351,9 +387,14 @@ def _build(
     if tasks not in TASK_FAMILIES:
         raise InputError(f"The 'tasks' parameter of fit_meta must be one of {', '.join(TASK_FAMILIES)}; got {tasks!r}.")
     images = tasks in _IMAGES
-    if algo == "protonet" and not images:
-        raise InputError(f"The 'algo' parameter of fit_meta is 'protonet', which classifies: use tasks 'glyphs' or "
+    if algo in _CLASSIFIERS and not images:
+        raise InputError(f"The 'algo' parameter of fit_meta is {algo!r}, which classifies: use tasks 'glyphs' or "
                          f"'omniglot'; got tasks {tasks!r}.")
+    if algo in _REGRESSORS and images:
+        raise InputError(f"The 'algo' parameter of fit_meta is {algo!r}, which regresses: use tasks "
+                         f"{', '.join(repr(t) for t in _REGRESSION)}; got tasks {tasks!r}.")
+    if full_context and algo != "matching":
+        raise InputError(f"The 'full_context' parameter of fit_meta applies to algo 'matching' only; got algo {algo!r}.")
     if device not in ("cpu", "cuda"):
         raise InputError(f"The 'device' parameter of fit_meta must be 'cpu' or 'cuda'; got {device!r}.")
     if device == "cuda" and not torch.cuda.is_available():
@@ -367,7 +408,7 @@ def _build(
     shots = shots if shots is not None else (1 if images else 10)
     queries = queries if queries is not None else (15 if images else shots)
     meta_batch = meta_batch if meta_batch is not None else (8 if images else 25)
-    inner_steps = inner_steps if inner_steps is not None else (5 if algo in ("reptile", "anil") else 1)
+    inner_steps = inner_steps if inner_steps is not None else (5 if algo in ("reptile", "anil", "imaml") else 1)
     inner_lr = inner_lr if inner_lr is not None else (0.4 if images else 0.01)
     test_tasks = test_tasks if test_tasks is not None else (600 if images else 1000)
     for name, value in (("shots", shots), ("queries", queries), ("meta_batch", meta_batch),
@@ -379,6 +420,10 @@ def _build(
         settings |= {"ways": ways, "queries": queries, "width": width}
     elif queries != shots:
         settings["queries"] = queries
+    if algo == "imaml":
+        settings |= {"regularization": _IMAML_REGULARIZATION, "cg_steps": _IMAML_CG_STEPS}
+    if full_context:
+        settings["full_context"] = True
     train: TaskDistribution
     val: TaskDistribution
     test: Any
@@ -390,20 +435,48 @@ def _build(
             return OmniglotTasks(root=str(data_dir), ways=ways, shots=shots, queries=n_queries, split=split)
 
         train, val, test = episodes("train", queries), episodes("val", queries), episodes("test", 15)
-        model = make_convnet(None if algo == "protonet" else ways, channels=(width,) * 4, seed=seed)
+        embeds = algo in _NO_INNER_LOOP
+        model = make_convnet(None if embeds else ways, channels=(width,) * 4, seed=seed)
         loss_fn, metric, metric_name = cross_entropy_loss, accuracy, "accuracy"
     else:
         family = _REGRESSION[tasks]
         train = val = family(k_support=shots, k_query=queries)
         test = family(k_support=shots, k_query=100)
-        model = make_mlp(seed=seed)
+        if algo == "snail":
+            model = make_mlp(1, (40,), 40, seed=seed)
+        elif algo == "alpaca":
+            model = make_mlp(1, (40, 40), 32, seed=seed)
+        else:
+            model = make_mlp(seed=seed)
         loss_fn, metric, metric_name = mse_loss, None, "mse"
     model = model.to(device)
-    learner: BaseMetaLearner
-    if algo == "protonet":
-        learner = ProtoNet(model, amp=amp)
-    else:
-        learner = _LEARNERS[algo](model, inner_steps=inner_steps, inner_lr=inner_lr, loss_fn=loss_fn, amp=amp)
+    learner = _make_learner(algo, model, images=images, ways=ways, shots=shots, inner_steps=inner_steps,
+                            inner_lr=inner_lr, loss_fn=loss_fn, full_context=full_context, seed=seed, amp=amp)  # fmt: skip
     return _Run(learner=learner, train=train, val=val, test=test, metric=metric, metric_name=metric_name,
-                images=images, settings=settings, steps=None if algo == "protonet" else inner_steps,
+                images=images, settings=settings, steps=None if algo in _NO_INNER_LOOP else inner_steps,
                 test_tasks=test_tasks, meta_batch=meta_batch)  # fmt: skip
+
+
+def _make_learner(algo: str, model: torch.nn.Module, *, images: bool, ways: int, shots: int, inner_steps: int,
+                  inner_lr: float, loss_fn: LossFn, full_context: bool, seed: int, amp: bool) -> BaseMetaLearner:  # fmt: skip
+    """The learner of ``algo`` around ``model`` (the whole network, or the embedding network)."""
+    if algo in _NO_INNER_LOOP:
+        first = next(model.parameters())
+        with torch.no_grad():
+            probe = torch.zeros((1, 1, 28, 28) if images else (1, 1), dtype=first.dtype, device=first.device)
+            dim = int(model(probe).shape[-1])
+    if algo == "protonet":
+        return ProtoNet(model, amp=amp)
+    if algo == "matching":
+        return MatchingNet(model, embedding_dim=dim, full_context=full_context, seed=seed, amp=amp)
+    if algo == "relation":
+        return RelationNet(model, embedding_dim=dim, seed=seed, amp=amp)
+    if algo == "snail":
+        return SNAIL(model, embedding_dim=dim, support_size=ways * shots if images else shots,
+                     ways=ways if images else None, seed=seed, amp=amp)  # fmt: skip
+    if algo == "alpaca":
+        return ALPaCA(model, feature_dim=dim, seed=seed, amp=amp)
+    if algo == "imaml":
+        return IMAML(model, inner_steps=inner_steps, inner_lr=inner_lr, regularization=_IMAML_REGULARIZATION,
+                     cg_steps=_IMAML_CG_STEPS, loss_fn=loss_fn, amp=amp)  # fmt: skip
+    return _LEARNERS[algo](model, inner_steps=inner_steps, inner_lr=inner_lr, loss_fn=loss_fn, amp=amp)
