@@ -40,6 +40,7 @@ import hashlib
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -247,6 +248,22 @@ def contenders(names: list[str], autometa_src: Path) -> tuple[list[Contender], l
     return out, notes
 
 
+def install_notes() -> list[str]:
+    """One note per peer whose environment failed to install, quoting the requirement that
+    forced a source build and the error that stopped it (from its install.log)."""
+    notes = []
+    for log in sorted(PEERS.glob("*/install.log")):
+        text = log.read_text(errors="replace")
+        if "exit=0" in text:
+            continue
+        keep = [ln.strip() for ln in text.splitlines()
+                if re.search(r"^(Collecting \S+[<>=].* \(from (?!wheel|pip|setuptools)|\s*Downloading \S+\.tar\.gz|.*Error: |ERROR: )",
+                             ln.strip() if "Downloading" not in ln else ln)]
+        notes.append(f"{log.parent.name}: the environment did not install (pip, Python {sys.version.split()[0]}): "
+                     + " / ".join(dict.fromkeys(keep))[:600])
+    return notes
+
+
 def score(split: Split, pred_path: Path) -> tuple[float, float]:
     """(score, normalized score): balanced accuracy twice, or RMSE and RMSE / std(test label)."""
     from sklearn.metrics import balanced_accuracy_score, mean_squared_error
@@ -283,6 +300,8 @@ def run_cell(c: Contender, split: Split) -> dict:
     if c.preset:
         cmd += ["--preset", c.preset]
     limit = 3 * c.budget + 300 if c.budget else 900
+    load = os.getloadavg()[0]
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=limit)
@@ -291,12 +310,15 @@ def run_cell(c: Contender, split: Split) -> dict:
     except subprocess.TimeoutExpired:
         killed = True
     wall = time.perf_counter() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     row = {"contender": c.name, "task": split.name, "group": split.group, "problem": split.problem,
            "budget_s": c.budget, "n_train": split.n_train, "split_sha": split.sha}
     res = {} if killed or not (out / "result.json").is_file() else json.loads((out / "result.json").read_text())
     status = "killed" if killed else res.get("status", "no result")
     row.update({"status": status, "error": res.get("error", f"over the {limit:g} s limit" if killed else ""),
-                "process_s": round(wall, 1), "fit_s": res.get("fit_s"), "model_bytes": res.get("model_bytes"),
+                "process_s": round(wall, 1), "cpu_s": round(cpu, 1), "load_1min": round(load, 2),
+                "fit_s": res.get("fit_s"), "model_bytes": res.get("model_bytes"),
                 "latency_s_per_1000": res.get("latency_s_per_1000"),
                 "versions": json.dumps(res.get("versions", {})), "info": json.dumps(res.get("info", {}))})
     if status == "ok":
@@ -304,6 +326,14 @@ def run_cell(c: Contender, split: Split) -> dict:
     else:
         row["score"], row["score_norm"] = _fallback(split)
     return row
+
+
+def _append(raw: Path, row: dict) -> None:
+    """Add one row to the raw CSV (rewritten whole, so that new columns line up)."""
+    old = pd.read_csv(raw, keep_default_na=False, na_values=[""]) if raw.is_file() else pd.DataFrame()
+    tmp = raw.with_suffix(".tmp")
+    pd.concat([old, pd.DataFrame([row])], ignore_index=True).to_csv(tmp, index=False)
+    tmp.replace(raw)
 
 
 def _fallback(split: Split) -> tuple[float, float]:
@@ -347,16 +377,21 @@ def report(df: pd.DataFrame, splits: list[Split], notes: list[str]) -> str:
             if sub.empty:
                 continue
             piv = sub.pivot_table(index="task", columns="contender", values="score_norm")
-            cols = [c for c in order if c in piv]
-            full = piv[cols].dropna(axis=0)  # tasks every listed contender finished
+            every = [c for c in order if c in piv]
+            # contenders that ran on every task of this table; the others (a run cut short by
+            # the session's end) are compared with autometa on the tasks they did
+            cols = [c for c in every if piv[c].notna().all()]
+            partial = [c for c in every if c not in cols]
+            full = piv[cols]
             title = "held out of the meta-database" if group == "heldout" else "suite tasks (in the meta-database)"
             lines += [f"## {kind.capitalize()}, {title}: {len(full)} tasks", "",
                       f"Mean held-out {label} ({'higher' if higher else 'lower'} is better) over the tasks "
                       "every contender finished, with a bootstrap 95% interval over tasks; mean rank (1 = best); "
                       "median wall time of the fit, model size and prediction latency per 1,000 rows; "
                       "runs that returned no model (scored as chance / the training mean).", "",
-                      "| contender | budget s | mean score | mean rank | median wall s | max wall s | median model MB | "
-                      "median latency ms/1000 rows | no model |", "|---|---|---|---|---|---|---|---|---|"]
+                      "| contender | budget s | mean score | mean rank | median wall s | max wall s | median CPU s | "
+                      "median model MB | median latency ms/1000 rows | no model |",
+                      "|---|---|---|---|---|---|---|---|---|---|"]
             ranks = full.rank(axis=1, ascending=not higher).mean()
             for c in cols:
                 s = sub[sub.contender == c]
@@ -364,9 +399,17 @@ def report(df: pd.DataFrame, splits: list[Split], notes: list[str]) -> str:
                 mb = s.model_bytes.astype(float).median() / 1e6
                 lat = s.latency_s_per_1000.astype(float).median() * 1000
                 lines.append(f"| {c} | {_budget(c):g} | {m:.4f} [{lo:.4f}, {hi:.4f}] | {ranks[c]:.2f} | "
-                             f"{s.fit_s.astype(float).median():.1f} | {s.fit_s.astype(float).max():.1f} | {mb:.2f} | "
+                             f"{s.fit_s.astype(float).median():.1f} | {s.fit_s.astype(float).max():.1f} | "
+                             f"{s.cpu_s.astype(float).median() if 'cpu_s' in s else float('nan'):.1f} | {mb:.2f} | "
                              f"{lat:.1f} | {int((s.status != 'ok').sum())} |")
             ams = [c for c in cols if c.startswith("autometa")]
+            for a in [c for c in ams if _budget(c) == 60]:
+                peers = {c: full[c].mean() for c in cols if not c.startswith("autometa") and _budget(c) <= 60}
+                if peers:
+                    best = max(peers, key=peers.get) if higher else min(peers, key=peers.get)
+                    ahead = full[a].mean() > peers[best] if higher else full[a].mean() < peers[best]
+                    lines += ["", f"Goal (ahead of every peer at 60 s on the mean): **{'met' if ahead else 'not met'}** "
+                              f"for {a}: {full[a].mean():.4f} vs the best peer, {best}, {peers[best]:.4f}."]
             if ams:
                 lines += ["", f"Paired per task ({'score' if higher else 'normalized RMSE'}; positive = autometa "
                           "better): mean difference [bootstrap 95%] | autometa wins/ties/losses.", "",
@@ -375,7 +418,14 @@ def report(df: pd.DataFrame, splits: list[Split], notes: list[str]) -> str:
                     for b in cols:
                         if b != a and not b.startswith("autometa"):
                             lines.append(f"| {a} | {b} | {_paired(full, a, b, higher)} |")
-            raw = sub.pivot_table(index="task", columns="contender", values="score")[cols]
+            for c in partial:
+                lines += ["", f"{c} ran on {int(piv[c].notna().sum())} of {len(piv)} tasks only (the run was "
+                          "cut short); on those tasks:"]
+                for a in ams:
+                    d = piv[[a, c]].dropna()
+                    lines.append(f"- {a} {d[a].mean():.4f} vs {c} {d[c].mean():.4f}; paired difference "
+                                 f"(positive = autometa better), W/T/L: {_paired(d, a, c, higher)}")
+            raw = sub.pivot_table(index="task", columns="contender", values="score")[every]
             raw.index = [f"{t} ({meta[t].n_train + meta[t].n_test} rows, "
                          f"{meta[t].n_classes or 'reg'}{'' if meta[t].n_classes == 0 else ' cl'})"
                          if t in meta else t for t in raw.index]
@@ -386,7 +436,7 @@ def report(df: pd.DataFrame, splits: list[Split], notes: list[str]) -> str:
         lines += ["## Runs without a model", "", bad[["contender", "task", "status", "error"]].to_markdown(index=False), ""]
     lines += ["## Tasks", "", "| task | group | problem | label | train rows | test rows | features | split sha256 |",
               "|---|---|---|---|---|---|---|---|"]
-    for s in splits:
+    for s in [s for s in splits if s.name in set(df.task)]:
         lines.append(f"| {s.name} | {s.group} | {s.problem} | {s.label} | {s.n_train} | {s.n_test} | "
                      f"{s.n_features} | {s.sha} |")
     vers = {}
@@ -414,8 +464,8 @@ def _plot(df: pd.DataFrame, order: list[str]) -> None:
             ax.set_visible(False)
             continue
         piv = sub.pivot_table(index="task", columns="contender", values="score_norm")
-        cols = [c for c in order if c in piv]
-        full = piv[cols].dropna()
+        cols = [c for c in order if c in piv and piv[c].notna().all()]
+        full = piv[cols]
         wall = sub.groupby("contender").fit_s.median()
         for c in cols:
             m, lo, hi = bootstrap_ci(full[c])
@@ -445,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
     notes: list[str] = json.loads(notes_path.read_text()) if notes_path.is_file() else []
     if not args.report_only:
         todo, skipped = contenders(args.contenders.split(","), Path(args.autometa_src).resolve())
-        notes = list(dict.fromkeys(notes + skipped))
+        notes = list(dict.fromkeys(notes + skipped + install_notes()))
         notes_path.write_text(json.dumps(notes, indent=1))
         for n in skipped:
             print(n, flush=True)
@@ -460,7 +510,7 @@ def main(argv: list[str] | None = None) -> int:
                 row = run_cell(c, split)
                 print(f"{c.name:18s} {split.name:28s} {row['status']:6s} score={row['score']:.4f} "
                       f"fit={row['fit_s']} s {row['error'][:120]}", flush=True)
-                pd.DataFrame([row]).to_csv(raw, mode="a", header=not raw.is_file(), index=False)
+                _append(raw, row)
     if raw.is_file():
         print(report(pd.read_csv(raw, keep_default_na=False, na_values=[""]), splits, notes))
     return 0
