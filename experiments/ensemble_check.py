@@ -238,6 +238,11 @@ def report(df: pd.DataFrame) -> None:
     lines += ["", f"The ensemble beat the best single trial out of fold (so became the final model) in {used} of "
               f"{len(df)} runs; in {fits} of {len(df)} the time left after the search covered the members' "
               "estimated refit (what `ensemble_model=\"auto\"` checks).", "",
+              "Time over budget of the searches (the fold-model runs, `search_s - budget_s`), max per seed: "
+              + ", ".join(f"seed {k} {v:+.2f} s" for k, v in (df["search_s"] - df["budget_s"]).groupby(df["seed"]).max()
+                          .items())
+              + " (seeds 0 and 1 ran before `ensemble_model=\"folds\"` reserved 3% of the budget for loading and "
+              "saving the fold models, seed 2 after).", "",
               "Relative gain: (test score of the ensemble - test score of single) / |single|, sign flipped for "
               "RMSE so that positive is better.", "",
               machine_line() + f" Two cores shared with other jobs (1-minute load {_load()} when the report was "
