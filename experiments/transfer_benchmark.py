@@ -126,8 +126,7 @@ REFERENCE = "smac"
 CORE_METHODS = ("random", "smac", "smac+defaults", "smac+knn", "smac+portfolio", "smac+knn-portfolio", "optuna",
                 "optuna+portfolio", "rgpe")
 #: The methods of issue 15's rerun (--core issue15).
-ISSUE15_METHODS = ("smac", "optuna", "smac+knn", "smac+portfolio", "smac+predictor", "rgpe", "pmf", "guarded",
-                   "portfolio10+guarded")
+ISSUE15_METHODS = ("smac", "optuna", "smac+knn", "smac+portfolio", "smac+predictor", "rgpe", "pmf", "guarded")
 CORES = {"default": CORE_METHODS, "issue15": ISSUE15_METHODS}
 ISSUE15_PREAMBLE = (
     "# Issue 15: PMF, the negative-transfer guard and the warm starts in table mode\n\n"
