@@ -327,7 +327,8 @@ def _parse_csv_compact(p: Path, sep: str, encoding: str, keep: str) -> pd.DataFr
                     s = s.astype("category")
                 pieces.setdefault(col, []).append(s.reset_index(drop=True))
             offset += m
-    assert block is not None  # pandas raises EmptyDataError for a file without a header
+    if block is None:  # a header and no rows: read_table says so
+        return pd.read_csv(p, sep=sep, encoding=encoding, low_memory=False)
     frames = []
     if numeric:
         rows = list(numeric.values())

@@ -211,6 +211,23 @@ def report(rows: dict[str, Any], name: str) -> str:
         lines += [f"  - {at} s: `{frame}`" for at, frame in r.get("bar_at", {}).items()]
         lines.append(f"  - end: `{r['last_frame']}`")
         lines += [f"  - printed: {m}" for m in r.get("messages", [])]
+    lines += ["", "## Findings (computed from the rows above)", ""]
+    if b:
+        lines.append(f"- Loading: {b['load_cpu_s'] / a['load_cpu_s']:.1f}x less CPU ({b['load_cpu_s']:.1f} -> "
+                     f"{a['load_cpu_s']:.1f} s), peak {b['load_peak_mib']:.0f} -> {a['load_peak_mib']:.0f} MiB "
+                     f"({b['load_peak_mib'] / a['data_mib']:.1f}x -> {a['load_peak_mib'] / a['data_mib']:.1f}x the table).")
+        lines.append(f"- Meta-features: {b['extract_cpu_s'] / a['extract_cpu_s']:.1f}x less CPU "
+                     f"({b['extract_cpu_s']:.1f} -> {a['extract_cpu_s']:.1f} s; wall {b['extract_wall_s']:.1f} -> "
+                     f"{a['extract_wall_s']:.1f} s at load average {b['load_avg']} / {a['load_avg']} on "
+                     f"{os.cpu_count()} cores); process peak {b['peak_mib']:.0f} -> {a['peak_mib']:.0f} MiB.")
+    for label, r in (("1M stress", big), ("40k source", src)):
+        inside = r["wall_s"] <= r["budget"]
+        lines.append(f"- {label}, {r['budget']:g} s: exit {r['exit_code']} after {r['wall_s']:.1f} s "
+                     f"({'inside' if inside else 'over'} the budget by {abs(r['budget'] - r['wall_s']):.1f} s); bar drawn "
+                     f"after {r['first_bar_s'] or float('nan'):.1f} s; peak of command + worker "
+                     f"{r['peak_total_mib']:.0f} MiB"
+                     + (f" = {r['peak_total_mib'] / a['data_mib']:.1f}x the table (command alone "
+                        f"{r['peak_cli_mib'] / a['data_mib']:.1f}x)." if label.startswith("1M") else "."))
     lines.append("")
     return "\n".join(lines)
 
@@ -221,6 +238,7 @@ def main() -> None:
     ap.add_argument("--before", type=Path, help="a source tree of the code before (its autometa package first)")
     ap.add_argument("--name", default="scale_check")
     ap.add_argument("--skip-tune", action="store_true")
+    ap.add_argument("--report-only", action="store_true", help="rewrite the .md from the saved .json")
     ap.add_argument("--only", choices=("stress", "source"), help="tune only this table (the other's row is kept)")
     args = ap.parse_args()
     stress, source, heldout = (args.data / f"flights_{p}.csv" for p in ("stress", "source", "heldout"))
@@ -229,6 +247,9 @@ def main() -> None:
                         "--stress"], check=True)
     raw = results_path(args.name, ".json")
     rows: dict[str, Any] = json.loads(raw.read_text()) if raw.exists() else {}
+    if args.report_only:
+        results_path(args.name, ".md").write_text(report(rows, args.name))
+        return
     if args.before is not None:
         rows["before"] = load_and_extract(stress, args.before)
         print("before", rows["before"], flush=True)

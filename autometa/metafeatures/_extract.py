@@ -89,6 +89,15 @@ def extract_frame(
     ------
     InputError
         Malformed inputs (see :func:`make_table`) or parameters.
+
+    Notes
+    -----
+    Cost on tall tables: counts, moments and entropies are exact on every row, in
+    per-column passes over contiguous memory; the numeric block is used in place when the
+    frame holds it as one float block. Two features use bounded samples: the landmarkers
+    (``max_rows_landmarking`` rows) and ``MeanAbsCorrelationOfNumericAtts`` (a seeded
+    sample of ``MAX_CORRELATION_ROWS`` = 100,000 rows). Tables up to those sizes get
+    exactly the values they always had.
     """
     chosen = _check_groups(groups)
     max_rows = _check_int("max_rows_landmarking", max_rows_landmarking, _MIN_ROWS_LANDMARKING)
