@@ -124,14 +124,7 @@ def load_shipped(db: SQLMetaDB, directory: str | os.PathLike[str] | None = None)
             continue
         add_task(task_id, f.stem)
         ev = pd.read_csv(f)
-        records = [
-            EvalRecord(
-                config_of[r["config_hash"]],
-                {m: r[m] for m in _METRIC_COLUMNS if m in ev.columns and pd.notna(r[m])},
-                MEAN_SPLIT, str(r["status"]), r["fit_time_s"], "",
-            )
-            for r in ev.to_dict("records") if r["config_hash"] in config_of
-        ]
+        records = _eval_records(ev, lambda r: config_of.get(r["config_hash"]))
         db.add_evaluations(task_id, records, source=SHIPPED_SOURCE)
     _load_tuned(db, d, manifest, suite, add_task)
     with db.engine.begin() as conn:
@@ -139,6 +132,18 @@ def load_shipped(db: SQLMetaDB, directory: str | os.PathLike[str] | None = None)
             versions=json.dumps({**versions, "updated_at": build_of(d)}, sort_keys=True, default=str)
         ))
     return manifest
+
+
+def _eval_records(ev: pd.DataFrame, config: Callable[[dict[str, Any]], dict[str, Any] | None]) -> list[EvalRecord]:
+    """One stored CSV's rows as evaluation records (mean over splits); rows whose
+    configuration is unknown (``config`` returns None) are skipped."""
+    records = []
+    for r in ev.to_dict("records"):
+        cfg = config(r)
+        if cfg is not None:
+            scores = {m: r[m] for m in _METRIC_COLUMNS if m in ev.columns and pd.notna(r[m])}
+            records.append(EvalRecord(cfg, scores, MEAN_SPLIT, str(r["status"]), r["fit_time_s"], ""))
+    return records
 
 
 def _load_tuned(db: SQLMetaDB, d: Path, manifest: dict[str, Any], suite: pd.DataFrame,
@@ -157,12 +162,5 @@ def _load_tuned(db: SQLMetaDB, d: Path, manifest: dict[str, Any], suite: pd.Data
             continue
         add_task(task_id, f.stem)
         ev = pd.read_csv(f)
-        records = [
-            EvalRecord(
-                json.loads(r["config_json"]),
-                {m: r[m] for m in _METRIC_COLUMNS if m in ev.columns and pd.notna(r[m])},
-                MEAN_SPLIT, str(r["status"]), r["fit_time_s"], "",
-            )
-            for r in ev.to_dict("records")
-        ]
+        records = _eval_records(ev, lambda r: json.loads(r["config_json"]))
         db.add_evaluations(task_id, records, source=TUNED_SOURCE)
