@@ -856,7 +856,7 @@ def tune(
                     )
         if parallel:
             setup["workers"] = executor.describe()
-            executor.close()  # before the refit: the workers' cores are free for it
+            executor.close(wait=False)  # before the refit: the workers' cores are free for it, their exit overlaps it
 
         b = best()
         if b is None:

@@ -2,7 +2,12 @@
 evaluated on every task of the curated suite (metadata/suite.csv), plus each task's
 meta-features.
 
-    python experiments/build_metadb.py [--n-jobs 2] [--max-tasks N] [--families a,b] [--time-limit 60]
+    python experiments/build_metadb.py [--workers 2 | --scheduler tcp://HOST:PORT] [--max-tasks N]
+                                       [--families a,b] [--time-limit 60]
+
+The tasks run on a Dask client: a local cluster of ``--workers`` single-threaded worker
+processes by default, or the cluster of ``--scheduler``. Each task is one Dask task; its
+configurations are evaluated there, each in its own killable evaluation process.
 
 Protocol: 3-fold (stratified) CV with seed 0 on at most ``--row-cap`` rows (a seeded,
 stratified subsample; the cap is recorded per task), each configuration in a killable
@@ -25,10 +30,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 sys.path.insert(0, str(Path(__file__).parent))
+from common import dask_client  # noqa: E402
 from suite import load_suite, load_task_frame  # noqa: E402
 
 from autometa import Task, package_versions  # noqa: E402
@@ -176,7 +181,8 @@ def write_manifest(suite: pd.DataFrame, families: list[str], row_cap: int, time_
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n-jobs", type=int, default=2)
+    ap.add_argument("--workers", "--n-jobs", type=int, default=2, help="local Dask worker processes")
+    ap.add_argument("--scheduler", default=None, help="address of a running Dask scheduler (instead of --workers)")
     ap.add_argument("--max-tasks", type=int, default=None)
     ap.add_argument("--families", default=",".join(FAMILIES))
     ap.add_argument("--row-cap", type=int, default=1000)
@@ -198,11 +204,18 @@ def main() -> None:
     write_configurations(design)
     t0 = time.perf_counter()
     rows = suite.to_dict("records")
-    log.info("building: %d tasks x %d families x %d configurations, %d workers", len(rows), len(families), N_CONFIGS, args.n_jobs)
+    from dask.distributed import as_completed
+
+    client = dask_client(args.workers, args.scheduler)
+    log.info("building: %d tasks x %d families x %d configurations on %s", len(rows), len(families), N_CONFIGS,
+             client)
     done, last = 0, time.perf_counter()
-    for summary in Parallel(n_jobs=args.n_jobs, return_as="generator_unordered")(
-        delayed(run_task)(r, design, families, args.row_cap, args.time_limit) for r in rows
-    ):
+    futures = [client.submit(run_task, r, design, families, args.row_cap, args.time_limit, pure=False) for r in rows]
+    for fut in as_completed(futures):
+        try:
+            summary = fut.result()
+        except Exception as exc:  # noqa: BLE001 - a lost worker loses its task's unfinished family, not the build
+            summary = {"task_id": "?", "error": f"{type(exc).__name__}: {exc}"[:300]}
         done += 1
         if summary.get("error"):
             log.warning("[%d/%d] %s FAILED: %s", done, len(rows), summary["task_id"], summary["error"])
@@ -213,6 +226,7 @@ def main() -> None:
             now = time.perf_counter()
             write_manifest(load_suite(ROOT / "suite.csv"), families, args.row_cap, args.time_limit, now - last)
             last = now
+    client.close()
     log.info("done in %.0f s", time.perf_counter() - t0)
 
 

@@ -2,6 +2,7 @@
 that task's stored fixed design, recorded as evaluations in metadata/evaluations_tuned/.
 
     python experiments/build_tuned.py [--n-new 64] [--kind classification] [--max-tasks N]
+                                      [--workers 2 | --scheduler tcp://HOST:PORT]
 
 Per task this runs the shipped :func:`autometa.tune` (``optimizer="smac"``, seed 0) with
 
@@ -10,6 +11,11 @@ Per task this runs the shipped :func:`autometa.tune` (``optimizer="smac"``, seed
   metadata/evaluations/<task>.csv gets its stored result back (exact match of the canonical
   configuration key, no fit), any other is evaluated for real by the shipped
   :class:`autometa.evaluation.Evaluator` under the build protocol.
+
+The trials run on one Dask client for the whole build (``tune(dask_client=...)``, the
+shipped parallel path): a local cluster of ``--workers`` worker processes by default, or the
+cluster of ``--scheduler``; ``--workers 1`` runs them in this process's own evaluation
+process instead. SMAC proposes while trials are pending.
 
 So SMAC's model starts from the 256 stored evaluations at no cost, and ``--n-new`` real
 new trials follow. The build protocol is the fixed design's: 3-fold (stratified) CV with
@@ -45,6 +51,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 
 sys.path.insert(0, str(Path(__file__).parent))
 from build_metadb import N_FOLDS, SEED, _subsample, slug  # noqa: E402
+from common import dask_client  # noqa: E402
 from suite import load_suite, load_task_frame  # noqa: E402
 
 from autometa import Task, package_versions, tune  # noqa: E402
@@ -163,7 +170,8 @@ def build_protocol_task(row: Mapping[str, Any]) -> tuple[Task, list[tuple[np.nda
 
 
 def tune_task(row: Mapping[str, Any], *, meta: Path, work: Path, n_new: int, time_limit: float,
-              budget_s: float, configs: Mapping[str, dict[str, Any]], per_family: int = 0) -> dict[str, Any]:
+              budget_s: float, configs: Mapping[str, dict[str, Any]], per_family: int = 0,
+              client: Any = None) -> dict[str, Any]:
     """Run (or resume) the tuned search of one task and write its new evaluations."""
     task_id = str(row["task_id"])
     out_path = meta / TUNED_DIR / f"{slug(task_id)}.csv"
@@ -180,7 +188,8 @@ def tune_task(row: Mapping[str, Any], *, meta: Path, work: Path, n_new: int, tim
     try:
         result = tune(task, optimizer="smac", warm_start=None, initial_configs=initial,
                       evaluator=ev, n_trials=len(initial) + n_new, time_budget_s=budget_s,
-                      per_trial_time_limit_s=time_limit, out_dir=work / slug(task_id), refit=False)
+                      per_trial_time_limit_s=time_limit, out_dir=work / slug(task_id), refit=False,
+                      dask_client=client)
     finally:
         ev.close()
     new = [r for r in result.history if config_key(r.config) not in stored]
@@ -276,6 +285,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--time-limit", type=float, default=30.0, help="seconds per trial")
     ap.add_argument("--task-budget", type=float, default=1800.0, help="wall seconds per task (tune's budget)")
     ap.add_argument("--metadata", type=Path, default=META)
+    ap.add_argument("--workers", type=int, default=2, help="local Dask worker processes (1: no Dask)")
+    ap.add_argument("--scheduler", default=None, help="address of a running Dask scheduler (instead of --workers)")
     ap.add_argument("--work", type=Path, default=ROOT / "autometa-out" / "build_tuned")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -288,11 +299,13 @@ def main(argv: list[str] | None = None) -> None:
         suite = suite.head(args.max_tasks)
     rows = suite.to_dict("records")
     log.info("tuned build: %d tasks, %d new SMAC trials each", len(rows), args.n_new)
+    client = dask_client(args.workers, args.scheduler) if args.scheduler or args.workers > 1 else None
     summaries = []
     for i, row in enumerate(rows, 1):
         try:
             s = tune_task(row, meta=args.metadata, work=args.work, n_new=args.n_new, time_limit=args.time_limit,
-                          budget_s=args.task_budget, configs=configs, per_family=args.initial_per_family)
+                          budget_s=args.task_budget, configs=configs, per_family=args.initial_per_family,
+                          client=client)
         except Exception as exc:  # noqa: BLE001 - one bad task must not stop the build
             log.warning("[%d/%d] %s FAILED: %s: %s", i, len(rows), row["task_id"], type(exc).__name__, str(exc)[:300])
             continue
@@ -302,6 +315,8 @@ def main(argv: list[str] | None = None) -> None:
         log.info("[%d/%d] %s: %d new (%d ok), best %s %.4f -> %.4f, %.0f s", i, len(rows), s["task_id"], s["new"],
                  s["new_ok"], s["metric"], s["stored_best"], s["new_best"], s["seconds"])
         write_manifest(args.metadata, args.n_new, args.initial_per_family, args.time_limit, args.task_budget, summaries)
+    if client is not None:
+        client.close()
 
 
 if __name__ == "__main__":

@@ -8,31 +8,37 @@ trials. The time of the warm start (meta-feature extraction, neighbour lookup, f
 importance and learned defaults) is counted from the run's start, as the CLI counts it.
 
 Methods (each one ``autometa.tune`` call; the meta-database parts leave the held-out
-task out with ``exclude=[task]``)
+task out with ``exclude=[task]``; the arguments are transfer_benchmark.tune_kwargs's, so
+live and table mode run the same methods)
 -------
-random              optimizer="random", warm_start="none"
 smac                cold SMAC3: SMAC's own initial design (warm_start="none")
-smac+defaults       SMAC after each family's default (the package's default start)
-smac+knn            SMAC after KNNWarmStarter(db, exclude=[task]) (kNN, package default
-                    second, learned default third, then each family's default)
-smac+portfolio      SMAC after PortfolioWarmStarter(db, exclude=[task])
-smac+knn+importance smac+knn in a space where hyperparameters of mean fANOVA importance
-                    below 5% are fixed to their learned defaults (ImportancePruner; only
-                    when it takes ``exclude``, so that the held-out task stays out)
 optuna              cold Optuna TPE
-optuna+knn          Optuna TPE after the kNN warm start
+smac+knn            SMAC after KNNWarmStarter(db, exclude=[task])
+smac+portfolio      SMAC after PortfolioWarmStarter(db, exclude=[task])
+smac+predictor      SMAC after PredictorWarmStarter (the learned performance predictor,
+                    fitted without the held-out task's fold of tasks)
+rgpe                SMAC with the RGPE ensemble of stored tasks' GPs as its model
+pmf                 SMAC with transfer=PMFTransfer (probabilistic matrix factorization)
+guarded             SMAC with transfer=GuardedTransfer (PMF guarded by the task's own GP)
+and, by name: random, smac+defaults, optuna+knn, portfolio+guarded, smac+knn+importance.
 
-Metrics: normalized regret of the best so far after 1, 5, 10, 25 trials and over wall
-time, normalized per task by the best and worst scores any live trial reached on it
-(HPO-B style); the zero-shot top-1 kNN suggestion against the package default, both
-really fitted. The meta-features are extracted from the data inside ``tune`` (as for a
+Metrics: normalized regret of the best so far after 1, 5, 10, 25, 50 trials and over wall
+time; the median number of trials to reach cold SMAC's final score (same task and seed);
+the share of task-seeds worse than cold SMAC at 10 and 25 trials; normalized per task by the best and worst scores any live trial reached on it
+(HPO-B style); the zero-shot top-1 suggestion (kNN, portfolio, predictor) against the
+package default, both really fitted in the same run. The meta-features are extracted from the data inside ``tune`` (as for a
 new task), not read from the store. Tasks: ``--n-tasks`` drawn with seed 0 among the
 complete classification tasks whose stored fixed-design fits are cheaper than the median
 (to keep the study to an hour on two cores).
 
 Runs on Dask (``--scheduler ADDRESS`` or a LocalCluster); resumable from the raw CSV.
 
-    python experiments/warmstart_live.py [--n-tasks 6] [--seeds 2] [--n-trials 25]
+    python experiments/warmstart_live.py [--n-tasks 40] [--seeds 3] [--n-trials 50] [--workers 2]
+                                         [--name warmstart_live50]
+
+Jobs run seed-major and task by task (every method of one task-seed before the next), so
+an interrupted study leaves whole task-seeds; the report compares only task-seeds on
+which every listed method ran.
 """
 
 from __future__ import annotations
@@ -65,8 +71,10 @@ from common import (  # noqa: E402
     stored_task,
 )
 
-METHODS = ("random", "smac", "smac+defaults", "smac+knn", "smac+portfolio", "smac+knn+importance", "optuna", "optuna+knn")
-BUDGETS = (1, 5, 10, 25)
+ISSUE15 = ("smac", "optuna", "smac+knn", "smac+portfolio", "smac+predictor", "rgpe", "pmf", "guarded")
+METHODS = (*ISSUE15, "random", "smac+defaults", "optuna+knn", "portfolio+guarded", "smac+knn+importance")
+BUDGETS = (1, 5, 10, 25, 50)
+ZERO_SHOT = ("smac+knn", "smac+portfolio", "smac+predictor")
 SECONDS = (5, 15, 30, 60, 120)
 METRIC = "balanced_accuracy"
 
@@ -83,22 +91,17 @@ def choose_tasks(db: Any, n: int) -> list[str]:
 
 def tune_kwargs(method: str, db: Any, task: str) -> dict[str, Any]:
     """The ``tune`` arguments of a method for one held-out task (public parts only)."""
-    from autometa.defaults import ImportancePruner
-    from autometa.warmstart import KNNWarmStarter, PortfolioWarmStarter
+    from transfer_benchmark import tune_kwargs as table_kwargs
 
-    optimizer, _, rest = method.partition("+")
-    kwargs: dict[str, Any] = {"optimizer": optimizer, "warm_start": "none"}
-    if rest.startswith("knn"):
-        kwargs["warm_start"] = KNNWarmStarter(db, exclude=[task])
-    elif rest == "portfolio":
-        kwargs["warm_start"] = PortfolioWarmStarter(db, exclude=[task])
-    elif rest == "defaults":
-        kwargs["warm_start"] = "defaults"
-    if rest.endswith("importance"):
-        if "exclude" not in inspect.signature(ImportancePruner).parameters:
-            raise RuntimeError("ImportancePruner takes no exclude=: it would read the held-out task; method skipped")
-        kwargs["prune"] = ImportancePruner(db, exclude=[task])  # type: ignore[call-arg]
-    return kwargs
+    from autometa.defaults import ImportancePruner
+    from autometa.warmstart import KNNWarmStarter
+
+    if method != "smac+knn+importance":
+        return table_kwargs(method, db, task)
+    if "exclude" not in inspect.signature(ImportancePruner).parameters:
+        raise RuntimeError("ImportancePruner takes no exclude=: it would read the held-out task; method skipped")
+    return {"optimizer": "smac", "warm_start": KNNWarmStarter(db, exclude=[task]),
+            "prune": ImportancePruner(db, exclude=[task])}  # type: ignore[call-arg]
 
 
 def run_one(method: str, name: str, seed: int, n_trials: int) -> dict:
@@ -175,17 +178,48 @@ def report(raw: pd.DataFrame, n_trials: int, name: str) -> str:
     setup = raw.groupby("method").setup_s.mean().reindex(methods).round(2)
     secs = raw.assign(total=[json.loads(e)[-1] if json.loads(e) else np.nan for e in raw.elapsed]) \
         .groupby("method").total.mean().reindex(methods).round(1)
-    ref = curves.get("smac")
-    neg = {}
-    if ref is not None:
+    # Per task-seed against cold SMAC of the same task and seed (the issue's measures).
+    per_seed = {m: pd.DataFrame(np.stack(raw[raw.method == m].regret_l.to_list()),
+                                index=pd.MultiIndex.from_frame(raw[raw.method == m][["task", "seed"]])).sort_index()
+                for m in methods}
+    neg: dict[str, dict[str, str]] = {}
+    if "smac" in per_seed:
+        base = per_seed["smac"]
+        target = base[n_trials - 1].to_numpy()
         for m in methods:
-            if m != "smac":
-                neg[m] = {f"worse than cold SMAC @{b}": f"{(curves[m][b - 1] > ref[b - 1] + 1e-12).mean():.0%}"
-                          for b in (10, 25) if b <= n_trials}
-    knn = raw[(raw.method == "smac+knn") & raw.first_is_default.eq(False) & raw.default_score.notna()]
-    first = np.array([s[0] for s in knn.scores_l])
-    beats = (first > knn.default_score.to_numpy() + 1e-12).mean() if len(knn) else np.nan
-    ties = (np.abs(first - knn.default_score.to_numpy()) <= 1e-12).mean() if len(knn) else np.nan
+            mine = per_seed[m].loc[base.index]
+            hit = mine.to_numpy() <= target[:, None] + 1e-12
+            first_hit = np.where(hit.any(axis=1), hit.argmax(axis=1) + 1, np.inf)
+            boot = np.median(np.random.default_rng(0).choice(first_hit, size=(2000, len(first_hit))), axis=1)
+            lo_b, hi_b = np.percentile(boot, [2.5, 97.5])
+
+            def trials(v: float) -> str:
+                return f"{v:.0f}" if np.isfinite(v) else f">{n_trials}"
+
+            row = {f"median trials to cold SMAC@{n_trials}": f"{trials(float(np.median(first_hit)))} "
+                                                              f"[{trials(lo_b)}, {trials(hi_b)}]",
+                   f"reaches it in {n_trials}": f"{np.isfinite(first_hit).mean():.0%}"}
+            for bud in (10, 25):
+                if bud <= n_trials and m != "smac":
+                    worse = (mine[bud - 1] > base[bud - 1] + 1e-12).to_numpy(dtype=float)
+                    _, wlo, whi = bootstrap_ci(worse)
+                    row[f"worse than cold SMAC @{bud}"] = f"{worse.mean():.0%} [{wlo:.0%}, {whi:.0%}]"
+            neg[m] = row
+    zero_shot = []
+    for m in ZERO_SHOT:
+        g = raw[(raw.method == m) & raw.first_is_default.eq(False) & raw.default_score.notna()]
+        n_default_first = int(((raw.method == m) & raw.first_is_default.eq(True)).sum())
+        if not len(g) and not n_default_first:
+            continue
+        first = np.array([s[0] for s in g.scores_l])
+        d = g.default_score.to_numpy(dtype=float)
+        zero_shot.append({"warm start": m, "task-seeds": len(g) + n_default_first,
+                          "top-1 is the default": n_default_first,
+                          "top-1 better": int((first > d + 1e-12).sum()), "equal": int((np.abs(first - d) <= 1e-12).sum()),
+                          "worse": int((first < d - 1e-12).sum()),
+                          "at least as good (default-first counted as equal)":
+                              f"{((first >= d - 1e-12).sum() + n_default_first) / (len(g) + n_default_first):.0%}",
+                          "mean top-1 - default": round(float(np.mean(first - d)), 4) if len(g) else np.nan})
     lines = [
         "# Warm starts, live mode (real fits, leave-one-task-out)",
         "",
@@ -205,13 +239,18 @@ def report(raw: pd.DataFrame, n_trials: int, name: str) -> str:
         "",
         pd.DataFrame(time_rows).T.to_markdown(),
         "",
-        pd.DataFrame({"setup s": setup, f"seconds for {n_trials} trials": secs,
-                      **({k: pd.Series({m: v[k] for m, v in neg.items()}) for k in next(iter(neg.values()))}
-                         if neg else {})}).to_markdown(),
+        pd.DataFrame({"setup s": setup, f"seconds for {n_trials} trials": secs}).to_markdown(),
         "",
-        f"Zero-shot, real fits: the top-1 kNN suggestion scores better than the package default (histogram gradient "
-        f"boosting, evaluated second) on {beats:.0%} of {len(knn)} task-seeds (ties {ties:.0%}; runs where the "
-        "suggestion is the default itself are left out).",
+        "Against cold SMAC on the same task and seed: trials each method needs to reach cold SMAC's final best "
+        "(median over task-seeds [95% bootstrap interval]), and the share of task-seeds where it is worse than cold "
+        "SMAC (negative transfer) [95% bootstrap interval]:",
+        "",
+        pd.DataFrame(neg).T.to_markdown() if neg else "(cold SMAC not run)",
+        "",
+        "Zero-shot, real fits: the warm start's first configuration (top-1) against the package default "
+        "(histogram gradient boosting, evaluated later in the same run, with the same folds):",
+        "",
+        pd.DataFrame(zero_shot).set_index("warm start").to_markdown() if zero_shot else "(no warm start ran)",
     ]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     x = np.arange(1, n_trials + 1)
@@ -235,14 +274,14 @@ def report(raw: pd.DataFrame, n_trials: int, name: str) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n-tasks", type=int, default=6)
-    ap.add_argument("--seeds", type=int, default=2)
-    ap.add_argument("--n-trials", type=int, default=25)
-    ap.add_argument("--methods", default=",".join(METHODS))
-    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--n-tasks", type=int, default=40)
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--n-trials", type=int, default=50)
+    ap.add_argument("--methods", default=",".join(ISSUE15))
+    ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--scheduler", default=None)
     ap.add_argument("--report-only", action="store_true")
-    ap.add_argument("--name", default="warmstart_live", help="Stem of the output files under experiments/results/.")
+    ap.add_argument("--name", default="warmstart_live50", help="Stem of the output files under experiments/results/.")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     raw_path = results_path(args.name, "_raw.csv")

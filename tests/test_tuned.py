@@ -174,3 +174,21 @@ def test_load_shipped_command_reports_the_tuned_optima(meta: Path, tmp_path: Pat
     assert f"tuned optima ({TUNED_SOURCE}): 2 evaluations (2 new)" in res.stdout
     res = CliRunner().invoke(app, ["metadb", "load-shipped", "--url", url])
     assert "2 evaluations (0 new)" in res.stdout
+
+
+@pytest.mark.slow
+def test_build_runs_its_trials_on_a_dask_client(meta: Path, tmp_path: Path) -> None:
+    """Issue 16, point 4: the tuned build's trials run on the Dask client it is given
+    (the shipped ``tune(dask_client=...)`` path); stored rows are still replayed there."""
+    distributed = pytest.importorskip("distributed")
+    row = pd.read_csv(meta / "suite.csv", dtype=str, keep_default_na=False).iloc[0].to_dict()
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        s = B.tune_task(row, meta=meta, work=tmp_path / "work", n_new=4, time_limit=30.0, budget_s=300.0,
+                        configs=_configs(meta), per_family=0, client=client)
+    assert s["stored"] == s["initial"] == 4 and s["new"] == 4 and s["new_ok"] == 4
+    out = pd.read_csv(meta / B.TUNED_DIR / f"{STEM}.csv")
+    assert len(out) == 4 and not set(out.config_hash) & set(pd.read_csv(meta / "evaluations" / f"{STEM}.csv").config_hash)
+    workers = json.loads((tmp_path / "work" / STEM / "result.json").read_text())["setup"]["workers"]
+    assert workers["name"] == "DaskExecutor" and workers["capacity"] == 2
+    assert sum(workers["trials_per_worker"].values()) == 8  # 4 replayed + 4 new, all on the cluster's workers

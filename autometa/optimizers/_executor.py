@@ -76,8 +76,8 @@ class BaseExecutor(abc.ABC):
     def free(self) -> int:
         return self.capacity - self.n_running
 
-    def close(self) -> None:  # noqa: B027 - optional hook
-        """Release workers."""
+    def close(self, wait: bool = True) -> None:  # noqa: B027 - optional hook
+        """Release workers; with ``wait=False`` without waiting for them to exit."""
 
     def describe(self) -> dict[str, Any]:
         """What ran where, for ``TuneResult.setup``."""
@@ -324,16 +324,28 @@ class DaskExecutor(BaseExecutor):
             "overhead_trials": len(ov),
         }
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Stop this run's work on the cluster; the local workers, if any, are stopped.
+
+        With ``wait=False`` the local worker processes are only signalled (they need about
+        a second to exit, and their evaluation processes end with them); a later
+        :meth:`close` reaps them. ``tune`` closes that way before the refit, so that the
+        workers' shutdown overlaps the refit instead of adding to the budget.
+        """
         if getattr(self, "client", None) is None:
+            self._reap(wait)
             return
         for fut in list(getattr(self, "_running", {})):
             fut.cancel()
         self._running = {}
-        try:  # stop this run's evaluation processes on the workers (a user's cluster stays up)
-            self.client.run(_release_on_worker, self._token, wait=True)
-        except Exception:  # noqa: BLE001 - a cluster already gone has nothing left to free
-            pass
+        if self._procs:  # local workers: SIGTERM first, so that each nanny stops its worker at once
+            for proc in self._procs:
+                proc.terminate()
+        else:
+            try:  # stop this run's evaluation processes on the workers (a user's cluster stays up)
+                self.client.run(_release_on_worker, self._token, wait=True)
+            except Exception:  # noqa: BLE001 - a cluster already gone has nothing left to free
+                pass
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             for part in self._own:
@@ -342,11 +354,16 @@ class DaskExecutor(BaseExecutor):
                 except Exception:  # noqa: BLE001 - closing twice or a dead cluster
                     pass
         self._own = []
-        for proc in self._procs:  # the local workers: SIGTERM lets each nanny stop its worker
-            proc.terminate()
+        self.client = None
+        self._reap(wait)
+
+    def _reap(self, wait: bool) -> None:
+        if not wait:
+            return
+        for proc in getattr(self, "_procs", []):
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait()
         self._procs = []
-        self.client = None
