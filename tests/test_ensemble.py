@@ -260,6 +260,24 @@ def test_fold_models_make_the_ensemble_without_a_refit(credit_task):
     assert proba.shape == (600, 2) and np.allclose(proba.sum(axis=1), 1.0)
 
 
+def test_fold_models_too_big_to_save_in_the_time_left_give_the_single_best(credit_task, monkeypatch):
+    """In ``auto`` mode the fold-model ensemble is made only when loading and saving its
+    members' fold models fits in the time left (a fold ensemble of forests can be hundreds
+    of MB); otherwise the best single trial is refit and the budget is kept."""
+    import autometa._tune as tune_module
+
+    searched = []  # after the last trial: no time to refit the members (folds first), and none for their I/O
+    real_cost = tune_module._refit_cost
+    monkeypatch.setattr(tune_module, "_refit_cost", lambda r: 1e6 if searched else real_cost(r))
+    monkeypatch.setattr(tune_module, "_FOLD_IO_BYTES_PER_S", 1.0)
+    result = tune(credit_task, backend="random", n_trials=8, families=FAMS, isolation="none", time_budget_s=600,
+                  callbacks=[lambda p: searched.append(True) if p.n_trials == 8 else None])
+    info = result.setup["ensemble"]
+    assert result.ensemble is None and not isinstance(result.model, EnsembleClassifier)
+    assert "no time to load and save the members' fold models" in info["reason"]
+    assert "the best single trial is refit instead" in info["reason"]
+
+
 def test_no_ensemble_and_a_replay_evaluator_keep_the_single_best(credit_task):
     off = tune(credit_task, backend="random", n_trials=2, families=["linear"], isolation="none", ensemble_size=0)
     assert off.ensemble is None and "turned off" in off.setup["ensemble"]["reason"]

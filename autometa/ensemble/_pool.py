@@ -134,6 +134,15 @@ class OOFPool:
             return None
         return list(joblib.load(self._model_file(number)))
 
+    def fold_model_bytes(self, number: int) -> int:
+        """Bytes on disk of a kept trial's fold models (0 when there are none)."""
+        if number not in self._models:
+            return 0
+        try:
+            return self._model_file(number).stat().st_size
+        except OSError:
+            return 0
+
     def close(self) -> None:
         """Remove the fold models (the predictions on disk stay, for a resume)."""
         if self._models_dir is not None:
