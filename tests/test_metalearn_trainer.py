@@ -129,7 +129,7 @@ def test_the_new_learners_resume_through_the_shared_trainer(tmp_path, algo, task
         assert set(resumed.test) == {"after_0_steps"}
     else:
         assert set(resumed.test) == {"after_0_steps", "after_5_steps", "after_10_steps"}
-        assert results["settings"]["regularization"] == 1.0 and results["settings"]["cg_steps"] == 5
+        assert results["settings"]["regularization"] == 10.0 and results["settings"]["cg_steps"] == 5  # regression
     if algo == "alpaca":
         calibration = results["test_calibration"]
         assert set(calibration) == {"nll", "coverage90"} and 0 <= calibration["coverage90"]["mean"] <= 1
