@@ -199,7 +199,7 @@ def run_glyphs(args: argparse.Namespace, flush: Callable[[list[dict], dict], Non
 
 
 def write(args: argparse.Namespace, rows: list[dict], curves: dict, header: dict) -> None:
-    stem = f"bench_metalearn_seeds_{args.part}"
+    stem = f"bench_metalearn_seeds_{args.part}{args.suffix}"
     RESULTS.mkdir(exist_ok=True)
     frame = pd.DataFrame(rows)
     csv = RESULTS / f"{stem}.csv"
@@ -311,6 +311,7 @@ def main() -> None:
     parser.add_argument("--settings", default="5w1s", help="glyphs: comma-separated of 5w1s, 5w5s, 20w1s")
     parser.add_argument("--seeds", default="0,1,2", type=lambda s: [int(v) for v in s.split(",")])
     parser.add_argument("--cpu-seconds", type=float, default=10.0)
+    parser.add_argument("--suffix", default="", help="appended to the output stem (e.g. _long for a longer budget)")
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--test-tasks", type=int, default=None, help="default 1000 (sinusoid) or 200 (5-way glyphs)")
     parser.add_argument("--algorithms", default="", help="comma-separated subset (default: all of the part)")
