@@ -61,6 +61,8 @@ def _imaml_regularization(images: bool) -> float:
     5-way 1-shot glyphs), 10.0 on the regression MLPs (1.0 learned nothing on sinusoid:
     test MSE 4.09; 10.0 gave 1.87, 100.0 gave 2.85; experiments/bench_metalearn_seeds.py)."""
     return 1.0 if images else 10.0
+
+
 _REGRESSION: dict[str, type[SinusoidTasks] | type[HarmonicTasks] | type[LineTasks]] = {
     "sinusoid": SinusoidTasks, "harmonic": HarmonicTasks, "line": LineTasks,
 }
