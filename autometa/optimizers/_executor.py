@@ -246,7 +246,11 @@ class DaskExecutor(BaseExecutor):
         """
         import dask
 
-        with dask.config.set({"distributed.scheduler.allowed-failures": 1}), warnings.catch_warnings():
+        # The evaluator is broadcast to every worker; the active memory manager would drop the
+        # "extra" copies, so that losing one worker could lose the only one.
+        with dask.config.set({"distributed.scheduler.allowed-failures": 1,
+                              "distributed.scheduler.active-memory-manager.start": False}), \
+                warnings.catch_warnings():
             warnings.simplefilter("ignore")
             cluster = distributed.LocalCluster(n_workers=0, processes=False, protocol="tcp", host="127.0.0.1",
                                                dashboard_address=None,
@@ -264,8 +268,20 @@ class DaskExecutor(BaseExecutor):
     def n_running(self) -> int:
         return len(self._running)
 
+    def _evaluator_alive(self) -> None:
+        """Send the evaluator again when the cluster has lost it.
+
+        The scheduler's active memory manager may keep a scattered value on one worker
+        only; when that worker dies the value is gone, and every trial that depends on it
+        would be cancelled. A fresh broadcast keeps the run going (each worker still keeps
+        its own copy, by token, once it has one).
+        """
+        if self._evaluator is not None and self._evaluator.status != "finished":
+            self._evaluator = self.client.scatter(self._evaluator_obj, broadcast=True, hash=False)
+
     def submit(self, key: str, config: Mapping[str, Any], *, time_limit_s: float | None, deadline: float) -> None:
         self._ready()
+        self._evaluator_alive()
         now = time.perf_counter()
         fut = self.client.submit(
             _evaluate_on_worker, self._evaluator, self._token, dict(config), time_limit_s,
@@ -303,6 +319,10 @@ class DaskExecutor(BaseExecutor):
             res, worker_s, where = fut.result()
         except Exception as exc:  # noqa: BLE001 - a lost worker or a broken connection: the trial failed
             self.n_lost += 1
+            try:
+                self._evaluator_alive()
+            except Exception:  # noqa: BLE001 - the next submit tries again
+                pass
             return TrialResult(config=config, status="crash", duration_s=now - t0,
                                error=f"the Dask worker running this trial was lost ({type(exc).__name__})")
         if warm:
