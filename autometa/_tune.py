@@ -363,9 +363,10 @@ def _ensemble(
                 continue
             nbytes = sum(pool.fold_model_bytes(cands[i].number) for i in members)
             io_s = nbytes / _FOLD_IO_BYTES_PER_S
-            if mode == "auto" and io_s > deadline - time.perf_counter():
+            left_now = deadline - time.perf_counter()
+            if mode == "auto" and io_s > left_now:
                 reasons.append(f"no time to load and save the members' fold models ({nbytes / 1e6:.0f} MB, about "
-                               f"{io_s:.1f} s needed, {deadline - time.perf_counter():.1f} s left)")
+                               f"{io_s:.1f} s needed, {left_now:.1f} s left)")
                 continue
             info["fold_models_mb"] = round(nbytes / 1e6, 1)
             folds = [pool.fold_models(cands[i].number) or [] for i in members]

@@ -227,7 +227,7 @@ class DaskExecutor(BaseExecutor):
                 f"n_workers={self.capacity} but the Dask cluster has {threads} worker thread(s): at most {threads} "
                 "trials run at once.", AutometaWarning, stacklevel=3,
             )
-        self._evaluator = self.client.scatter(self._evaluator_obj, broadcast=True, hash=False)
+        self._scatter()
         self._starting = [  # start-up in parallel, before the first trial
             self.client.submit(_start_on_worker, self._evaluator, self._token, workers=[addr], pure=False,
                                allow_other_workers=False)
@@ -277,7 +277,10 @@ class DaskExecutor(BaseExecutor):
         its own copy, by token, once it has one).
         """
         if self._evaluator is not None and self._evaluator.status != "finished":
-            self._evaluator = self.client.scatter(self._evaluator_obj, broadcast=True, hash=False)
+            self._scatter()
+
+    def _scatter(self) -> None:
+        self._evaluator = self.client.scatter(self._evaluator_obj, broadcast=True, hash=False)
 
     def submit(self, key: str, config: Mapping[str, Any], *, time_limit_s: float | None, deadline: float) -> None:
         self._ready()
@@ -319,10 +322,6 @@ class DaskExecutor(BaseExecutor):
             res, worker_s, where = fut.result()
         except Exception as exc:  # noqa: BLE001 - a lost worker or a broken connection: the trial failed
             self.n_lost += 1
-            try:
-                self._evaluator_alive()
-            except Exception:  # noqa: BLE001 - the next submit tries again
-                pass
             return TrialResult(config=config, status="crash", duration_s=now - t0,
                                error=f"the Dask worker running this trial was lost ({type(exc).__name__})")
         if warm:
