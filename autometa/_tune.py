@@ -26,7 +26,7 @@ import pandas as pd
 from ConfigSpace import ConfigurationSpace
 
 from autometa.ensemble import EnsembleClassifier, EnsembleRegressor, OOFPool, caruana_selection
-from autometa.evaluation import BaseEvaluator, Evaluator, TrialResult
+from autometa.evaluation import PROTOCOLS, BaseEvaluator, Evaluator, TrialResult, choose_protocol, make_splits
 from autometa.exceptions import AutometaWarning, InputError, ResumeError
 from autometa.metadb import SQLMetaDB, open_metadb
 from autometa.optimizers import BACKENDS, BaseExecutor, BaseOptimizer, DaskExecutor, OptunaOptimizer, SerialExecutor
@@ -240,7 +240,8 @@ class _RunDir:
         run_json = self.path / "run.json"
         if run_json.exists():
             old = json.loads(run_json.read_text())
-            diff = [k for k in self.identity if old.get(k) != self.identity[k]]
+            # A run written before the protocol was recorded resumes under the chosen one.
+            diff = [k for k in self.identity if old.get(k) != self.identity[k] and (k != "protocol" or k in old)]
             if diff:
                 raise ResumeError(
                     f"Output directory '{self.path}' holds a different run (its {', '.join(diff)} differ); "
@@ -471,6 +472,14 @@ def _transfer(transfer: Any, metadb: Any) -> BaseTransfer | TransferEnsemble | N
     )
 
 
+def _stored_protocol(out_dir: Path) -> str | None:
+    """The protocol kind an existing run directory was scored with, if it says."""
+    try:
+        return json.loads((out_dir / "run.json").read_text()).get("protocol")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def tune(
     task: Task,
     *,
@@ -493,6 +502,7 @@ def tune(
     memory_limit_mb: int | None = None,
     n_jobs: int = 1,
     isolation: str = "process",
+    protocol: str = "auto",
     refit: bool = True,
     ensemble_size: int = 25,
     ensemble_nbest: int = 20,
@@ -571,6 +581,12 @@ def tune(
         Threads per model fit.
     isolation : {"process", "none"}
         See :class:`~autometa.evaluation.Evaluator`.
+    protocol : {"auto", "cv", "holdout"}
+        How each trial is validated (:func:`~autometa.evaluation.choose_protocol`):
+        ``auto`` uses repeated CV on small tables, k-fold CV while the family defaults
+        take at most half the budget under it, and one 25% holdout on larger tables or
+        shorter budgets. ``result.setup["protocol"]`` says which and why. Ignored with
+        a given ``evaluator``.
     refit : bool
         Refit the best configuration (or the ensemble) on all data.
     ensemble_size : int
@@ -674,8 +690,18 @@ def tune(
             mf = extract(task)
         return mf
 
+    if evaluator is None:
+        if protocol == "auto" and out_dir is not None:  # a resumed run keeps the protocol it was scored with
+            stored = _stored_protocol(Path(out_dir))
+            protocol = {"repeated-cv": "cv", "cv": "cv", "holdout": "holdout"}.get(stored or "", protocol)
+        chosen = choose_protocol(task, budget, families=space[FAMILY_KEY].choices,  # type: ignore[attr-defined]
+                                 n_workers=n_workers or 1, protocol=protocol)
+        setup["protocol"] = chosen.as_dict()
+        logger.info("protocol: %s", chosen.reason)
+    elif protocol not in PROTOCOLS:
+        raise InputError(f"The protocol must be one of {', '.join(PROTOCOLS)}; got {protocol!r}.")
     ev = evaluator if evaluator is not None else Evaluator(
-        task, memory_limit_mb=memory_limit_mb, n_jobs=n_jobs, isolation=isolation,
+        task, memory_limit_mb=memory_limit_mb, n_jobs=n_jobs, isolation=isolation, splits=make_splits(task, chosen),
         keep_oof=ensemble_size > 0, keep_fold_models=ensemble_size > 0 and refit and ensemble_model != "refit",
     )
     executor: BaseExecutor
@@ -748,6 +774,8 @@ def tune(
                 "backend": name,
                 "families": list(space[FAMILY_KEY].choices),  # type: ignore[attr-defined]
             }
+            if "protocol" in setup:
+                identity["protocol"] = setup["protocol"]["kind"]
             run_dir = _RunDir(Path(out_dir), identity)
             fresh_dir = not run_dir.path.exists()
             history = run_dir.open()

@@ -37,6 +37,7 @@ class _AutoMetaBase(BaseEstimator):
         isolation: str = "process",
         n_jobs: int = 1,
         ensemble_size: int = 25,
+        protocol: str = "auto",
         seed: int = 0,
     ) -> None:
         self.metric = metric
@@ -52,6 +53,7 @@ class _AutoMetaBase(BaseEstimator):
         self.isolation = isolation
         self.n_jobs = n_jobs
         self.ensemble_size = ensemble_size
+        self.protocol = protocol
         self.seed = seed
 
     def _frame(self, X: Any, *, reset: bool) -> pd.DataFrame:
@@ -109,6 +111,7 @@ class _AutoMetaBase(BaseEstimator):
             isolation=self.isolation,
             n_jobs=self.n_jobs,
             ensemble_size=self.ensemble_size,
+            protocol=self.protocol,
         )
         self.result_ = result
         self.best_config_ = result.best_config
@@ -170,6 +173,9 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaBase):
     ensemble_size : int
         Rounds of ensemble selection over the trials after the search (``tune``'s
         ``ensemble_size``); 0 keeps the best single pipeline.
+    protocol : {"auto", "cv", "holdout"}
+        How each trial is validated (``tune``'s ``protocol``): ``auto`` picks CV or a
+        holdout from the table's size and the time budget.
     seed : int
 
     Attributes

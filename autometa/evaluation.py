@@ -33,11 +33,15 @@ from autometa.spaces import build_pipeline, config_to_dict
 from autometa.task import Task
 
 __all__ = [
+    "PROTOCOLS",
     "STATUSES",
     "BaseEvaluator",
     "Evaluator",
     "ReplayEvaluator",
+    "Protocol",
     "TrialResult",
+    "choose_protocol",
+    "estimate_default_fit_s",
     "make_splits",
     "prediction_matrix",
     "score_predictions",
@@ -105,24 +109,139 @@ class TrialResult:
         return self.status == "ok"
 
 
-def make_splits(task: Task) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Train/validation index pairs chosen by data size.
+#: Seconds of one default fit and validation of each family on 1,000 training rows and
+#: 10 features, and how the time grows with rows (exponent), for classification and for
+#: regression (deeper trees, a harder SVM). Measured on one core of this project's 2-core
+#: build machine: 5-fold CV of the family defaults on 5,000 and 20,000 rows. Only the
+#: order of magnitude matters: it decides whether cross-validation fits the budget.
+_DEFAULT_FIT_COST = {
+    "classification": {
+        "hist_gradient_boosting": (0.11, 0.35),
+        "random_forest": (0.10, 1.1),
+        "extra_trees": (0.075, 0.9),
+        "linear": (0.015, 0.5),
+        "svm": (0.017, 1.55),
+        "knn": (0.0125, 1.25),
+        "mlp": (0.08, 1.0),
+        "decision_tree": (0.0125, 1.0),
+    },
+    "regression": {
+        "hist_gradient_boosting": (0.18, 0.1),
+        "random_forest": (0.39, 1.15),
+        "extra_trees": (0.21, 1.05),
+        "linear": (0.005, 0.5),
+        "svm": (0.027, 2.05),
+        "knn": (0.011, 1.45),
+        "mlp": (0.15, 1.0),
+        "decision_tree": (0.0065, 1.6),
+    },
+}
+#: Families whose fit time grows with the number of classes (one model per class).
+_PER_CLASS_FAMILIES = ("hist_gradient_boosting", "linear")
+#: Cross-validation is kept while the family defaults' CV takes at most this share of
+#: the budget; beyond it the trials would be too few (or time out), so one holdout is
+#: used, which costs a fifth.
+_CV_BUDGET_SHARE = 0.5
+PROTOCOLS = ("auto", "cv", "holdout")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How trials are validated, and why.
+
+    Attributes
+    ----------
+    kind : {"repeated-cv", "cv", "holdout"}
+    n_splits : int
+        Train/validation splits per trial.
+    reason : str
+        One sentence a user can read.
+    estimated_cv_s : float or None
+        Predicted seconds of the family defaults under k-fold CV, when the budget was
+        weighed.
+    """
+
+    kind: str
+    n_splits: int
+    reason: str
+    estimated_cv_s: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "n_splits": self.n_splits, "reason": self.reason,
+                "estimated_cv_s": None if self.estimated_cv_s is None else round(self.estimated_cv_s, 1)}
+
+
+def estimate_default_fit_s(family: str, n_train: float, n_features: float, n_classes: float = 1,
+                           problem_type: str = "binary") -> float:
+    """Rough seconds of one fit and validation of ``family``'s default on a table of this size."""
+    kind = "regression" if problem_type == "regression" else "classification"
+    unit, exponent = _DEFAULT_FIT_COST[kind].get(family, (0.2, 1.0))
+    seconds = unit * (max(n_train, 1.0) / 1000.0) ** exponent * max(n_features, 1.0) / 10.0
+    if family in _PER_CLASS_FAMILIES and n_classes > 2:
+        seconds *= n_classes
+    return seconds
+
+
+def choose_protocol(task: Task, time_budget_s: float | None = None, families: Any = None,
+                    n_workers: int = 1, protocol: str = "auto") -> Protocol:
+    """The validation protocol for ``task`` from its size and, when given, the budget.
+
+    Repeated k-fold CV up to :data:`SMALL_DATA_ROWS` rows, k-fold up to
+    :data:`CV_MAX_ROWS`, one holdout of 25% above. With a time budget, k-fold CV is
+    kept only while the family defaults (the first trials) would take at most half of
+    it under CV (their fit times estimated from rows, features and classes, spread over
+    ``n_workers``); otherwise one holdout, so that the search gets trials in.
+    ``protocol="cv"`` or ``"holdout"`` forces one.
+    """
+    if protocol not in PROTOCOLS:
+        raise InputError(f"The protocol must be one of {', '.join(PROTOCOLS)}; got {protocol!r}.")
+    n = int(task.X.shape[0])
+    k = int(task.n_splits)
+    if protocol == "holdout":
+        return Protocol("holdout", 1, "holdout of 25% (asked for)")
+    if protocol == "cv":
+        kind = "repeated-cv" if n <= SMALL_DATA_ROWS else "cv"
+        return Protocol(kind, 2 * k if kind == "repeated-cv" else k, f"{k}-fold cross-validation (asked for)")
+    if n > CV_MAX_ROWS:
+        return Protocol("holdout", 1, f"holdout of 25%: {n:,} rows is more than {CV_MAX_ROWS:,}")
+    if n <= SMALL_DATA_ROWS:
+        return Protocol("repeated-cv", 2 * k, f"2x repeated {k}-fold cross-validation: {n:,} rows is small, "
+                                              "one CV would be noisy")
+    if time_budget_s is None:
+        return Protocol("cv", k, f"{k}-fold cross-validation on {n:,} rows")
+    fams = list(families) if families is not None else list(_DEFAULT_FIT_COST["classification"])
+    p = float(task.X.shape[1])
+    n_classes = float(len(task.classes)) if task.classes else 1.0
+    n_train = n * (k - 1) / k
+    cv_s = sum(k * estimate_default_fit_s(str(f), n_train, p, n_classes, str(task.problem_type))
+               for f in fams) / max(n_workers, 1)
+    share = cv_s / float(time_budget_s)
+    if share > _CV_BUDGET_SHARE:
+        return Protocol("holdout", 1, f"holdout of 25%: {k}-fold cross-validation of the {len(fams)} family defaults "
+                                      f"would take about {cv_s:.0f} s of the {time_budget_s:g} s budget", cv_s)
+    return Protocol("cv", k, f"{k}-fold cross-validation: the family defaults take about {cv_s:.0f} s of the "
+                             f"{time_budget_s:g} s budget under it", cv_s)
+
+
+def make_splits(task: Task, protocol: Protocol | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Train/validation index pairs of ``protocol`` (default: chosen by data size alone).
 
     Repeated (2x) k-fold below :data:`SMALL_DATA_ROWS` rows, k-fold up to
-    :data:`CV_MAX_ROWS`, otherwise one holdout of 25%. Stratified for classification;
-    ``k`` is ``task.n_splits`` (5 unless a class is smaller).
+    :data:`CV_MAX_ROWS`, otherwise one holdout of 25% (see :func:`choose_protocol`).
+    Stratified for classification; ``k`` is ``task.n_splits`` (5 unless a class is
+    smaller).
     """
-    n = task.X.shape[0]
+    kind = (protocol or choose_protocol(task)).kind
     y = task.y.to_numpy()
     k = task.n_splits
     strat = task.is_classification
-    idx = np.arange(n)
-    if n > CV_MAX_ROWS:
+    idx = np.arange(task.X.shape[0])
+    if kind == "holdout":
         tr, va = train_test_split(
             idx, test_size=_HOLDOUT_FRACTION, random_state=task.seed, stratify=y if strat else None
         )
         return [(np.sort(tr), np.sort(va))]
-    if n <= SMALL_DATA_ROWS:
+    if kind == "repeated-cv":
         cv: Any = (RepeatedStratifiedKFold if strat else RepeatedKFold)(n_splits=k, n_repeats=2, random_state=task.seed)
     else:
         cv = (StratifiedKFold if strat else KFold)(n_splits=k, shuffle=True, random_state=task.seed)

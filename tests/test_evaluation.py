@@ -78,3 +78,44 @@ def test_memory_hungry_configuration_fails_with_memory_status():
         res = ev.evaluate(hungry)
         assert res.status == "memory", res
         assert ev.evaluate(lean).ok
+
+
+def test_protocol_weighs_the_budget(credit_task, small_task):
+    from autometa.evaluation import choose_protocol
+
+    roomy = choose_protocol(credit_task, 600)
+    assert (roomy.kind, roomy.n_splits) == ("cv", 5)
+    tight = choose_protocol(credit_task, 10)
+    assert (tight.kind, tight.n_splits) == ("holdout", 1)
+    assert "10 s budget" in tight.reason and tight.estimated_cv_s == roomy.estimated_cv_s > 5
+    # Cheap families keep cross-validation at the same budget; more workers share the cost.
+    assert choose_protocol(credit_task, 10, families=["linear", "hist_gradient_boosting"]).kind == "cv"
+    assert choose_protocol(credit_task, 10, n_workers=8).estimated_cv_s == pytest.approx(tight.estimated_cv_s / 8)
+    # Small tables keep the repeated CV whatever the budget; a forced protocol wins.
+    assert choose_protocol(small_task, 1).kind == "repeated-cv"
+    assert choose_protocol(credit_task, 10, protocol="cv").kind == "cv"
+    assert len(make_splits(credit_task, choose_protocol(credit_task, 600, protocol="holdout"))) == 1
+    with pytest.raises(Exception, match="protocol must be one of"):
+        choose_protocol(credit_task, 10, protocol="bootstrap")
+
+
+def test_default_fit_estimate_is_the_right_order_on_real_data(credit_task):
+    # The estimate only has to tell a 5 s start from a 50 s one: within a factor of 5 of
+    # the measured CPU time of the forest default's 5-fold CV on credit_data (4,454 rows).
+    from autometa.evaluation import estimate_default_fit_s
+
+    forest = {"family": "random_forest"}
+    with Evaluator(credit_task, isolation="none", keep_oof=False) as ev:
+        res = ev.evaluate(forest | ev_defaults("random_forest", credit_task))
+    assert res.ok
+    n_train = credit_task.X.shape[0] * 4 / 5
+    predicted = 5 * estimate_default_fit_s("random_forest", n_train, credit_task.X.shape[1], 2, "binary")
+    assert res.fit_time_s / 5 < predicted < res.fit_time_s * 5
+
+
+def ev_defaults(family, task):
+    from autometa.spaces import get_space
+    from autometa.warmstart import DefaultsWarmStarter
+
+    space = get_space(task.problem_type, families=[family], seed=0)
+    return DefaultsWarmStarter().suggest(task, space, 1)[0].config

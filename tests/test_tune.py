@@ -119,3 +119,25 @@ def test_no_time_for_one_model_says_so_and_leaves_no_run_dir(task, tmp_path):
     with pytest.raises(InputError, match="ran out before the first trial"):
         tune(task, out_dir=out, time_budget_s=0.001, record=False)
     assert (out / "run.json").exists()
+
+
+def test_short_budget_validates_on_a_holdout_and_a_resume_keeps_it(credit, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        big = Task(credit, label="Status")  # 4,454 rows: 5-fold CV when the budget allows
+    out = tmp_path / "run"
+    first = tune(big, backend="random", n_trials=2, time_budget_s=8, out_dir=out, isolation="none",
+                 families=["linear", "random_forest", "extra_trees", "mlp"], refit=False, record=False)
+    assert first.setup["protocol"]["kind"] == "holdout" and "8 s budget" in first.setup["protocol"]["reason"]
+    assert all(len(r.fold_scores) == 1 for r in first.history)
+    # A longer budget alone would choose 5-fold CV; the resumed run keeps the holdout its
+    # trials were scored with, so that old and new scores compare.
+    second = tune(big, backend="random", n_trials=3, time_budget_s=600, out_dir=out, isolation="none",
+                  families=["linear", "random_forest", "extra_trees", "mlp"], refit=False, record=False)
+    assert second.setup["protocol"]["kind"] == "holdout" and len(second.history) == 3
+    assert all(len(r.fold_scores) == 1 for r in second.history)
+    assert tune(big, backend="random", n_trials=1, time_budget_s=600, isolation="none", families=["linear"],
+                refit=False, record=False).setup["protocol"]["kind"] == "cv"
+    with pytest.raises(ResumeError, match="protocol"):
+        tune(big, backend="random", n_trials=4, time_budget_s=600, out_dir=out, isolation="none", protocol="cv",
+             families=["linear", "random_forest", "extra_trees", "mlp"], refit=False, record=False)

@@ -28,6 +28,7 @@ from autometa.cli._common import (
     out,
 )
 from autometa.cli._progress import TuneProgress
+from autometa.evaluation import PROTOCOLS
 from autometa.exceptions import AutometaError, AutometaWarning
 from autometa.optimizers import BACKENDS
 from autometa.transfer import TRANSFER_METHODS
@@ -37,6 +38,8 @@ from autometa.warmstart import DEFAULT_WARM_START, WARM_STARTERS
 def _setup_lines(result: Any) -> list[str]:
     """What the meta-learning parts did, one line each."""
     lines = []
+    if "protocol" in result.setup:
+        lines.append(f"protocol: {result.setup['protocol']['reason']}")
     ws = result.setup.get("warm_start", {})
     if ws.get("fallback_from"):
         lines.append(f"warm start ({ws['fallback_from']}): {ws['reason']} Started from each family's default instead.")
@@ -87,6 +90,7 @@ def tune(
     metadb_url: Annotated[str | None, typer.Option("--metadb", help=_URL_HELP)] = None,
     transfer: Annotated[str, typer.Option("--transfer", help="Surrogate transfer from the meta-database inside the optimizer: rgpe (ranking-weighted ensemble of past tasks' GPs), tstr (similarity-weighted), pmf (matrix factorization of past tasks x configurations), guarded (pmf, dropped once the task's own trials contradict it) or none.")] = "none",
     ensemble_size: Annotated[int, typer.Option("--ensemble-size", help="Rounds of greedy ensemble selection (Caruana) over the best trials' out-of-fold predictions after the search; the ensemble is the final model when it beats the best single trial out of fold and the budget allows its refit.")] = 25,
+    protocol: Annotated[str, typer.Option("--protocol", help="How trials are validated: auto (repeated CV on small tables, 5-fold CV while the family defaults take at most half the budget under it, one 25% holdout on larger tables or shorter budgets), cv or holdout.")] = "auto",
     no_ensemble: Annotated[bool, typer.Option("--no-ensemble", help="Keep the best single pipeline (no ensemble selection).")] = False,
     prune: Annotated[str, typer.Option("--prune", help="Prune the search space from the meta-database: box (bounding box of the nearest tasks' best configurations), importance (fix hyperparameters of low importance to learned defaults) or none.")] = "none",
     n_workers: Annotated[int | None, typer.Option("--n-workers", help="Trials at once, each in its own Dask worker process (default 1; with --dask-scheduler, every worker thread of that cluster). Needs autometa[distributed].")] = None,
@@ -115,6 +119,7 @@ def tune(
             _choice("--warm-start", warm_start, [*WARM_STARTERS, "none"])
             _choice("--transfer", transfer, TRANSFER_METHODS)
             _choice("--prune", prune, PRUNERS)
+            _choice("--protocol", protocol, PROTOCOLS)
             if n_workers is not None and n_workers < 1:
                 raise AutometaError(f"--n-workers must be at least 1; got {n_workers}.")
             if storage is not None and backend != "optuna":
@@ -140,7 +145,7 @@ def tune(
                     families=list(_split(families)) or None, per_trial_time_limit_s=per_trial_limit,
                     memory_limit_mb=memory_limit_mb, n_jobs=n_jobs, callbacks=[bar.on_trial], start_time=start,
                     n_workers=n_workers, dask_client=dask_scheduler, storage=storage, study_name=study_name,
-                    ensemble_size=0 if no_ensemble else ensemble_size,
+                    ensemble_size=0 if no_ensemble else ensemble_size, protocol=protocol,
                 )
         except AutometaError as exc:
             raise _fail(exc) from None
