@@ -26,7 +26,15 @@ import pandas as pd
 from ConfigSpace import ConfigurationSpace
 
 from autometa.ensemble import EnsembleClassifier, EnsembleRegressor, OOFPool, caruana_selection
-from autometa.evaluation import PROTOCOLS, BaseEvaluator, Evaluator, TrialResult, choose_protocol, make_splits
+from autometa.evaluation import (
+    PROTOCOLS,
+    BaseEvaluator,
+    Evaluator,
+    TrialResult,
+    choose_protocol,
+    default_fit_row_exponent,
+    make_splits,
+)
 from autometa.exceptions import AutometaWarning, InputError, ResumeError
 from autometa.metadb import SQLMetaDB, open_metadb
 from autometa.optimizers import BACKENDS, BaseExecutor, BaseOptimizer, DaskExecutor, OptunaOptimizer, SerialExecutor
@@ -299,13 +307,15 @@ _SAVE_SLACK_S = 0.5
 _FOLD_IO_BYTES_PER_S = 40e6
 
 
-def _refit_cost(r: TrialRecord) -> float:
-    """Expected seconds to refit trial ``r`` on all rows: one fold fit scaled up by the
-    rows it gains (a k-fold split trains on (k-1)/k of them, the holdout on 3/4), with a
+def _refit_cost(r: TrialRecord, problem_type: str) -> float:
+    """Expected seconds to refit trial ``r`` on all rows: one split's fit grown to the rows
+    it gains (a k-fold split trains on (k-1)/k of them, the holdout on 3/4) at its
+    family's rate (an SVM's time grows about with the square of the rows), with a
     margin."""
     k = len(r.fold_scores)
-    gain = 4.0 / 3.0 if k <= 1 else 1.0 + 1.0 / k
-    return 1.5 * r.fit_time_s / max(1, k) * gain
+    gain = 4.0 / 3.0 if k <= 1 else k / (k - 1.0)
+    exponent = default_fit_row_exponent(str(r.config.get(FAMILY_KEY)), problem_type)
+    return 1.5 * r.fit_time_s / max(1, k) * gain ** max(1.0, exponent)
 
 
 def _ensemble(
@@ -352,7 +362,7 @@ def _ensemble(
         return {**ensemble, "model": "none"}, None, {**info, "used": True, "model": "none",
                                                      "reason": "refit off: selection only"}
     X = task.X
-    cost = sum(_refit_cost(r) for r in recs)
+    cost = sum(_refit_cost(r, str(task.problem_type)) for r in recs)
     left = deadline - time.perf_counter()
     info |= {"refit_estimate_s": round(cost, 3), "time_left_s": round(left, 3)}
     have_folds = all(cands[i].has_fold_models for i in members)
@@ -809,14 +819,14 @@ def tune(
             if b is None or not refit:
                 return 0.0
             # One fit on all rows (a fold fit scaled up), saving the model, and slack.
-            reserve = 1.0 + 0.03 * budget + _refit_cost(b)
+            reserve = 1.0 + 0.03 * budget + _refit_cost(b, str(task.problem_type))
             if pool is not None and ensemble_model == "folds":
                 reserve += 0.03 * budget  # loading and saving the members' fold models (measured: up to ~5% over)
             elif pool is not None:
                 # An ensemble's refit: the next best candidates' refits too (capped; fold models
                 # stand in when the time left falls short).
                 others = [history[c.number] for c in pool.candidates()[:_RESERVE_MEMBERS] if c.number != b.number]
-                reserve += min(_MAX_ENSEMBLE_RESERVE * budget, sum(_refit_cost(r) for r in others))
+                reserve += min(_MAX_ENSEMBLE_RESERVE * budget, sum(_refit_cost(r, str(task.problem_type)) for r in others))
             return reserve
 
     except BaseException:

@@ -41,6 +41,7 @@ __all__ = [
     "Protocol",
     "TrialResult",
     "choose_protocol",
+    "default_fit_row_exponent",
     "estimate_default_fit_s",
     "make_splits",
     "prediction_matrix",
@@ -169,6 +170,12 @@ class Protocol:
     def as_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "n_splits": self.n_splits, "reason": self.reason,
                 "estimated_cv_s": None if self.estimated_cv_s is None else round(self.estimated_cv_s, 1)}
+
+
+def default_fit_row_exponent(family: str, problem_type: str = "binary") -> float:
+    """How a family's fit time grows with the rows: ``time ~ rows ** exponent``."""
+    kind = "regression" if problem_type == "regression" else "classification"
+    return _DEFAULT_FIT_COST[kind].get(family, (0.2, 1.0))[1]
 
 
 def estimate_default_fit_s(family: str, n_train: float, n_features: float, n_classes: float = 1,
