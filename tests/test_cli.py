@@ -167,11 +167,14 @@ def test_suggest_and_knn_warm_started_tune(make_csv, credit_small, tmp_path, _pr
                "--families", "linear,knn,decision_tree,hist_gradient_boosting", "--time-budget", "120", "--out", str(out))
     assert res.exit_code == 0, res.output
     assert "warm start (knn):" in res.stderr and "counted in the budget" in res.stderr
+    assert "protocol: 2x repeated 5-fold cross-validation" in res.stderr  # 600 rows
     res = _run("tune", str(data), "--label", "Status", "--warm-start", "portfolio", "--n-trials", "2",
                "--families", "linear,knn,decision_tree", "--time-budget", "120", "--out", str(tmp_path / "pf"))
     assert res.exit_code == 0 and "warm start (portfolio):" in res.stderr, res.output
     res = _run("tune", str(data), "--label", "Status", "--warm-start", "magic", "--out", str(tmp_path / "o2"))
     assert res.exit_code == 2 and "--warm-start must be" in res.stderr
+    res = _run("tune", str(data), "--label", "Status", "--protocol", "bootstrap", "--out", str(tmp_path / "o3"))
+    assert res.exit_code == 2 and "--protocol must be" in res.stderr and not (tmp_path / "o3").exists()
 
 
 def test_metalearn_command_trains_resumes_and_reports(tmp_path):
