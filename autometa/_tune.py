@@ -38,7 +38,7 @@ from autometa.evaluation import (
 from autometa.exceptions import AutometaWarning, InputError, ResumeError
 from autometa.metadb import SQLMetaDB, open_metadb
 from autometa.optimizers import BACKENDS, BaseExecutor, BaseOptimizer, DaskExecutor, OptunaOptimizer, SerialExecutor
-from autometa.spaces import FAMILY_KEY, config_hash, config_key, config_to_dict, get_space, in_space
+from autometa.spaces import FAMILY_KEY, config_hash, config_to_dict, get_space, in_space, trial_key
 from autometa.task import Task
 from autometa.transfer import TRANSFERS, BasePruner, BaseTransfer, BoxPruner, TransferEnsemble
 from autometa.versions import package_versions
@@ -77,6 +77,14 @@ class TrialRecord:
     duration_s: float
     error: str | None
     finished_at: str
+    #: The share of the training rows the trial was fitted on (successive halving); None
+    #: for all of them.
+    budget: float | None = None
+
+    @property
+    def full(self) -> bool:
+        """Fitted on all the training rows (not a lower rung of successive halving)."""
+        return self.budget is None or self.budget >= 1.0
 
     @property
     def family(self) -> str:
@@ -292,7 +300,8 @@ def _record(db: SQLMetaDB, task: dict[str, Any], history: Sequence[TrialRecord],
             metafeatures: Mapping[str, float] | None, ensemble: Mapping[str, Any] | None = None) -> int:
     from autometa.metafeatures import EXTRACTOR_VERSION
 
-    return db.add_run(task, [asdict(r) for r in history], run_key=run_key, versions=package_versions(),
+    # a lower rung's score (fitted on a sample of the rows) is not an evaluation of the task
+    return db.add_run(task, [asdict(r) for r in history if r.full], run_key=run_key, versions=package_versions(),
                       metafeatures=metafeatures, metafeatures_version=EXTRACTOR_VERSION, ensemble=ensemble)
 
 
@@ -314,6 +323,8 @@ def _refit_cost(r: TrialRecord, problem_type: str) -> float:
     margin."""
     k = len(r.fold_scores)
     gain = 4.0 / 3.0 if k <= 1 else k / (k - 1.0)
+    if not r.full:  # a lower rung of successive halving fitted on a share of the rows
+        gain /= float(r.budget or 1.0)
     exponent = default_fit_row_exponent(str(r.config.get(FAMILY_KEY)), problem_type)
     return 1.5 * r.fit_time_s / max(1, k) * gain ** max(1.0, exponent)
 
@@ -593,12 +604,19 @@ def tune(
         Threads per model fit.
     isolation : {"process", "none"}
         See :class:`~autometa.evaluation.Evaluator`.
-    protocol : {"auto", "cv", "holdout"}
+    protocol : {"auto", "cv", "holdout", "successive-halving"}
         How each trial is validated (:func:`~autometa.evaluation.choose_protocol`):
         ``auto`` uses repeated CV on small tables, k-fold CV while the family defaults
-        take at most half the budget under it, and one 25% holdout on larger tables or
-        shorter budgets. ``result.setup["protocol"]`` says which and why. Ignored with
-        a given ``evaluator``.
+        take at most half the budget under it, one 25% holdout on larger tables or
+        shorter budgets, and on tables above 50,000 rows whose full-size fits would take
+        much of the budget, successive halving: Hyperband brackets (SMAC's
+        multi-fidelity facade) fit trials on a stratified sample of the holdout's
+        training rows first and give three times the rows to the best third, the
+        warm-start configurations forming the first rung. Each trial's
+        :attr:`TrialRecord.budget` says its share of the rows; only trials on all of
+        them can be the result, join the ensemble or go into the meta-database.
+        ``result.setup["protocol"]`` says which and why. Ignored with a given
+        ``evaluator``.
     refit : bool
         Refit the best configuration (or the ensemble) on all data.
     ensemble_size : int
@@ -705,9 +723,15 @@ def tune(
     if evaluator is None:
         if protocol == "auto" and out_dir is not None:  # a resumed run keeps the protocol it was scored with
             stored = _stored_protocol(Path(out_dir))
-            protocol = {"repeated-cv": "cv", "cv": "cv", "holdout": "holdout"}.get(stored or "", protocol)
+            protocol = {"repeated-cv": "cv", "cv": "cv", "holdout": "holdout",
+                        "successive-halving": "successive-halving"}.get(stored or "", protocol)
+        # successive halving needs an optimizer that proposes budgets (SMAC), without transfer
+        budgeted = bool(getattr(make, "supports_budgets", False)) and transfer_part is None
+        if protocol == "successive-halving" and not budgeted:
+            raise InputError("Successive halving runs through SMAC's multi-fidelity facade: use optimizer='smac' "
+                             "without transfer, or protocol 'holdout'.")
         chosen = choose_protocol(task, budget, families=space[FAMILY_KEY].choices,  # type: ignore[attr-defined]
-                                 n_workers=n_workers or 1, protocol=protocol)
+                                 n_workers=n_workers or 1, protocol=protocol, halving=budgeted)
         setup["protocol"] = chosen.as_dict()
         logger.info("protocol: %s", chosen.reason)
     elif protocol not in PROTOCOLS:
@@ -760,6 +784,8 @@ def tune(
             ensemble = transfer_part
             setup["transfer"] = {"name": type(ensemble).__name__, "stored_tasks": len(ensemble.store.tasks)}
         kwargs: dict[str, Any] = {"seed": task.seed, "initial_configs": initial}
+        if evaluator is None and chosen.kind == "successive-halving":
+            kwargs["min_budget"] = chosen.min_budget
         if ensemble is not None:
             kwargs["transfer"] = ensemble
         if optuna_like and parallel:
@@ -794,14 +820,16 @@ def tune(
         n_resumed = len(history)
         if n_resumed:
             logger.info("resumed: %d finished trials read back from %s", n_resumed, out_dir)
-        seen: dict[str, TrialRecord] = {config_key(r.config): r for r in history}
-        opt.tell_many((r.config, r.loss, r.ok) for r in history)
-        # Ensemble candidates: the best trials' out-of-fold predictions, beside trials.jsonl.
+        seen: dict[str, TrialRecord] = {trial_key(r.config, r.budget): r for r in history}
+        for r in history:
+            opt.tell_trial(r.config, r.loss, ok=r.ok, budget=r.budget)
+        # Ensemble candidates: the best trials' out-of-fold predictions, beside trials.jsonl
+        # (trials on all the rows only: a lower rung's model is not what a refit would give).
         pool = None
         if ensemble_size > 0:
             pool = OOFPool(None if run_dir is None else run_dir.path / "oof", nbest=ensemble_nbest)
             if n_resumed:
-                pool.restore((r.number, r.loss) for r in history if r.ok)
+                pool.restore((r.number, r.loss) for r in history if r.ok and r.full)
 
         def fail_loss() -> float:
             ok = [r.loss for r in history if r.ok]
@@ -811,8 +839,13 @@ def tune(
             return worst if math.isfinite(worst) else 1e6
 
         def best() -> TrialRecord | None:
+            """The best trial on all the rows; under successive halving, before any trial
+            has reached all of them, the best of the largest budget so far."""
             ok = [r for r in history if r.ok]
-            return min(ok, key=lambda r: r.loss) if ok else None
+            if not ok:
+                return None
+            top = max(1.0 if r.full else float(r.budget or 1.0) for r in ok)
+            return min((r for r in ok if (1.0 if r.full else r.budget) == top), key=lambda r: r.loss)
 
         def refit_reserve() -> float:
             b = best()
@@ -837,6 +870,7 @@ def tune(
     model, refit_error = None, None
     try:
         running: dict[str, float] = {}  # key -> the trial's deadline
+        budgets: dict[str, float | None] = {}  # key -> the trial's row budget
         duplicates = 0
         stop = False
         while True:
@@ -845,25 +879,29 @@ def tune(
                 if remaining < min(1.0, 0.02 * budget):
                     stop = True
                     break
-                config = opt.ask()
-                key = config_key(config)
+                config, fidelity = opt.ask_trial()
+                key = trial_key(config, fidelity)
                 if key in running:  # proposed again while it runs: wait for its result first
                     duplicates += 1
                     stop = duplicates > _MAX_DUPLICATE_ASKS
                     break
                 if key in seen:  # proposed again (or done before a resume): reuse the result
-                    opt.tell(config, seen[key].loss if seen[key].ok else fail_loss(), ok=seen[key].ok)
+                    opt.tell_trial(config, seen[key].loss if seen[key].ok else fail_loss(), ok=seen[key].ok,
+                                   budget=fidelity)
                     duplicates += 1
                     if duplicates > _MAX_DUPLICATE_ASKS:
                         stop = True
                     continue
                 duplicates = 0
                 running[key] = time.perf_counter() + remaining
-                executor.submit(key, config_to_dict(config), time_limit_s=per_trial, deadline=running[key])
+                budgets[key] = fidelity
+                executor.submit(key, config_to_dict(config), time_limit_s=per_trial, deadline=running[key],
+                                budget=fidelity)
             if not running:
                 break
             for done in executor.wait():
                 trial_deadline = running.pop(done.key)
+                fidelity = budgets.pop(done.key)
                 res = done.result
                 if res.status == "timeout" and time.perf_counter() >= trial_deadline - 0.05:
                     msg = "stopped when the time budget ran out"
@@ -880,13 +918,14 @@ def tune(
                     duration_s=res.duration_s,
                     error=res.error,
                     finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                    budget=fidelity,
                 )
-                opt.tell(res.config, loss if res.ok else fail_loss(), ok=res.ok)
+                opt.tell_trial(res.config, loss if res.ok else fail_loss(), ok=res.ok, budget=fidelity)
                 history.append(record_)
                 seen[done.key] = record_
                 if run_dir is not None:
                     run_dir.append(record_)
-                if pool is not None and res.ok:  # saves its out-of-fold predictions (the best ones only)
+                if pool is not None and res.ok and record_.full:  # saves its out-of-fold predictions (the best ones)
                     pool.add(record_.number, loss, res.oof, res.fold_models)
                 logger.info(
                     "trial %d %s: %s %s (%.1f s)%s", record_.number, record_.family, record_.status,
@@ -923,7 +962,7 @@ def tune(
                 deadline=deadline - _SAVE_SLACK_S - 0.01 * budget,
             )
         if refit and model is None:
-            ranked = sorted((r for r in history if r.ok), key=lambda r: r.loss)
+            ranked = sorted((r for r in history if r.ok), key=lambda r: (not r.full, r.loss))
             for cand in ranked[:3]:  # fall back to the runner-up if the best cannot be refit
                 model, refit_error = ev.refit(cand.config)
                 if model is not None:

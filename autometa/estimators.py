@@ -173,9 +173,10 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaBase):
     ensemble_size : int
         Rounds of ensemble selection over the trials after the search (``tune``'s
         ``ensemble_size``); 0 keeps the best single pipeline.
-    protocol : {"auto", "cv", "holdout"}
-        How each trial is validated (``tune``'s ``protocol``): ``auto`` picks CV or a
-        holdout from the table's size and the time budget.
+    protocol : {"auto", "cv", "holdout", "successive-halving"}
+        How each trial is validated (``tune``'s ``protocol``): ``auto`` picks CV, a
+        holdout or successive halving over row samples from the table's size and the
+        time budget.
     seed : int
 
     Attributes

@@ -57,6 +57,16 @@ SMALL_DATA_ROWS = 1_000
 #: Up to this many rows: k-fold CV; above, a single stratified holdout.
 CV_MAX_ROWS = 50_000
 _HOLDOUT_FRACTION = 0.25
+#: Successive halving: each rung keeps a third of the configurations and gives them three
+#: times the rows (Hyperband's eta).
+HALVING_ETA = 3
+#: Training rows of the lowest rung: fewer make the scores of the first rung too noisy to
+#: rank configurations by.
+HALVING_MIN_ROWS = 2_000
+#: Successive halving is chosen (on tables above :data:`CV_MAX_ROWS` rows) when the family
+#: defaults fitted once on the holdout's training rows take more than this share of the
+#: budget: then full-size trials are too few for the search to learn from.
+_HALVING_BUDGET_SHARE = 0.1
 _STARTUP_TIMEOUT_S = 120.0
 
 
@@ -143,7 +153,7 @@ _PER_CLASS_FAMILIES = ("hist_gradient_boosting", "linear")
 #: the budget; beyond it the trials would be too few (or time out), so one holdout is
 #: used, which costs a fifth.
 _CV_BUDGET_SHARE = 0.5
-PROTOCOLS = ("auto", "cv", "holdout")
+PROTOCOLS = ("auto", "cv", "holdout", "successive-halving")
 
 
 @dataclass(frozen=True)
@@ -152,7 +162,10 @@ class Protocol:
 
     Attributes
     ----------
-    kind : {"repeated-cv", "cv", "holdout"}
+    kind : {"repeated-cv", "cv", "holdout", "successive-halving"}
+        ``successive-halving`` validates on the holdout too, but trials are first fitted
+        on a sample of the training rows and only the best are given more (Hyperband
+        over row budgets, through SMAC's multi-fidelity intensifier).
     n_splits : int
         Train/validation splits per trial.
     reason : str
@@ -160,16 +173,39 @@ class Protocol:
     estimated_cv_s : float or None
         Predicted seconds of the family defaults under k-fold CV, when the budget was
         weighed.
+    min_budget : float or None
+        With successive halving: the share of the training rows of the lowest rung (the
+        highest is all of them).
     """
 
     kind: str
     n_splits: int
     reason: str
     estimated_cv_s: float | None = None
+    min_budget: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("repeated-cv", "cv", "holdout", "successive-halving"):
+            raise ValueError(f"Unknown protocol kind {self.kind!r}.")
+        if self.kind == "successive-halving" and not (self.min_budget is not None and 0 < self.min_budget < 1):
+            raise ValueError(f"Successive halving needs a min_budget in (0, 1); got {self.min_budget!r}.")
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "n_splits": self.n_splits, "reason": self.reason,
-                "estimated_cv_s": None if self.estimated_cv_s is None else round(self.estimated_cv_s, 1)}
+        out = {"kind": self.kind, "n_splits": self.n_splits, "reason": self.reason,
+               "estimated_cv_s": None if self.estimated_cv_s is None else round(self.estimated_cv_s, 1)}
+        if self.min_budget is not None:
+            out |= {"min_budget": round(self.min_budget, 6), "eta": HALVING_ETA}
+        return out
+
+
+def halving_min_budget(n_train: int) -> float | None:
+    """The lowest rung's share of ``n_train`` training rows for successive halving, or
+    None when fewer than two rungs fit (the lowest would have under
+    :data:`HALVING_MIN_ROWS` rows). At most three halvings (a 27th of the rows)."""
+    if n_train < HALVING_ETA * HALVING_MIN_ROWS:
+        return None
+    rungs = min(3, int(math.floor(math.log(n_train / HALVING_MIN_ROWS, HALVING_ETA) + 1e-9)))
+    return float(HALVING_ETA ** -rungs)
 
 
 def default_fit_row_exponent(family: str, problem_type: str = "binary") -> float:
@@ -190,35 +226,54 @@ def estimate_default_fit_s(family: str, n_train: float, n_features: float, n_cla
 
 
 def choose_protocol(task: Task, time_budget_s: float | None = None, families: Any = None,
-                    n_workers: int = 1, protocol: str = "auto") -> Protocol:
+                    n_workers: int = 1, protocol: str = "auto", halving: bool = True) -> Protocol:
     """The validation protocol for ``task`` from its size and, when given, the budget.
 
     Repeated k-fold CV up to :data:`SMALL_DATA_ROWS` rows, k-fold up to
     :data:`CV_MAX_ROWS`, one holdout of 25% above. With a time budget, k-fold CV is
     kept only while the family defaults (the first trials) would take at most half of
     it under CV (their fit times estimated from rows, features and classes, spread over
-    ``n_workers``); otherwise one holdout, so that the search gets trials in.
-    ``protocol="cv"`` or ``"holdout"`` forces one.
+    ``n_workers``); otherwise one holdout, so that the search gets trials in. Above
+    :data:`CV_MAX_ROWS` rows, when the family defaults fitted once at full size would
+    take more than a tenth of the budget, successive halving over row budgets on the
+    holdout (if ``halving`` allows it: the optimizer and evaluator support budgets).
+    ``protocol="cv"``, ``"holdout"`` or ``"successive-halving"`` forces one.
     """
     if protocol not in PROTOCOLS:
         raise InputError(f"The protocol must be one of {', '.join(PROTOCOLS)}; got {protocol!r}.")
     n = int(task.X.shape[0])
     k = int(task.n_splits)
+    n_holdout_train = int(n * (1 - _HOLDOUT_FRACTION))
     if protocol == "holdout":
         return Protocol("holdout", 1, "holdout of 25% (asked for)")
+    if protocol == "successive-halving":
+        low = halving_min_budget(n_holdout_train)
+        if low is None:
+            raise InputError(f"Successive halving needs at least {HALVING_ETA * HALVING_MIN_ROWS:,} training rows "
+                             f"(two rungs of {HALVING_MIN_ROWS:,} or more); this table has {n_holdout_train:,}. "
+                             "Use protocol 'holdout' or 'cv'.")
+        return Protocol("successive-halving", 1, _halving_reason(low, n_holdout_train, "asked for"), min_budget=low)
     if protocol == "cv":
         kind = "repeated-cv" if n <= SMALL_DATA_ROWS else "cv"
         return Protocol(kind, 2 * k if kind == "repeated-cv" else k, f"{k}-fold cross-validation (asked for)")
+    fams = list(families) if families is not None else list(_DEFAULT_FIT_COST["classification"])
+    p = float(task.X.shape[1])
+    n_classes = float(len(task.classes)) if task.classes else 1.0
     if n > CV_MAX_ROWS:
+        low = halving_min_budget(n_holdout_train) if halving and time_budget_s is not None else None
+        if low is not None and time_budget_s is not None:
+            once_s = sum(estimate_default_fit_s(str(f), n_holdout_train, p, n_classes, str(task.problem_type))
+                         for f in fams) / max(n_workers, 1)
+            if once_s > _HALVING_BUDGET_SHARE * float(time_budget_s):
+                why = (f"{n:,} rows, and the {len(fams)} family defaults fitted once on all training rows would "
+                       f"take about {once_s:.0f} s of the {time_budget_s:g} s budget")
+                return Protocol("successive-halving", 1, _halving_reason(low, n_holdout_train, why), once_s, low)
         return Protocol("holdout", 1, f"holdout of 25%: {n:,} rows is more than {CV_MAX_ROWS:,}")
     if n <= SMALL_DATA_ROWS:
         return Protocol("repeated-cv", 2 * k, f"2x repeated {k}-fold cross-validation: {n:,} rows is small, "
                                               "one CV would be noisy")
     if time_budget_s is None:
         return Protocol("cv", k, f"{k}-fold cross-validation on {n:,} rows")
-    fams = list(families) if families is not None else list(_DEFAULT_FIT_COST["classification"])
-    p = float(task.X.shape[1])
-    n_classes = float(len(task.classes)) if task.classes else 1.0
     n_train = n * (k - 1) / k
     cv_s = sum(k * estimate_default_fit_s(str(f), n_train, p, n_classes, str(task.problem_type))
                for f in fams) / max(n_workers, 1)
@@ -228,6 +283,40 @@ def choose_protocol(task: Task, time_budget_s: float | None = None, families: An
                                       f"would take about {cv_s:.0f} s of the {time_budget_s:g} s budget", cv_s)
     return Protocol("cv", k, f"{k}-fold cross-validation: the family defaults take about {cv_s:.0f} s of the "
                              f"{time_budget_s:g} s budget under it", cv_s)
+
+
+def _halving_reason(low: float, n_train: int, why: str) -> str:
+    return (f"successive halving on a 25% holdout, from {int(low * n_train):,} to {n_train:,} training rows "
+            f"(a 1/{round(1 / low)} rung first, each rung a third of the trials with {HALVING_ETA}x the rows): {why}")
+
+
+def nested_row_order(train: np.ndarray, y: np.ndarray, *, classification: bool, seed: int) -> np.ndarray:
+    """``train`` reordered so that every prefix is a random sample of it, stratified by
+    class for classification: the row budgets of successive halving take prefixes, so a
+    larger budget always contains a smaller one's rows."""
+    rng = np.random.default_rng(seed)
+    jitter = rng.random(len(train))
+    if not classification:
+        return train[np.argsort(jitter, kind="stable")]
+    keys = np.empty(len(train))
+    yt = y[train]
+    for c in np.unique(yt):
+        where = np.flatnonzero(yt == c)
+        keys[where] = (rng.permutation(len(where)) + jitter[where]) / len(where)
+    return train[np.argsort(keys, kind="stable")]
+
+
+def budget_rows(order: np.ndarray, budget: float, y: np.ndarray | None = None) -> np.ndarray:
+    """The training rows of a row ``budget`` (a share in (0, 1]): the first of ``order``
+    (see :func:`nested_row_order`), sorted; with ``y``, two rows of every class at least."""
+    if budget >= 1.0:
+        return np.sort(order)
+    m = max(1, int(math.ceil(budget * len(order))))
+    rows = order[:m]
+    if y is not None:  # a class too rare to reach the prefix still gets its first two rows
+        yo = y[order]
+        rows = np.union1d(rows, order[np.concatenate([np.flatnonzero(yo == c)[:2] for c in np.unique(yo)])])
+    return np.sort(rows)
 
 
 def make_splits(task: Task, protocol: Protocol | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -243,7 +332,7 @@ def make_splits(task: Task, protocol: Protocol | None = None) -> list[tuple[np.n
     k = task.n_splits
     strat = task.is_classification
     idx = np.arange(task.X.shape[0])
-    if kind == "holdout":
+    if kind in ("holdout", "successive-halving"):
         tr, va = train_test_split(
             idx, test_size=_HOLDOUT_FRACTION, random_state=task.seed, stratify=y if strat else None
         )
@@ -338,9 +427,20 @@ class _State:
         # Out-of-fold predictions cost one more predict_proba per split; on unless told otherwise.
         self.keep_oof: bool = bool(payload.get("keep_oof", True))
         self.keep_models: bool = bool(payload.get("keep_models", False))
+        self._orders: dict[int, np.ndarray] = {}
+
+    def train_rows(self, split: int, budget: float | None) -> np.ndarray:
+        """The training rows of split ``split`` under a row budget (all of them for None)."""
+        tr = self.splits[split][0]
+        if budget is None or budget >= 1.0:
+            return tr
+        if split not in self._orders:
+            self._orders[split] = nested_row_order(tr, self.y, classification=self.labels is not None,
+                                                   seed=self.seed + split)
+        return budget_rows(self._orders[split], budget, None if self.labels is None else self.y)
 
 
-def _evaluate(state: _State, config: Mapping[str, Any]) -> dict[str, Any]:
+def _evaluate(state: _State, config: Mapping[str, Any], budget: float | None = None) -> dict[str, Any]:
     pipe = build_pipeline(
         config, state.X, state.problem_type, seed=state.seed, n_jobs=state.n_jobs, needs_proba=state.needs_proba
     )
@@ -351,7 +451,8 @@ def _evaluate(state: _State, config: Mapping[str, Any]) -> dict[str, Any]:
     total = np.zeros(shape) if state.keep_oof else None
     count = np.zeros(n) if state.keep_oof else None
     models = []
-    for tr, va in state.splits:
+    for i, (_, va) in enumerate(state.splits):
+        tr = state.train_rows(i, budget)
         model = clone(pipe)
         t0 = time.perf_counter()
         model.fit(state.X.iloc[tr], state.y[tr])
@@ -388,12 +489,12 @@ def _refit(state: _State, config: Mapping[str, Any]) -> dict[str, Any]:
     return {"status": "ok", "model": pipe, "fit_time_s": time.perf_counter() - t0}
 
 
-def _run(state: _State, kind: str, config: Mapping[str, Any]) -> dict[str, Any]:
+def _run(state: _State, kind: str, config: Mapping[str, Any], budget: float | None = None) -> dict[str, Any]:
     """Run one job, turning every exception into a failed result."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return _evaluate(state, config) if kind == "evaluate" else _refit(state, config)
+            return _evaluate(state, config, budget) if kind == "evaluate" else _refit(state, config)
     except MemoryError:
         return {"status": "memory", "error": "out of memory (MemoryError)"}
     except Exception as exc:  # the configuration crashed: record why, keep searching
@@ -422,8 +523,8 @@ def serve(reader: Any, writer: Any) -> None:  # pragma: no cover - runs in a chi
                 return
             if msg is None:
                 return
-            kind, config = msg
-            writer.send(_run(state, kind, config))
+            kind, config, budget = msg
+            writer.send(_run(state, kind, config, budget))
 
 
 class BaseEvaluator(abc.ABC):
@@ -589,6 +690,8 @@ class Evaluator(BaseEvaluator):
     context manager) to stop the worker.
     """
 
+    supports_budget = True
+
     def __init__(
         self,
         task: Task,
@@ -697,12 +800,13 @@ class Evaluator(BaseEvaluator):
         return state
 
     def _call(
-        self, kind: str, config: Mapping[str, Any], time_limit_s: float | None, deadline: float | None
+        self, kind: str, config: Mapping[str, Any], time_limit_s: float | None, deadline: float | None,
+        budget: float | None = None,
     ) -> dict[str, Any]:
         if self.isolation == "none":
             if self._local is None:
                 self._local = _State(self._payload)
-            return _run(self._local, kind, config)
+            return _run(self._local, kind, config, budget)
         startup = _STARTUP_TIMEOUT_S if deadline is None else min(_STARTUP_TIMEOUT_S, deadline - time.perf_counter())
         problem = self._ensure_worker(startup)
         if problem is not None:
@@ -714,7 +818,7 @@ class Evaluator(BaseEvaluator):
             limits.append(max(0.0, deadline - time.perf_counter()))
         limit = min(limits) if limits else None
         try:
-            self._send.send((kind, dict(config)))
+            self._send.send((kind, dict(config), budget))
             if self._recv.poll(limit):
                 return self._recv.recv()
         except (EOFError, BrokenPipeError, ConnectionResetError, OSError):
@@ -730,16 +834,22 @@ class Evaluator(BaseEvaluator):
 
     # ------------------------------------------------------------------ public API
     def evaluate(
-        self, config: Mapping[str, Any], *, time_limit_s: float | None = None, deadline: float | None = None
+        self, config: Mapping[str, Any], *, time_limit_s: float | None = None, deadline: float | None = None,
+        budget: float | None = None,
     ) -> TrialResult:
         """Cross-validate ``config``; never raises for a failing configuration.
 
         ``time_limit_s`` limits this evaluation (on top of the evaluator's limit);
         ``deadline`` (a ``time.perf_counter()`` value) is a hard end, worker start-up included.
+        ``budget`` (in (0, 1]) fits on that share of each split's training rows, a
+        stratified sample that grows by prefixes (a larger budget holds a smaller one's
+        rows), and validates on all of the split's validation rows.
         """
+        if budget is not None and not (0 < budget <= 1):
+            raise InputError(f"The 'budget' of evaluate must be a share of the training rows in (0, 1]; got {budget!r}.")
         t0 = time.perf_counter()
         cfg = config_to_dict(config)
-        out = self._call("evaluate", cfg, time_limit_s, deadline)
+        out = self._call("evaluate", cfg, time_limit_s, deadline, budget)
         return TrialResult(
             config=cfg,
             status=out["status"],

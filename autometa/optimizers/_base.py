@@ -68,6 +68,18 @@ class BaseOptimizer(abc.ABC):
     def tell(self, config: Configuration | Mapping[str, Any], loss: float, *, ok: bool = True) -> None:
         """Report the loss of a configuration (asked or not)."""
 
+    #: True when the optimizer proposes budgets (see :meth:`ask_trial`).
+    supports_budgets: bool = False
+
+    def ask_trial(self) -> tuple[Configuration, float | None]:
+        """The next configuration and its budget (None: all the rows)."""
+        return self.ask(), None
+
+    def tell_trial(self, config: Configuration | Mapping[str, Any], loss: float, *, ok: bool = True,
+                   budget: float | None = None) -> None:
+        """Report the loss of a configuration evaluated at ``budget`` (None: all the rows)."""
+        self.tell(config, loss, ok=ok)
+
     def tell_many(self, results: Iterable[tuple[Mapping[str, Any], float, bool]]) -> None:
         """Report several past results, e.g. when resuming."""
         for config, loss, ok in results:

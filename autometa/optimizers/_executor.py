@@ -60,8 +60,10 @@ class BaseExecutor(abc.ABC):
     capacity: int = 1
 
     @abc.abstractmethod
-    def submit(self, key: str, config: Mapping[str, Any], *, time_limit_s: float | None, deadline: float) -> None:
-        """Start evaluating ``config``; ``deadline`` is a ``time.perf_counter()`` value."""
+    def submit(self, key: str, config: Mapping[str, Any], *, time_limit_s: float | None, deadline: float,
+               budget: float | None = None) -> None:
+        """Start evaluating ``config``; ``deadline`` is a ``time.perf_counter()`` value;
+        ``budget`` a row budget for an evaluator that supports one (successive halving)."""
 
     @abc.abstractmethod
     def wait(self, timeout_s: float | None = None) -> list[Finished]:
@@ -91,28 +93,39 @@ class SerialExecutor(BaseExecutor):
 
     def __init__(self, evaluator: BaseEvaluator) -> None:
         self.evaluator = evaluator
-        self._job: tuple[str, dict[str, Any], float | None, float, float] | None = None
+        self._job: tuple[str, dict[str, Any], float | None, float, float, float | None] | None = None
 
     @property
     def n_running(self) -> int:
         return 0 if self._job is None else 1
 
-    def submit(self, key: str, config: Mapping[str, Any], *, time_limit_s: float | None, deadline: float) -> None:
+    def submit(self, key: str, config: Mapping[str, Any], *, time_limit_s: float | None, deadline: float,
+               budget: float | None = None) -> None:
         if self._job is not None:
             raise RuntimeError("SerialExecutor runs one trial at a time; wait() for it first.")
-        self._job = (key, dict(config), time_limit_s, deadline, time.perf_counter())
+        self._job = (key, dict(config), time_limit_s, deadline, time.perf_counter(), budget)
 
     def wait(self, timeout_s: float | None = None) -> list[Finished]:
         if self._job is None:
             return []
-        key, config, limit, deadline, t0 = self._job
+        key, config, limit, deadline, t0, budget = self._job
         self._job = None
-        res = self.evaluator.evaluate(config, time_limit_s=limit, deadline=deadline)
+        res = _evaluate_budget(self.evaluator, config, limit, deadline, budget)
         return [Finished(key, res, time.perf_counter() - t0)]
 
 
+def _evaluate_budget(ev: BaseEvaluator, config: dict[str, Any], time_limit_s: float | None, deadline: float,
+                     budget: float | None) -> TrialResult:
+    """``ev.evaluate``, with the row budget only when there is one (evaluators written
+    before budgets existed do not take the keyword)."""
+    if budget is None:
+        return ev.evaluate(config, time_limit_s=time_limit_s, deadline=deadline)
+    return ev.evaluate(config, time_limit_s=time_limit_s, deadline=deadline, budget=budget)  # type: ignore[call-arg]
+
+
 def _evaluate_on_worker(evaluator: BaseEvaluator, token: str, config: dict[str, Any], time_limit_s: float | None,
-                        deadline_wall: float) -> tuple[TrialResult, float, str]:  # pragma: no cover - runs on a worker
+                        deadline_wall: float, budget: float | None = None,
+                        ) -> tuple[TrialResult, float, str]:  # pragma: no cover - runs on a worker
     """The task a Dask worker runs: evaluate with this worker's copy of the evaluator.
 
     The evaluator arrives once per worker (scattered with ``broadcast=True``) and is kept
@@ -125,7 +138,7 @@ def _evaluate_on_worker(evaluator: BaseEvaluator, token: str, config: dict[str, 
     ev = _WORKER_CACHE.setdefault(token, evaluator)
     t0 = time.perf_counter()
     deadline = t0 + (deadline_wall - time.time())
-    res = ev.evaluate(config, time_limit_s=time_limit_s, deadline=deadline)
+    res = _evaluate_budget(ev, config, time_limit_s, deadline, budget)
     return res, time.perf_counter() - t0, str(distributed.get_worker().address)
 
 
@@ -282,13 +295,14 @@ class DaskExecutor(BaseExecutor):
     def _scatter(self) -> None:
         self._evaluator = self.client.scatter(self._evaluator_obj, broadcast=True, hash=False)
 
-    def submit(self, key: str, config: Mapping[str, Any], *, time_limit_s: float | None, deadline: float) -> None:
+    def submit(self, key: str, config: Mapping[str, Any], *, time_limit_s: float | None, deadline: float,
+               budget: float | None = None) -> None:
         self._ready()
         self._evaluator_alive()
         now = time.perf_counter()
         fut = self.client.submit(
             _evaluate_on_worker, self._evaluator, self._token, dict(config), time_limit_s,
-            time.time() + (deadline - now), pure=False, retries=0,
+            time.time() + (deadline - now), budget, pure=False, retries=0,
         )
         fut.add_done_callback(lambda _f: self._done.set())
         # The worker enforces the trial's limit (its start-up excluded, as in a serial run);

@@ -9,8 +9,9 @@ from typing import Any
 
 from ConfigSpace import Configuration, ConfigurationSpace
 
+from autometa.exceptions import InputError
 from autometa.optimizers._base import BaseOptimizer
-from autometa.spaces import config_key
+from autometa.spaces import trial_key
 
 __all__ = ["SMACOptimizer", "smac_random_forest"]
 
@@ -43,9 +44,17 @@ class SMACOptimizer(BaseOptimizer):
     they are evaluated first and SMAC's model starts from them. With ``transfer`` (a
     :class:`autometa.transfer.TransferEnsemble`), the ensemble of past tasks' surrogates
     replaces the random forest as SMAC's model.
+
+    With ``min_budget`` (a share of the training rows in (0, 1)), SMAC's multi-fidelity
+    facade runs instead: Hyperband brackets of successive halving with ``eta`` from
+    ``min_budget`` to all the rows, the warm-start configurations first, in the first
+    bracket's lowest rung (auto-sklearn 2.0's recipe: the portfolio is the first rung).
+    Drive it through :meth:`ask_trial`/:meth:`tell_trial`; ``tell`` alone reports a
+    result on all the rows.
     """
 
     name = "smac"
+    supports_budgets = True
 
     def __init__(
         self,
@@ -55,18 +64,30 @@ class SMACOptimizer(BaseOptimizer):
         initial_configs: Sequence[Configuration | Mapping[str, Any]] = (),
         n_random_initial: int | None = None,
         transfer: Any | None = None,
+        min_budget: float | None = None,
+        eta: int = 3,
     ) -> None:
         super().__init__(space, seed=seed, initial_configs=initial_configs)
         from smac import HyperparameterOptimizationFacade as HPO
+        from smac import MultiFidelityFacade as MF
         from smac import Scenario
 
+        if min_budget is not None and not (0 < min_budget < 1):
+            raise InputError(f"The 'min_budget' of SMACOptimizer must be a share of the rows in (0, 1); got {min_budget!r}.")
+        if min_budget is not None and transfer is not None:
+            raise InputError("SMACOptimizer runs either surrogate transfer or multi-fidelity (min_budget), not both.")
+        if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
+            raise InputError(f"The 'eta' of SMACOptimizer must be an integer of at least 2; got {eta!r}.")
+        self.min_budget = min_budget
         self._dir = tempfile.mkdtemp(prefix="autometa-smac-")
+        budgets: dict[str, Any] = {} if min_budget is None else {"min_budget": float(min_budget), "max_budget": 1.0}
         scenario = Scenario(
-            space, deterministic=True, n_trials=_MAX_TRIALS, seed=self.seed, output_directory=Path(self._dir)
+            space, deterministic=True, n_trials=_MAX_TRIALS, seed=self.seed, output_directory=Path(self._dir),
+            **budgets,
         )
         if n_random_initial is None:
             n_random_initial = 0 if self.initial_configs else 5
-        design = HPO.get_initial_design(
+        design: Any = HPO.get_initial_design(
             scenario, n_configs=n_random_initial, additional_configs=list(self.initial_configs)
         )
         extra: dict[str, Any] = {"model": smac_random_forest(space, seed=self.seed)}
@@ -79,9 +100,15 @@ class SMACOptimizer(BaseOptimizer):
             extra = {"model": TransferModel(transfer, seed=self.seed), "acquisition_function": EI(),
                      "runhistory_encoder": RunHistoryEncoder(scenario)}
         self.transfer = transfer
-        self._smac = HPO(
+        facade: Any = HPO
+        if min_budget is not None:  # Hyperband over row budgets, SMAC's random forest as the model
+            facade = MF
+            extra["intensifier"] = MF.get_intensifier(scenario, eta=eta)
+            design = MF.get_initial_design(scenario, n_configs=n_random_initial,
+                                           additional_configs=list(self.initial_configs))
+        self._smac = facade(
             scenario,
-            _never_called,
+            _never_called if min_budget is None else _never_called_budget,
             initial_design=design,
             overwrite=True,
             logging_level=False,  # never touch the root logger
@@ -90,30 +117,48 @@ class SMACOptimizer(BaseOptimizer):
         self._asked: dict[str, Any] = {}
         self._told: set[str] = set()
 
-    def ask(self) -> Configuration:
+    def ask_trial(self) -> tuple[Configuration, float | None]:
         with warnings.catch_warnings():  # numpy warnings from SMAC's surrogate on tiny histories
             warnings.simplefilter("ignore", RuntimeWarning)
             info = self._smac.ask()
-        self._asked[config_key(info.config)] = info
-        return info.config
+        budget = None if info.budget is None or info.budget >= 1.0 else float(info.budget)
+        self._asked[trial_key(info.config, budget)] = info
+        return info.config, budget
 
-    def tell(self, config: Configuration | Mapping[str, Any], loss: float, *, ok: bool = True) -> None:
+    def ask(self) -> Configuration:
+        return self.ask_trial()[0]
+
+    def tell_trial(self, config: Configuration | Mapping[str, Any], loss: float, *, ok: bool = True,
+                   budget: float | None = None) -> None:
         from smac.runhistory.dataclasses import TrialInfo, TrialValue
         from smac.runhistory.enumerations import StatusType
 
-        key = config_key(config)
+        key = trial_key(config, budget)
         info = self._asked.pop(key, None)
+        if info is None and budget is None:  # plain tell() of a trial asked at a lower budget
+            pending = [k for k in self._asked if k.startswith(f"{key}@")]
+            if pending:
+                key = pending[0]
+                info = self._asked.pop(key)
         if info is None:
             if key in self._told:
                 return
-            info = TrialInfo(self._as_config(config), seed=0)
+            full = 1.0 if self.min_budget is not None else None
+            info = TrialInfo(self._as_config(config), seed=0, budget=full if budget is None else float(budget))
         self._told.add(key)
         status = StatusType.SUCCESS if ok else StatusType.CRASHED
         self._smac.tell(info, TrialValue(cost=float(loss), status=status), save=False)
+
+    def tell(self, config: Configuration | Mapping[str, Any], loss: float, *, ok: bool = True) -> None:
+        self.tell_trial(config, loss, ok=ok)
 
     def __del__(self) -> None:
         shutil.rmtree(getattr(self, "_dir", ""), ignore_errors=True)
 
 
 def _never_called(config: Configuration, seed: int = 0) -> float:  # pragma: no cover
+    raise RuntimeError("autometa drives SMAC through ask/tell; the target function is never called")
+
+
+def _never_called_budget(config: Configuration, seed: int = 0, budget: float = 1.0) -> float:  # pragma: no cover
     raise RuntimeError("autometa drives SMAC through ask/tell; the target function is never called")

@@ -15,6 +15,7 @@ from autometa.spaces._space import (
     get_space,
     in_space,
     split_config,
+    trial_key,
 )
 
 __all__ = [
@@ -34,4 +35,5 @@ __all__ = [
     "in_space",
     "onehot_preprocessor",
     "split_config",
+    "trial_key",
 ]

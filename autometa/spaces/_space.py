@@ -146,6 +146,13 @@ def config_key(config: Configuration | Mapping[str, Any]) -> str:
     return json.dumps(config_to_dict(config), sort_keys=True, separators=(",", ":"), default=str)
 
 
+def trial_key(config: Configuration | Mapping[str, Any], budget: float | None = None) -> str:
+    """One trial's identity: :func:`config_key`, and below all the rows its row budget
+    (successive halving evaluates one configuration at several budgets)."""
+    key = config_key(config)
+    return key if budget is None or budget >= 1.0 else f"{key}@{budget:.6g}"
+
+
 def config_hash(config: Configuration | Mapping[str, Any]) -> str:
     """SHA-1 of :func:`config_key`: a configuration's id in the meta-database."""
     return hashlib.sha1(config_key(config).encode()).hexdigest()

