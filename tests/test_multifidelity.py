@@ -159,3 +159,21 @@ def test_only_full_trials_go_into_the_meta_database(default_task, tmp_path):
     n_full = sum(r.full for r in res.history)
     assert 0 < n_full < len(res.history)
     assert res.setup["recorded_evaluations"] == 2 * n_full  # the mean and the one holdout split of each
+
+
+def test_lcdb_rung_agreement_on_real_curves():
+    from autometa.metadb import lcdb_curves, rung_agreement
+
+    curves = lcdb_curves("accuracy", dataset_ids=[6, 180])  # letter (20,000 rows) and covertype (110,393)
+    assert set(curves["dataset"]) == {6, 180} and curves["learner"].nunique() >= 15
+    a = rung_agreement(curves)
+    assert set(a["dataset"]) == {6, 180} and (a["share"] < 1).all() and (a["share"] > 0).all()
+    assert a["survives"].isin([0.0, 1.0]).all() and (a["regret"] >= 0).all()
+    assert (a.loc[a["survives"] == 1, "regret"] == 0).all()  # keeping the winner loses nothing
+    assert a["spearman"].between(-1, 1).all()
+    # more rows, better agreement with the top anchor: what the lowest rung's size rests on
+    small, large = a[a["rows"] < 256], a[a["rows"] >= 2048]
+    assert large["spearman"].mean() > small["spearman"].mean() + 0.2
+    assert large["regret"].mean() < small["regret"].mean()
+    with pytest.raises(InputError, match="LCDB metric"):
+        lcdb_curves("r2")

@@ -9,7 +9,7 @@ from autometa.metadb._autosklearn import (
     import_autosklearn,
     map_autosklearn_config,
 )
-from autometa.metadb._lcdb import LCDB_METRICS, LCDBImport, import_lcdb
+from autometa.metadb._lcdb import LCDB_METRICS, LCDBImport, import_lcdb, lcdb_curves, rung_agreement
 from autometa.metadb._open import cache_dir, open_metadb
 from autometa.metadb._openml import OPENML_TO_METRIC, OpenMLImport, import_openml
 from autometa.metadb._schema import MEAN_SPLIT, SCHEMA_VERSION, TUNED_SOURCE
@@ -37,8 +37,10 @@ __all__ = [
     "import_autosklearn",
     "import_lcdb",
     "import_openml",
+    "lcdb_curves",
     "load_shipped",
     "map_autosklearn_config",
     "open_metadb",
+    "rung_agreement",
     "shipped_dir",
 ]

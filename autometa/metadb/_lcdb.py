@@ -22,7 +22,7 @@ from autometa.exceptions import InputError
 from autometa.metadb._schema import MEAN_SPLIT
 from autometa.metadb._store import EvalRecord, SQLMetaDB, _int
 
-__all__ = ["import_lcdb", "LCDBImport", "LCDB_METRICS"]
+__all__ = ["import_lcdb", "LCDBImport", "LCDB_METRICS", "lcdb_curves", "rung_agreement"]
 
 #: LCDB file suffix -> autometa metric name.
 LCDB_METRICS = {"accuracy": "accuracy", "auc": "roc_auc", "logloss": "log_loss", "f1": "f1"}
@@ -136,3 +136,65 @@ def import_lcdb(
         report.datasets.append(did)
     report.learners = sorted(scores.learner.unique().tolist())
     return report
+
+
+def lcdb_curves(metric: str = "accuracy", dataset_ids: Iterable[int] | None = None) -> pd.DataFrame:
+    """LCDB's learning curves: the mean test score over its seeds of every learner (default
+    settings) at every training-set size, one row per ``dataset`` (OpenML id),
+    ``learner`` and ``rows``, with the mean ``fit_time_s``."""
+    if metric not in LCDB_METRICS:
+        raise InputError(f"The LCDB metric must be one of {', '.join(LCDB_METRICS)}; got {metric!r}.")
+    raw = _read_curves(metric, None if dataset_ids is None else {int(d) for d in dataset_ids})
+    out = (raw.groupby(["openmlid", "learner", "size_train"], observed=True)
+           .agg(score=("score_test", "mean"), fit_time_s=("traintime", "mean")).reset_index())
+    out = out.rename(columns={"openmlid": "dataset", "size_train": "rows"})
+    if metric == "logloss":  # higher is better everywhere below
+        out["score"] = -out["score"]
+    return out
+
+
+def rung_agreement(curves: pd.DataFrame, *, eta: int = 3, min_learners: int = 8) -> pd.DataFrame:
+    """How well scores on fewer rows pick the learners that are best on all of them: what
+    successive halving bets on when it keeps the best ``1/eta`` of a rung.
+
+    For each dataset, the top anchor is the largest training size at which at least
+    ``min_learners`` learners have a score; every smaller anchor is compared with it on
+    the learners scored at both.
+
+    Parameters
+    ----------
+    curves : DataFrame
+        ``dataset``, ``learner``, ``rows``, ``score`` (higher is better), as
+        :func:`lcdb_curves` returns.
+
+    Returns
+    -------
+    DataFrame
+        One row per dataset and lower anchor: ``rows`` and ``top_rows``, ``share``
+        (their ratio), ``learners``, ``spearman`` (rank correlation of the scores at the
+        two sizes), ``survives`` (the best learner at the top anchor is among the best
+        ``ceil(learners / eta)`` at the lower one) and ``regret`` (the top anchor's best
+        score minus the best top-anchor score among the learners kept at the lower one).
+    """
+    from scipy.stats import spearmanr
+
+    rows: list[dict[str, float]] = []
+    for dataset, g in curves.groupby("dataset"):
+        wide = g.pivot_table(index="learner", columns="rows", values="score", aggfunc="mean")
+        counts = wide.notna().sum()
+        full = [a for a in counts.index if counts[a] >= min_learners]
+        if not full:
+            continue
+        top = max(full)
+        for anchor in [a for a in wide.columns if a < top]:
+            pair = wide[[anchor, top]].dropna()
+            k = len(pair)
+            if k < min_learners or pair[top].nunique() < 2 or pair[anchor].nunique() < 2:
+                continue
+            keep = pair.sort_values(anchor, ascending=False).index[: int(np.ceil(k / eta))]
+            best = pair[top].idxmax()
+            rho = spearmanr(pair[anchor], pair[top]).statistic
+            rows.append({"dataset": float(dataset), "rows": float(anchor), "top_rows": float(top),
+                         "share": float(anchor) / float(top), "learners": float(k), "spearman": float(rho),
+                         "survives": float(best in keep), "regret": float(pair[top].max() - pair.loc[keep, top].max())})
+    return pd.DataFrame(rows)
