@@ -148,9 +148,9 @@ def test_tune_with_successive_halving_resumes_and_refits(default_task, tmp_path)
         assert board["balanced_accuracy"].iloc[0] == second.best_score
 
 
-def test_halving_needs_smac_without_transfer(default_task):
-    with pytest.raises(InputError, match="multi-fidelity facade"):
-        tune(default_task, optimizer="optuna", protocol="successive-halving", n_trials=1, record=False)
+def test_halving_needs_a_model_based_optimizer_without_transfer(default_task):
+    with pytest.raises(InputError, match="proposes budgets"):
+        tune(default_task, optimizer="random", protocol="successive-halving", n_trials=1, record=False)
 
 
 def test_only_full_trials_go_into_the_meta_database(default_task, tmp_path):
@@ -182,3 +182,38 @@ def test_lcdb_rung_agreement_on_real_curves():
     assert large["regret"].mean() < small["regret"].mean()
     with pytest.raises(InputError, match="LCDB metric"):
         lcdb_curves("r2")
+
+
+def test_optuna_successive_halving_prunes_the_worse_and_promotes_the_best():
+    from autometa.optimizers import OptunaOptimizer
+
+    space = get_space("binary", families=["linear", "knn", "decision_tree"], seed=0)
+    warm = [dict(space.get_default_configuration())]
+    opt = OptunaOptimizer(space, seed=0, min_budget=1 / 9, initial_configs=warm)
+    rng = np.random.default_rng(0)
+    seen: dict[str, list[float | None]] = {}
+    first, _ = opt.ask_trial()
+    assert config_key(first) == config_key(warm[0])  # the warm start is the first rung
+    opt.tell_trial(first, 0.5, budget=1 / 9)
+    seen[config_key(first)] = [1 / 9]
+    for _ in range(60):
+        cfg, b = opt.ask_trial()
+        seen.setdefault(config_key(cfg), []).append(b)
+        loss = float(rng.random()) if b == pytest.approx(1 / 9) else 0.1
+        opt.tell_trial(cfg, loss, ok=True, budget=b)
+    ladders = list(seen.values())
+    # every configuration climbs 1/9 -> 1/3 -> all rows in order, as far as it is not pruned
+    assert all(lad == [pytest.approx(1 / 9), pytest.approx(1 / 3), None][: len(lad)] for lad in ladders)
+    promoted = [lad for lad in ladders if len(lad) > 1]
+    assert 0 < len(promoted) < len(ladders) / 2  # most are pruned at the first rung
+    assert any(len(lad) == 3 for lad in ladders)  # some reach all the rows
+
+
+def test_tune_with_optuna_successive_halving(default_task):
+    res = tune(default_task, optimizer="optuna", protocol="successive-halving", families=["linear", "decision_tree"],
+               n_trials=12, time_budget_s=300, isolation="none", record=False, refit=False, ensemble_size=0)
+    assert res.setup["protocol"]["kind"] == "successive-halving"
+    assert all(r.budget == pytest.approx(1 / 3) for r in res.history if not r.full)
+    assert sum(not r.full for r in res.history) > sum(r.full for r in res.history)
+    assert any(r.full for r in res.history) and res.best_score == max(r.scores["balanced_accuracy"]
+                                                                      for r in res.history if r.full and r.ok)

@@ -19,7 +19,7 @@ from ConfigSpace.hyperparameters import Hyperparameter
 
 from autometa.exceptions import InputError
 from autometa.optimizers._base import BaseOptimizer
-from autometa.spaces import config_key, config_to_dict
+from autometa.spaces import config_key, config_to_dict, trial_key
 
 __all__ = ["OptunaOptimizer", "to_optuna_distribution"]
 
@@ -67,9 +67,18 @@ class OptunaOptimizer(BaseOptimizer):
         proposed again, and resuming does not add them twice.
     study_name : str, optional
         The shared study's name; required with ``storage``.
+    min_budget : float, optional
+        Multi-fidelity: every new configuration is first evaluated on this share of the
+        training rows and reported to Optuna's :class:`~optuna.pruners.SuccessiveHalvingPruner`
+        (asynchronous successive halving, ``eta`` the reduction factor) as an intermediate
+        value; one that is not pruned comes back from :meth:`ask_trial` with ``eta`` times
+        the rows, up to all of them. Drive it through :meth:`ask_trial`/:meth:`tell_trial`.
+    eta : int
+        Successive halving's reduction factor.
     """
 
     name = "optuna"
+    supports_budgets = True
 
     def __init__(
         self,
@@ -82,9 +91,23 @@ class OptunaOptimizer(BaseOptimizer):
         constant_liar: bool = False,
         storage: str | None = None,
         study_name: str | None = None,
+        min_budget: float | None = None,
+        eta: int = 3,
     ) -> None:
         super().__init__(space, seed=seed, initial_configs=initial_configs)
         import optuna
+
+        if min_budget is not None and not (0 < min_budget < 1):
+            raise InputError(f"The 'min_budget' of OptunaOptimizer must be a share of the rows in (0, 1); got {min_budget!r}.")
+        if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
+            raise InputError(f"The 'eta' of OptunaOptimizer must be an integer of at least 2; got {eta!r}.")
+        self.min_budget = min_budget
+        self.eta = eta
+        # successive halving: trials waiting to be asked again with more rows, and the
+        # trials out at a budget, by trial key
+        self._promoted: list[tuple[Any, Configuration, float | None]] = []
+        self._rungs: dict[str, Any] = {}
+        self._pruned: set[str] = set()
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.transfer = transfer
@@ -104,10 +127,14 @@ class OptunaOptimizer(BaseOptimizer):
         self._asked: dict[str, Any] = {}
         self._told: set[str] = set()
         self._results: dict[str, tuple[float, bool]] = {}
+        pruner: Any = None
+        if min_budget is not None:  # intermediate values at steps 1, eta, eta**2, ... (rows / the lowest rung's)
+            pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=eta,
+                                                            min_early_stopping_rate=0)
         if storage is None:
-            self._study = optuna.create_study(direction="minimize", sampler=sampler)
+            self._study = optuna.create_study(direction="minimize", sampler=sampler, pruner=pruner)
         else:
-            self._study = _open_study(storage, study_name, sampler)
+            self._study = _open_study(storage, study_name, sampler, pruner)
             for t in self._study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
                                                                      optuna.trial.TrialState.FAIL)):
                 key = config_key(t.params)
@@ -119,6 +146,8 @@ class OptunaOptimizer(BaseOptimizer):
             self._study.enqueue_trial(config_to_dict(config), skip_if_exists=True)
 
     def ask(self) -> Configuration:
+        import optuna
+
         for attempt in range(_MAX_REPEATS):
             trial, config = self._ask_once()
             key = config_key(config)
@@ -128,6 +157,9 @@ class OptunaOptimizer(BaseOptimizer):
             # the sampler proposed a configuration it was told before: tell it the known
             # result (so that it learns from the repeat) and ask again
             loss, ok = self._results[key]
+            if key in self._pruned:
+                self._study.tell(trial, None, state=optuna.trial.TrialState.PRUNED)
+                continue
             self._tell_trial(trial, loss, ok)
         raise AssertionError("unreachable")
 
@@ -145,6 +177,57 @@ class OptunaOptimizer(BaseOptimizer):
 
         state = optuna.trial.TrialState.COMPLETE if ok else optuna.trial.TrialState.FAIL
         self._study.tell(trial, float(loss) if ok else None, state=state)
+
+    def ask_trial(self) -> tuple[Configuration, float | None]:
+        if self.min_budget is None:
+            return self.ask(), None
+        if self._promoted:  # not pruned at its last rung: more rows now
+            trial, config, budget = self._promoted.pop(0)
+        else:
+            config = self.ask()
+            trial, budget = self._asked.pop(config_key(config)), self.min_budget
+        self._rungs[trial_key(config, budget)] = trial
+        return config, budget
+
+    def _step(self, budget: float) -> int:
+        return int(round(budget / float(self.min_budget or 1.0)))
+
+    def tell_trial(self, config: Configuration | Mapping[str, Any], loss: float, *, ok: bool = True,
+                   budget: float | None = None) -> None:
+        import optuna
+
+        if self.min_budget is None:
+            self.tell(config, loss, ok=ok)
+            return
+        key = trial_key(config, budget)
+        trial = self._rungs.pop(key, None)
+        if budget is None or budget >= 1.0:  # the last rung: the trial completes
+            if trial is not None:
+                self._asked[config_key(config)] = trial
+            self.tell(config, loss, ok=ok)
+            return
+        if trial is None:  # a lower rung of an earlier run (resume): a pruned trial the pruner compares with
+            if key in self._told:
+                return
+            self._told.add(key)
+            params = config_to_dict(config)
+            self._study.add_trial(optuna.trial.create_trial(
+                params=params, distributions={k: self._dists[k] for k in params},
+                state=optuna.trial.TrialState.PRUNED if ok else optuna.trial.TrialState.FAIL,
+                intermediate_values={self._step(budget): float(loss)} if ok else None))
+            return
+        if not ok:
+            self._results[config_key(config)] = (float(loss), False)
+            self._study.tell(trial, None, state=optuna.trial.TrialState.FAIL)
+            return
+        trial.report(float(loss), self._step(budget))
+        if trial.should_prune():
+            self._results[config_key(config)] = (float(loss), True)  # known: not proposed again
+            self._pruned.add(config_key(config))
+            self._study.tell(trial, None, state=optuna.trial.TrialState.PRUNED)
+            return
+        more = budget * self.eta
+        self._promoted.append((trial, self._as_config(config), None if more >= 1.0 - 1e-9 else more))
 
     def tell(self, config: Configuration | Mapping[str, Any], loss: float, *, ok: bool = True) -> None:
         import optuna
@@ -170,7 +253,7 @@ class OptunaOptimizer(BaseOptimizer):
         )
 
 
-def _open_study(storage: str, study_name: str | None, sampler: Any) -> Any:
+def _open_study(storage: str, study_name: str | None, sampler: Any, pruner: Any = None) -> Any:
     """Create or load the shared study; an unreachable storage is one InputError."""
     import optuna
 
@@ -179,7 +262,7 @@ def _open_study(storage: str, study_name: str | None, sampler: Any) -> Any:
     for attempt in range(_OPEN_ATTEMPTS):
         try:
             return optuna.create_study(direction="minimize", sampler=sampler, storage=storage, study_name=study_name,
-                                       load_if_exists=True)
+                                       load_if_exists=True, pruner=pruner)
         except ValueError as exc:  # e.g. an existing study of the other direction
             raise InputError(f"Cannot use the Optuna study {study_name!r} in {storage!r}: {exc}") from None
         except Exception as exc:  # noqa: BLE001 - SQLAlchemy's errors (no server, bad URL, no driver)
