@@ -349,10 +349,13 @@ def _refit_cost(r: TrialRecord, problem_type: str) -> float:
     margin."""
     k = len(r.fold_scores)
     gain = 4.0 / 3.0 if k <= 1 else k / (k - 1.0)
-    if not r.full:  # a lower rung of successive halving fitted on a share of the rows
-        gain /= float(r.budget or 1.0)
     exponent = default_fit_row_exponent(str(r.config.get(FAMILY_KEY)), problem_type)
-    return 1.5 * r.fit_time_s / max(1, k) * gain ** max(1.0, exponent)
+    cost = 1.5 * r.fit_time_s / max(1, k) * gain ** max(1.0, exponent)
+    if not r.full:  # a lower rung of successive halving: 3-27 times the rows, at the family's rate
+        # (taken as linear, a histogram-boosting trial on a 9th of 51,000 rows reserved 27 s of a 60 s
+        # budget for its refit and stopped the search after 28 s)
+        cost *= (1.0 / float(r.budget or 1.0)) ** max(0.5, exponent)
+    return cost
 
 
 def _ensemble(

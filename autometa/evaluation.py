@@ -528,7 +528,11 @@ def serve(reader: Any, writer: Any) -> None:  # pragma: no cover - runs in a chi
             if msg is None:
                 return
             kind, config, budget = msg
-            writer.send(_run(state, kind, config, budget))
+            result = _run(state, kind, config, budget)
+            try:
+                writer.send(result)
+            except (BrokenPipeError, ConnectionResetError, OSError):  # the driver is gone: nothing to report to
+                return
 
 
 class BaseEvaluator(abc.ABC):

@@ -217,3 +217,20 @@ def test_tune_with_optuna_successive_halving(default_task):
     assert sum(not r.full for r in res.history) > sum(r.full for r in res.history)
     assert any(r.full for r in res.history) and res.best_score == max(r.scores["balanced_accuracy"]
                                                                       for r in res.history if r.full and r.ok)
+
+
+def test_refit_reserve_of_a_lower_rung_grows_at_the_family_rate():
+    from autometa import TrialRecord
+    from autometa._tune import _refit_cost
+
+    def rec(family: str, budget: float | None) -> TrialRecord:
+        return TrialRecord(number=0, config={"family": family}, status="ok", loss=0.5, scores={}, fold_scores=[0.5],
+                           fit_time_s=1.5, duration_s=2.0, error=None, finished_at="", budget=budget)
+
+    full = _refit_cost(rec("hist_gradient_boosting", None), "multiclass")
+    ninth = _refit_cost(rec("hist_gradient_boosting", 1 / 9), "multiclass")
+    # boosting grows slowly with rows: a 9th of them is not a 9th of the refit (it was taken
+    # as linear, which reserved 27 s of a 60 s budget and stopped the search after 28 s)
+    assert 2.5 * full < ninth < 4 * full
+    svm = _refit_cost(rec("svm", 1 / 9), "multiclass") / _refit_cost(rec("svm", None), "multiclass")
+    assert svm == pytest.approx(9 ** 1.55)  # a support vector machine grows faster than linearly
