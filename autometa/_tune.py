@@ -372,8 +372,12 @@ def _ensemble(
     cands = pool.candidates()
     info: dict[str, Any] = {"used": False, "size": size, "n_candidates": len(cands)}
     if len(cands) < 2:
-        why = ("no trial has out-of-fold predictions (the evaluator keeps none, e.g. a ReplayEvaluator)" if not cands
-               else "only one trial has out-of-fold predictions")
+        full = sum(r.ok and r.full for r in history)
+        if full < len([r for r in history if r.ok]) and full < 2:  # successive halving, budget spent on lower rungs
+            why = f"{full} successful trial(s) on all the rows (successive halving): too few to ensemble"
+        else:
+            why = ("no trial has out-of-fold predictions (the evaluator keeps none, e.g. a ReplayEvaluator)"
+                   if not cands else "only one trial has out-of-fold predictions")
         return None, None, {**info, "reason": why}
     y = task.y.to_numpy()
     labels = np.unique(y) if task.is_classification else None
