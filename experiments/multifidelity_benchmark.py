@@ -13,7 +13,7 @@ end of its budget, the seconds each mode needed to reach it (trials on all the r
 the ratio (the issue's goal is 3x), trials per mode, and the score on the 30% held out from
 both. Resumable: a finished (task, mode) row in the raw CSV is not run again.
 
-    python experiments/multifidelity_benchmark.py [--budget 300] [--tasks a,b] [--report-only]
+    python experiments/multifidelity_benchmark.py [--budget 300] [--tasks a,b] [--name STEM] [--report-only]
 """
 
 from __future__ import annotations
@@ -96,8 +96,8 @@ def time_to_reach(trace: pd.DataFrame, target: float, greater: bool) -> float:
     return float(hit["elapsed_s"].min()) if len(hit) else float("inf")
 
 
-def report(rows: pd.DataFrame, traces: pd.DataFrame, budget: float) -> None:
-    lines = [f"# {NAME}", "", __doc__.split("\n\n")[1].replace("\n", " "), "",
+def report(rows: pd.DataFrame, traces: pd.DataFrame, budget: float, name: str = NAME) -> None:
+    lines = [f"# {name}", "", __doc__.split("\n\n")[1].replace("\n", " "), "",
              f"Machine: {json.dumps(machine_info())}", "",
              f"Budget {budget:g} s per run (whole run, refit included), one thread, seed 0.", "",
              "| task | rows | metric | SF final valid | SF reaches it (s) | SH reaches it (s) | speed-up vs SF's "
@@ -128,7 +128,7 @@ def report(rows: pd.DataFrame, traces: pd.DataFrame, budget: float) -> None:
                       f"{gb:.2f}x against its whole budget (goal: 3x). `inf` = never reached within the budget.",
                   "", "Test scores: balanced accuracy (higher is better) or RMSE / std of the test label (lower "
                       "is better) on the 30% held out from both runs."]
-    results_path(NAME, ".md").write_text("\n".join(lines) + "\n")
+    results_path(name, ".md").write_text("\n".join(lines) + "\n")
     plt = plt_agg()
     names = list(rows["task"].unique())
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.4), squeeze=False)
@@ -145,7 +145,7 @@ def report(rows: pd.DataFrame, traces: pd.DataFrame, budget: float) -> None:
         ax.set_ylabel("best validation score (all rows)")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(results_path(NAME, ".png"), dpi=110)
+    fig.savefig(results_path(name, ".png"), dpi=110)
 
 
 def main() -> None:
@@ -153,9 +153,10 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=300)
     ap.add_argument("--tasks", default=",".join(DEFAULT_TASKS))
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/autometa-mf-bench"))
+    ap.add_argument("--name", default=NAME, help="stem of the result files")
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args()
-    raw, raw_trace = results_path(NAME, "_raw.csv"), results_path(NAME, "_trace.csv")
+    raw, raw_trace = results_path(args.name, "_raw.csv"), results_path(args.name, "_trace.csv")
     rows = pd.read_csv(raw) if raw.exists() else pd.DataFrame()
     traces = pd.read_csv(raw_trace) if raw_trace.exists() else pd.DataFrame()
     if not args.report_only:
@@ -169,7 +170,7 @@ def main() -> None:
                 traces = pd.concat([traces, pd.DataFrame(trace)], ignore_index=True)
                 rows.to_csv(raw, index=False)
                 traces.to_csv(raw_trace, index=False)
-    report(rows, traces, args.budget)
+    report(rows, traces, args.budget, args.name)
 
 
 if __name__ == "__main__":

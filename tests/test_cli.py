@@ -175,6 +175,10 @@ def test_suggest_and_knn_warm_started_tune(make_csv, credit_small, tmp_path, _pr
     assert res.exit_code == 2 and "--warm-start must be" in res.stderr
     res = _run("tune", str(data), "--label", "Status", "--protocol", "bootstrap", "--out", str(tmp_path / "o3"))
     assert res.exit_code == 2 and "--protocol must be" in res.stderr and not (tmp_path / "o3").exists()
+    res = _run("tune", str(data), "--label", "Status", "--protocol", "successive-halving", "--out", str(tmp_path / "o4"))
+    assert res.exit_code == 2 and "at least 6,000 training rows" in res.stderr and not (tmp_path / "o4").exists()
+    assert "Traceback" not in res.stderr
+    assert [ln for ln in res.stderr.splitlines() if "6,000" in ln][0].startswith("error: ")
 
 
 def test_metalearn_command_trains_resumes_and_reports(tmp_path):
