@@ -231,6 +231,6 @@ def test_refit_reserve_of_a_lower_rung_grows_at_the_family_rate():
     ninth = _refit_cost(rec("hist_gradient_boosting", 1 / 9), "multiclass")
     # boosting grows slowly with rows: a 9th of them is not a 9th of the refit (it was taken
     # as linear, which reserved 27 s of a 60 s budget and stopped the search after 28 s)
-    assert 2.5 * full < ninth < 4 * full
+    assert 4 * full < ninth < 6 * full  # 9 ** 0.75 = 5.2
     svm = _refit_cost(rec("svm", 1 / 9), "multiclass") / _refit_cost(rec("svm", None), "multiclass")
     assert svm == pytest.approx(9 ** 1.55)  # a support vector machine grows faster than linearly
