@@ -121,6 +121,12 @@ def report(rows: pd.DataFrame, traces: pd.DataFrame, budget: float, name: str = 
             f"{t_sh:.0f} | {s1:.2f}x | {s2:.2f}x | {int(r.loc['holdout', 'trials'])} / "
             f"{int(r.loc['successive-halving', 'trials'])} ({int(r.loc['successive-halving', 'full_trials'])}) | "
             f"{r.loc['holdout', 'test_score']:.4f} | {r.loc['successive-halving', 'test_score']:.4f} |")
+    auto = rows[rows["mode"] == "auto"]
+    if len(auto):
+        lines += ["", "What `protocol='auto'` chose on its own (same split, budget and seed):", "",
+                  "| task | chose | test score | trials (on all rows) |", "|---|---|---|---|"]
+        for r in auto.itertuples():
+            lines.append(f"| {r.task} | {r.protocol} | {r.test_score:.4f} | {r.trials} ({r.full_trials}) |")
     if speed:
         gm = float(np.exp(np.mean(np.log(np.clip(speed, 1e-9, 1e9)))))
         gb = float(np.exp(np.mean(np.log(np.clip(speed_budget, 1e-9, 1e9)))))
@@ -154,6 +160,8 @@ def main() -> None:
     ap.add_argument("--tasks", default=",".join(DEFAULT_TASKS))
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/autometa-mf-bench"))
     ap.add_argument("--name", default=NAME, help="stem of the result files")
+    ap.add_argument("--modes", default=",".join(MODES),
+                    help="protocols to run (also 'auto': what tune chooses by itself, reported beside them)")
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args()
     raw, raw_trace = results_path(args.name, "_raw.csv"), results_path(args.name, "_trace.csv")
@@ -161,7 +169,7 @@ def main() -> None:
     traces = pd.read_csv(raw_trace) if raw_trace.exists() else pd.DataFrame()
     if not args.report_only:
         for name in args.tasks.split(","):
-            for mode in MODES:  # interleaved, so that the machine's load falls on both alike
+            for mode in args.modes.split(","):  # interleaved, so that the machine's load falls on both alike
                 if len(rows) and ((rows["task"] == name) & (rows["mode"] == mode)).any():
                     continue
                 row, trace = run(name, mode, args.budget, args.workdir)

