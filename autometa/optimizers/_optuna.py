@@ -72,7 +72,9 @@ class OptunaOptimizer(BaseOptimizer):
         training rows and reported to Optuna's :class:`~optuna.pruners.SuccessiveHalvingPruner`
         (asynchronous successive halving, ``eta`` the reduction factor) as an intermediate
         value; one that is not pruned comes back from :meth:`ask_trial` with ``eta`` times
-        the rows, up to all of them. Drive it through :meth:`ask_trial`/:meth:`tell_trial`.
+        the rows, up to ``max_budget`` (all of them by default). Drive it through :meth:`ask_trial`/:meth:`tell_trial`.
+    max_budget : float
+        The top rung's share of the rows.
     eta : int
         Successive halving's reduction factor.
     """
@@ -92,16 +94,19 @@ class OptunaOptimizer(BaseOptimizer):
         storage: str | None = None,
         study_name: str | None = None,
         min_budget: float | None = None,
+        max_budget: float = 1.0,
         eta: int = 3,
     ) -> None:
         super().__init__(space, seed=seed, initial_configs=initial_configs)
         import optuna
 
-        if min_budget is not None and not (0 < min_budget < 1):
-            raise InputError(f"The 'min_budget' of OptunaOptimizer must be a share of the rows in (0, 1); got {min_budget!r}.")
+        if min_budget is not None and not (0 < min_budget < max_budget <= 1):
+            raise InputError(f"The 'min_budget' and 'max_budget' of OptunaOptimizer must be shares of the rows with "
+                             f"0 < min_budget < max_budget <= 1; got {min_budget!r} and {max_budget!r}.")
         if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
             raise InputError(f"The 'eta' of OptunaOptimizer must be an integer of at least 2; got {eta!r}.")
         self.min_budget = min_budget
+        self.max_budget = float(max_budget)
         self.eta = eta
         # successive halving: trials waiting to be asked again with more rows, and the
         # trials out at a budget, by trial key
@@ -201,7 +206,7 @@ class OptunaOptimizer(BaseOptimizer):
             return
         key = trial_key(config, budget)
         trial = self._rungs.pop(key, None)
-        if budget is None or budget >= 1.0:  # the last rung: the trial completes
+        if budget is None or budget >= self.max_budget - 1e-9:  # the top rung: the trial completes
             if trial is not None:
                 self._asked[config_key(config)] = trial
             self.tell(config, loss, ok=ok)
@@ -226,7 +231,7 @@ class OptunaOptimizer(BaseOptimizer):
             self._pruned.add(config_key(config))
             self._study.tell(trial, None, state=optuna.trial.TrialState.PRUNED)
             return
-        more = budget * self.eta
+        more = min(budget * self.eta, self.max_budget)
         self._promoted.append((trial, self._as_config(config), None if more >= 1.0 - 1e-9 else more))
 
     def tell(self, config: Configuration | Mapping[str, Any], loss: float, *, ok: bool = True) -> None:

@@ -47,7 +47,7 @@ class SMACOptimizer(BaseOptimizer):
 
     With ``min_budget`` (a share of the training rows in (0, 1)), SMAC's multi-fidelity
     facade runs instead: Hyperband brackets of successive halving with ``eta`` from
-    ``min_budget`` to all the rows, the warm-start configurations first, in the first
+    ``min_budget`` to ``max_budget`` (all the rows by default), the warm-start configurations first, in the first
     bracket's lowest rung (auto-sklearn 2.0's recipe: the portfolio is the first rung).
     Drive it through :meth:`ask_trial`/:meth:`tell_trial`; ``tell`` alone reports a
     result on all the rows.
@@ -65,6 +65,7 @@ class SMACOptimizer(BaseOptimizer):
         n_random_initial: int | None = None,
         transfer: Any | None = None,
         min_budget: float | None = None,
+        max_budget: float = 1.0,
         eta: int = 3,
     ) -> None:
         super().__init__(space, seed=seed, initial_configs=initial_configs)
@@ -72,15 +73,18 @@ class SMACOptimizer(BaseOptimizer):
         from smac import MultiFidelityFacade as MF
         from smac import Scenario
 
-        if min_budget is not None and not (0 < min_budget < 1):
-            raise InputError(f"The 'min_budget' of SMACOptimizer must be a share of the rows in (0, 1); got {min_budget!r}.")
+        if min_budget is not None and not (0 < min_budget < max_budget <= 1):
+            raise InputError(f"The 'min_budget' and 'max_budget' of SMACOptimizer must be shares of the rows with "
+                             f"0 < min_budget < max_budget <= 1; got {min_budget!r} and {max_budget!r}.")
         if min_budget is not None and transfer is not None:
             raise InputError("SMACOptimizer runs either surrogate transfer or multi-fidelity (min_budget), not both.")
         if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
             raise InputError(f"The 'eta' of SMACOptimizer must be an integer of at least 2; got {eta!r}.")
         self.min_budget = min_budget
+        self.max_budget = float(max_budget)
         self._dir = tempfile.mkdtemp(prefix="autometa-smac-")
-        budgets: dict[str, Any] = {} if min_budget is None else {"min_budget": float(min_budget), "max_budget": 1.0}
+        budgets: dict[str, Any] = {} if min_budget is None else {"min_budget": float(min_budget),
+                                                                  "max_budget": self.max_budget}
         scenario = Scenario(
             space, deterministic=True, n_trials=_MAX_TRIALS, seed=self.seed, output_directory=Path(self._dir),
             **budgets,
@@ -143,8 +147,8 @@ class SMACOptimizer(BaseOptimizer):
         if info is None:
             if key in self._told:
                 return
-            full = 1.0 if self.min_budget is not None else None
-            info = TrialInfo(self._as_config(config), seed=0, budget=full if budget is None else float(budget))
+            top = self.max_budget if self.min_budget is not None else None
+            info = TrialInfo(self._as_config(config), seed=0, budget=top if budget is None else float(budget))
         self._told.add(key)
         status = StatusType.SUCCESS if ok else StatusType.CRASHED
         self._smac.tell(info, TrialValue(cost=float(loss), status=status), save=False)
