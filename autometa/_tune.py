@@ -38,7 +38,7 @@ from autometa.evaluation import (
 from autometa.exceptions import AutometaWarning, InputError, ResumeError
 from autometa.metadb import SQLMetaDB, open_metadb
 from autometa.optimizers import BACKENDS, BaseExecutor, BaseOptimizer, DaskExecutor, OptunaOptimizer, SerialExecutor
-from autometa.spaces import FAMILY_KEY, config_hash, config_to_dict, get_space, in_space, trial_key
+from autometa.spaces import FAMILY_KEY, config_hash, config_key, config_to_dict, get_space, in_space, trial_key
 from autometa.task import Task
 from autometa.transfer import TRANSFERS, BasePruner, BaseTransfer, BoxPruner, TransferEnsemble
 from autometa.versions import package_versions
@@ -333,10 +333,10 @@ _RUNG_LIMIT_MARGIN = 1.5
 #: worker restart of about 6 s).
 _RUNG_LIMIT_MIN_SHARE = 1.0 / 3.0
 #: The least exponent by which a lower rung's fit time is grown to all the rows for the
-#: refit reserve: the growth measured between 5,000 and 20,000 rows understates 27-fold gains
-#: (a linear model's refit on 178,000 rows took longer than its 0.5 exponent said and a 60 s
-#: run ended 2.3 s late).
-_RUNG_REFIT_MIN_EXPONENT = 0.75
+#: refit reserve, before the run has measured the family's growth on promoted
+#: configurations (histogram boosting's 0.35, measured between 5,000 and 20,000 rows,
+#: understates 9- to 27-fold gains; 1.0 reserved so much that searches stopped halfway).
+_RUNG_REFIT_MIN_EXPONENT = 0.5
 
 
 def _rung_limit(per_trial: float, budget: float | None, config: Mapping[str, Any], problem_type: str) -> float:
@@ -350,19 +350,38 @@ def _rung_limit(per_trial: float, budget: float | None, config: Mapping[str, Any
     return per_trial * min(1.0, max(_RUNG_LIMIT_MIN_SHARE, _RUNG_LIMIT_MARGIN * budget ** exponent))
 
 
-def _refit_cost(r: TrialRecord, problem_type: str) -> float:
+def _rung_exponent(history: Sequence[TrialRecord], family: str) -> float | None:
+    """How ``family``'s fit time grew with the rows in this run: the median over its
+    configurations promoted to more rows (successive halving) of log(time ratio) / log(rows
+    ratio), or None before any promotion."""
+    times: dict[str, list[tuple[float, float]]] = {}
+    for r in history:
+        if r.ok and r.family == family and r.fit_time_s > 0:
+            times.setdefault(config_key(r.config), []).append((1.0 if r.full else float(r.budget or 1.0), r.fit_time_s))
+    slopes = []
+    for pts in times.values():
+        (b1, t1), (b2, t2) = min(pts), max(pts)
+        if b2 > b1:
+            slopes.append(math.log(t2 / t1) / math.log(b2 / b1))
+    return float(np.clip(np.median(slopes), 0.3, 2.5)) if slopes else None
+
+
+def _refit_cost(r: TrialRecord, problem_type: str, history: Sequence[TrialRecord] = ()) -> float:
     """Expected seconds to refit trial ``r`` on all rows: one split's fit grown to the rows
     it gains (a k-fold split trains on (k-1)/k of them, the holdout on 3/4) at its
     family's rate (an SVM's time grows about with the square of the rows), with a
-    margin."""
+    margin. A lower rung of successive halving grows by the rate this run measured on
+    the family's promoted configurations when it has one."""
     k = len(r.fold_scores)
     gain = 4.0 / 3.0 if k <= 1 else k / (k - 1.0)
     exponent = default_fit_row_exponent(str(r.config.get(FAMILY_KEY)), problem_type)
     cost = 1.5 * r.fit_time_s / max(1, k) * gain ** max(1.0, exponent)
-    if not r.full:  # a lower rung of successive halving: 3-27 times the rows, at the family's rate
-        # (taken as at least linear, a histogram-boosting trial on a 9th of 51,000 rows reserved 27 s of
-        # a 60 s budget for its refit and stopped the search after 28 s)
-        cost *= (1.0 / float(r.budget or 1.0)) ** max(_RUNG_REFIT_MIN_EXPONENT, exponent)
+    if not r.full:  # a lower rung of successive halving: 3-27 times the rows
+        # Taken as at least linear, a histogram-boosting trial on a 9th of 51,000 rows reserved
+        # 27 s of a 60 s budget for its refit and stopped the search after 28 s.
+        measured = _rung_exponent(history, r.family)
+        grow = measured if measured is not None else max(_RUNG_REFIT_MIN_EXPONENT, exponent)
+        cost *= (1.0 / float(r.budget or 1.0)) ** grow
     return cost
 
 
@@ -897,7 +916,7 @@ def tune(
             if b is None or not refit:
                 return 0.0
             # One fit on all rows (a fold fit scaled up), saving the model, and slack.
-            reserve = 1.0 + 0.03 * budget + _refit_cost(b, str(task.problem_type))
+            reserve = 1.0 + 0.03 * budget + _refit_cost(b, str(task.problem_type), history)
             if pool is not None and ensemble_model == "folds":
                 reserve += 0.03 * budget  # loading and saving the members' fold models (measured: up to ~5% over)
             elif pool is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -245,7 +246,12 @@ def test_refit_reserve_of_a_lower_rung_grows_at_the_family_rate():
     ninth = _refit_cost(rec("hist_gradient_boosting", 1 / 9), "multiclass")
     # boosting grows slowly with rows: a 9th of them is not a 9th of the refit (it was taken
     # as linear, which reserved 27 s of a 60 s budget and stopped the search after 28 s)
-    assert 4 * full < ninth < 6 * full  # 9 ** 0.75 = 5.2
+    assert ninth == pytest.approx(3 * full)  # 9 ** 0.5 before the run has measured the family
+    # once a configuration was promoted, the growth this run measured is used: 1.5 s at a
+    # 9th, 2.5 s at a third of the rows
+    promoted = [rec("hist_gradient_boosting", 1 / 9), replace(rec("hist_gradient_boosting", 1 / 3), fit_time_s=2.5)]
+    grown = _refit_cost(rec("hist_gradient_boosting", 1 / 9), "multiclass", promoted)
+    assert grown == pytest.approx(full * 9 ** (math.log(2.5 / 1.5) / math.log(3)))
     svm = _refit_cost(rec("svm", 1 / 9), "multiclass") / _refit_cost(rec("svm", None), "multiclass")
     assert svm == pytest.approx(9 ** 1.55)  # a support vector machine grows faster than linearly
 
