@@ -127,7 +127,9 @@ def report(df: pd.DataFrame) -> None:
     lines += ["", f"The winning default changes with the rows on {changes} of {df['task'].nunique()} tasks.", "",
               "## Fit-time growth with rows", "",
               "Exponent b of fit time ~ rows^b between the two largest sizes each family finished, per task, "
-              "against the exponent the protocol policy assumes.", "",
+              "against the exponent the protocol policy assumes (for the first task's problem type; the policy's "
+              "covers fit and validation). Two points on a shared machine: noisy. A kNN's fit only stores the "
+              "rows; its cost is in prediction, which fit time leaves out.", "",
               "| family | policy | " + " | ".join(df["task"].unique()) + " | median |", "|---|---|" + "---|" * (df["task"].nunique() + 1)]
     for fam, g in df.groupby("family"):
         per = [growth(g[g["task"] == t]) for t in df["task"].unique()]
