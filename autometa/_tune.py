@@ -87,6 +87,11 @@ class TrialRecord:
         return self.budget is None or self.budget >= 1.0
 
     @property
+    def share(self) -> float:
+        """The share of the training rows the trial was fitted on (1.0: all of them)."""
+        return 1.0 if self.full else float(self.budget or 1.0)
+
+    @property
     def family(self) -> str:
         return str(self.config.get(FAMILY_KEY, ""))
 
@@ -193,7 +198,7 @@ class TuneResult:
         for r in self.history:
             row: dict[str, Any] = {"trial": r.number, "family": r.family, "status": r.status}
             if rungs:  # successive halving: the share of the training rows, all-rows trials ranked first
-                row["budget"] = round(1.0 if r.full else float(r.budget or 1.0), 4)
+                row["budget"] = round(r.share, 4)
             row.update({k: v for k, v in r.scores.items()})
             row["fit_time_s"] = round(r.fit_time_s, 3)
             row["error"] = r.error
@@ -357,7 +362,7 @@ def _rung_exponent(history: Sequence[TrialRecord], family: str) -> float | None:
     times: dict[str, list[tuple[float, float]]] = {}
     for r in history:
         if r.ok and r.family == family and r.fit_time_s > 0:
-            times.setdefault(config_key(r.config), []).append((1.0 if r.full else float(r.budget or 1.0), r.fit_time_s))
+            times.setdefault(config_key(r.config), []).append((r.share, r.fit_time_s))
     slopes = []
     for pts in times.values():
         (b1, t1), (b2, t2) = min(pts), max(pts)
@@ -381,7 +386,7 @@ def _refit_cost(r: TrialRecord, problem_type: str, history: Sequence[TrialRecord
         # 27 s of a 60 s budget for its refit and stopped the search after 28 s.
         measured = _rung_exponent(history, r.family)
         grow = measured if measured is not None else max(_RUNG_REFIT_MIN_EXPONENT, exponent)
-        cost *= (1.0 / float(r.budget or 1.0)) ** grow
+        cost *= (1.0 / r.share) ** grow
     return cost
 
 
@@ -908,8 +913,8 @@ def tune(
             ok = [r for r in history if r.ok]
             if not ok:
                 return None
-            top = max(1.0 if r.full else float(r.budget or 1.0) for r in ok)
-            return min((r for r in ok if (1.0 if r.full else r.budget) == top), key=lambda r: r.loss)
+            top = max(r.share for r in ok)
+            return min((r for r in ok if r.share == top), key=lambda r: r.loss)
 
         def refit_reserve() -> float:
             b = best()

@@ -221,10 +221,16 @@ def halving_min_budget(n_train: int) -> float | None:
     """The lowest rung's share of ``n_train`` training rows for successive halving, or
     None when fewer than two rungs fit (the lowest would have under
     :data:`HALVING_MIN_ROWS` rows). At most three halvings (a 27th of the rows)."""
-    if n_train < HALVING_ETA * HALVING_MIN_ROWS:
-        return None
-    rungs = min(3, int(math.floor(math.log(n_train / HALVING_MIN_ROWS, HALVING_ETA) + 1e-9)))
-    return float(HALVING_ETA ** -rungs)
+    rungs = _max_halvings(n_train)
+    return float(HALVING_ETA ** -rungs) if rungs >= 1 else None
+
+
+def _max_halvings(n_train: float) -> int:
+    """How many times ``n_train`` rows can be cut by eta with every rung keeping
+    :data:`HALVING_MIN_ROWS` rows, at most three."""
+    if n_train < HALVING_MIN_ROWS:
+        return 0
+    return min(3, int(math.floor(math.log(n_train / HALVING_MIN_ROWS, HALVING_ETA) + 1e-9)))
 
 
 def default_fit_row_exponent(family: str, problem_type: str = "binary") -> float:
@@ -341,8 +347,7 @@ def _halving_bracket(n: int, n_train: int, p: float, n_classes: float, problem_t
             return None
         costs = [estimate_default_fit_s(str(f), rows, p, n_classes, problem_type) for f in fams]
         per_rung = _HALVING_BRACKET_MARGIN * float(np.median(costs)) / max(n_workers, 1)
-        deepest = min(3, int(math.floor(math.log(rows / HALVING_MIN_ROWS, HALVING_ETA) + 1e-9)))
-        for depth in range(deepest, 1, -1):
+        for depth in range(_max_halvings(rows), 1, -1):
             if (depth + 1) * per_rung <= 0.5 * budget_s and HALVING_ETA ** depth * floor_s <= 0.5 * budget_s:
                 return top * float(HALVING_ETA ** -depth), top
     return None

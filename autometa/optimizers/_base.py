@@ -10,6 +10,8 @@ from typing import Any
 from ConfigSpace import Configuration, ConfigurationSpace
 from ConfigSpace.util import deactivate_inactive_hyperparameters
 
+from autometa.exceptions import InputError
+
 __all__ = ["BaseOptimizer"]
 
 
@@ -70,6 +72,18 @@ class BaseOptimizer(abc.ABC):
 
     #: True when the optimizer proposes budgets (see :meth:`ask_trial`).
     supports_budgets: bool = False
+
+    def _set_budgets(self, min_budget: float | None, max_budget: float, eta: int) -> None:
+        """Check and keep the rungs of a multi-fidelity optimizer (shares of the rows)."""
+        name = type(self).__name__
+        if min_budget is not None and not (0 < min_budget < max_budget <= 1):
+            raise InputError(f"The 'min_budget' and 'max_budget' of {name} must be shares of the rows with "
+                             f"0 < min_budget < max_budget <= 1; got {min_budget!r} and {max_budget!r}.")
+        if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
+            raise InputError(f"The 'eta' of {name} must be an integer of at least 2; got {eta!r}.")
+        self.min_budget = min_budget
+        self.max_budget = float(max_budget)
+        self.eta = eta
 
     def ask_trial(self) -> tuple[Configuration, float | None]:
         """The next configuration and its budget (None: all the rows)."""

@@ -100,14 +100,7 @@ class OptunaOptimizer(BaseOptimizer):
         super().__init__(space, seed=seed, initial_configs=initial_configs)
         import optuna
 
-        if min_budget is not None and not (0 < min_budget < max_budget <= 1):
-            raise InputError(f"The 'min_budget' and 'max_budget' of OptunaOptimizer must be shares of the rows with "
-                             f"0 < min_budget < max_budget <= 1; got {min_budget!r} and {max_budget!r}.")
-        if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
-            raise InputError(f"The 'eta' of OptunaOptimizer must be an integer of at least 2; got {eta!r}.")
-        self.min_budget = min_budget
-        self.max_budget = float(max_budget)
-        self.eta = eta
+        self._set_budgets(min_budget, max_budget, eta)
         # successive halving: trials waiting to be asked again with more rows, and the
         # trials out at a budget, by trial key
         self._promoted: list[tuple[Any, Configuration, float | None]] = []

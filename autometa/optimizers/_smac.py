@@ -73,15 +73,9 @@ class SMACOptimizer(BaseOptimizer):
         from smac import MultiFidelityFacade as MF
         from smac import Scenario
 
-        if min_budget is not None and not (0 < min_budget < max_budget <= 1):
-            raise InputError(f"The 'min_budget' and 'max_budget' of SMACOptimizer must be shares of the rows with "
-                             f"0 < min_budget < max_budget <= 1; got {min_budget!r} and {max_budget!r}.")
+        self._set_budgets(min_budget, max_budget, eta)
         if min_budget is not None and transfer is not None:
             raise InputError("SMACOptimizer runs either surrogate transfer or multi-fidelity (min_budget), not both.")
-        if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
-            raise InputError(f"The 'eta' of SMACOptimizer must be an integer of at least 2; got {eta!r}.")
-        self.min_budget = min_budget
-        self.max_budget = float(max_budget)
         self._dir = tempfile.mkdtemp(prefix="autometa-smac-")
         budgets: dict[str, Any] = {} if min_budget is None else {"min_budget": float(min_budget),
                                                                   "max_budget": self.max_budget}
