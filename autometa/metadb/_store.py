@@ -150,6 +150,13 @@ def _engine(url: str) -> Engine:
         raise InputError(f"Cannot open the meta-database URL {shown!r} ({exc}); URLs look like {_URL_EXAMPLES}.") from None
 
 
+
+def _frame(result: Any, columns: list[str]) -> pd.DataFrame:
+    """A query's rows as a DataFrame. Built from plain tuples: pandas inspects SQLAlchemy's
+    ``Row`` objects attribute by attribute, which took 0.8 s for the 32,000 scores of the
+    shipped performance matrix against 0.03 s for tuples."""
+    return pd.DataFrame.from_records([tuple(r) for r in result.all()], columns=columns)
+
 class SQLMetaDB:
     """The meta-database: tasks, meta-features, configurations and their evaluations.
 
@@ -449,7 +456,7 @@ class SQLMetaDB:
             TaskRow.n_features, TaskRow.n_classes, TaskRow.openml_task_id, TaskRow.openml_dataset_id,
         ).join(Source, Source.id == TaskRow.source_id).order_by(TaskRow.name)
         with self.engine.connect() as conn:
-            return pd.DataFrame(conn.execute(q).all(), columns=list(q.selected_columns.keys())).set_index("name")
+            return _frame(conn.execute(q), list(q.selected_columns.keys())).set_index("name")
 
     def metafeatures(self, *, extractor: str = "autometa") -> pd.DataFrame:
         """Meta-features of all tasks: one row per task, one column per meta-feature."""
@@ -458,7 +465,7 @@ class SQLMetaDB:
             TaskRow, TaskRow.id == MetaFeature.task_id
         ).where(MetaFeature.extractor == extractor)
         with self.engine.connect() as conn:
-            long = pd.DataFrame(conn.execute(q).all(), columns=["task", "name", "value"])
+            long = _frame(conn.execute(q), ["task", "name", "value"])
         if long.empty:
             return pd.DataFrame()
         wide = long.pivot(index="task", columns="name", values="value").astype(float)
@@ -484,7 +491,7 @@ class SQLMetaDB:
         if task is not None:
             q = q.where(TaskRow.name == task)
         with self.engine.connect() as conn:
-            return pd.DataFrame(conn.execute(q).all(), columns=[
+            return _frame(conn.execute(q), [
                 "ensemble_id", "task", "source", "run_key", "metric", "score", "single_best_score", "model",
                 "family", "config_hash", "weight"])
 
@@ -527,7 +534,7 @@ class SQLMetaDB:
         elif not tuned:
             q = q.join(Source, Source.id == Evaluation.source_id).where(Source.name != TUNED_SOURCE)
         with self.engine.connect() as conn:
-            long = pd.DataFrame(conn.execute(q).all(), columns=["task", "config", "value"])
+            long = _frame(conn.execute(q), ["task", "config", "value"])
         if long.empty:
             return pd.DataFrame()
         wide = long.pivot(index="task", columns="config", values="value").astype(float)
