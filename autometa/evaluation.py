@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 import math
 import os
+import pickle
 import subprocess
 import sys
 import time
@@ -473,6 +474,53 @@ def _scores_of(model: Any, X: pd.DataFrame, y: np.ndarray, metrics: list[Metric]
     return score_predictions(metrics, y, pred, proba, labels), matrix
 
 
+def send_payload(conn: Connection, payload: Any) -> None:
+    """Send ``payload`` through ``conn`` without a pickled copy of its data.
+
+    Pickle protocol 5 keeps the arrays out of band (PEP 574): each buffer goes to the pipe as
+    soon as the pickler meets it, straight from the array's memory (a size message, then the
+    raw bytes), and the object structure follows last. A plain ``send`` held the data twice
+    in the driver while pickling it and twice in the worker while unpickling it. (Numpy
+    copies a non-contiguous block, such as a view on a CSV reader's wider block, to pickle
+    it: that copy lives only until its bytes are written.) Read with :func:`recv_payload`.
+    """
+    fd = conn.fileno()
+
+    def write(buffer: pickle.PickleBuffer) -> bool:
+        view = buffer.raw()
+        conn.send(view.nbytes)
+        while view.nbytes:
+            view = view[os.write(fd, view):]
+        return False  # out of band: not in the pickled structure
+
+    import io
+
+    out = io.BytesIO()
+    pickler = pickle.Pickler(out, protocol=5, buffer_callback=write)
+    pickler.fast = True  # no memo: it would keep every buffer (and so numpy's copies) alive to the end
+    pickler.dump(payload)
+    conn.send_bytes(out.getbuffer())
+
+
+def recv_payload(conn: Connection) -> Any:
+    """The payload :func:`send_payload` sent: each buffer is read from the pipe straight into
+    the memory its array then uses."""
+    fd = conn.fileno()
+    buffers: list[bytearray] = []
+    while True:  # size messages (ints), each followed by its raw bytes, then the structure
+        obj = pickle.loads(conn.recv_bytes(), buffers=buffers)
+        if not isinstance(obj, int):
+            return obj
+        buf = bytearray(obj)
+        view = memoryview(buf)
+        while view.nbytes:
+            n = os.readv(fd, [view])
+            if n == 0:
+                raise EOFError("the payload was cut short")
+            view = view[n:]
+        buffers.append(buf)
+
+
 class _State:
     """What a worker holds: the data, splits and settings of one task."""
 
@@ -574,7 +622,7 @@ def serve(reader: Any, writer: Any) -> None:  # pragma: no cover - runs in a chi
     from threadpoolctl import threadpool_limits
 
     try:
-        state = _State(reader.recv())
+        state = _State(recv_payload(reader))
     except EOFError:
         return
     writer.send("ready")
@@ -815,7 +863,7 @@ class Evaluator(BaseEvaluator):
         self._send = Connection(to_child_w, readable=False)
         self._recv = Connection(from_child_r, writable=False)
         try:
-            self._send.send(self._payload)
+            send_payload(self._send, self._payload)
             # Start-up (imports, unpickling the data) does not count against a trial's limit.
             if self._recv.poll(max(0.0, timeout_s)) and self._recv.recv() == "ready":
                 return None

@@ -119,3 +119,40 @@ def ev_defaults(family, task):
 
     space = get_space(task.problem_type, families=[family], seed=0)
     return DefaultsWarmStarter().suggest(task, space, 1)[0].config
+
+
+def test_payload_reaches_the_worker_whole_without_a_pickled_copy(credit_task):
+    # The worker's data goes through a pipe as out-of-band buffers (pickle protocol 5): float
+    # blocks, categorical codes, the label and the split indices, on a real table with
+    # numeric and categorical columns and missing values.
+    import os
+    import threading
+    from multiprocessing.connection import Connection
+
+    import pandas as pd
+
+    from autometa.evaluation import recv_payload, send_payload
+
+    payload = {"X": credit_task.X, "y": credit_task.y.to_numpy(), "splits": make_splits(credit_task), "seed": 3}
+    r, w = os.pipe()
+    sender, receiver = Connection(w, readable=False), Connection(r, writable=False)
+    thread = threading.Thread(target=send_payload, args=(sender, payload))
+    thread.start()  # the pipe holds 64 KiB: the receiver must read while the sender writes
+    got = recv_payload(receiver)
+    thread.join()
+    pd.testing.assert_frame_equal(got["X"], credit_task.X)
+    assert list(got["X"].dtypes) == list(credit_task.X.dtypes)
+    np.testing.assert_array_equal(got["y"], payload["y"])
+    assert all(np.array_equal(a, b) for s, t in zip(got["splits"], payload["splits"], strict=True)
+               for a, b in zip(s, t, strict=True))
+    assert got["seed"] == 3
+    # the received blocks are the buffers read from the pipe (no copy made while unpickling)
+    assert all(not np.asarray(b.values if not hasattr(b.values, "codes") else b.values.codes).flags.owndata
+               for b in got["X"]._mgr.blocks)
+    # a sender that dies mid-payload: the worker gets EOFError, not a half-built table
+    thread = threading.Thread(target=lambda: (sender.send(1 << 20), os.write(w, b"x" * 1000), sender.close()))
+    thread.start()
+    with pytest.raises(EOFError):
+        recv_payload(receiver)
+    thread.join()
+    receiver.close()

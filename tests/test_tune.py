@@ -24,13 +24,14 @@ def test_time_budget_includes_everything(task):
     # Worker isolation (the default) is what makes the budget hard: a trial still running
     # at the deadline is killed. (In-process trials cannot be stopped, so under load
     # isolation="none" may overrun by up to one trial.) The first trial carries the worker's
-    # start (~2.5 s) and this small table gets 2x repeated 5-fold CV, so 10 s leaves room
-    # for a few trials also on a busy machine (6 idle; CI got 2 at a 6 s budget).
+    # start (~2.5 s) and this small table gets 2x repeated 5-fold CV: 6 trials in 10 s on an
+    # idle machine, 2 at a load average of 7 (how many is the benchmarks' business; here:
+    # the search went on after its first trial, and the budget held).
     t0 = time.perf_counter()
     result = tune(task, backend="random", time_budget_s=10, families=FAMS)
     elapsed = time.perf_counter() - t0
     assert elapsed < 10.5
-    assert result.n_trials >= 3 and result.model is not None
+    assert result.n_trials >= 2 and result.model is not None
 
 
 def test_result_object_and_files(task, tmp_path):
