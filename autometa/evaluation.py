@@ -855,7 +855,8 @@ class Evaluator(BaseEvaluator):
         self._kill()
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
-        cmd = [sys.executable, "-m", "autometa._worker", str(to_child_r), str(from_child_w), str(self.memory_limit_mb or 0)]
+        cmd = [sys.executable, "-m", "autometa._worker", str(to_child_r), str(from_child_w), str(self.memory_limit_mb or 0),
+               str(os.getpid())]
         env = {**os.environ, "PYTHONWARNINGS": "ignore"}
         self._proc = subprocess.Popen(cmd, pass_fds=(to_child_r, from_child_w), env=env, stdin=subprocess.DEVNULL)
         os.close(to_child_r)

@@ -156,3 +156,47 @@ def test_payload_reaches_the_worker_whole_without_a_pickled_copy(credit_task):
         recv_payload(receiver)
     thread.join()
     receiver.close()
+
+
+@pytest.mark.slow
+def test_worker_ends_when_its_driver_is_killed(tmp_path, credit):
+    # A driver killed mid-trial (SIGKILL: no cleanup runs) must not leave its evaluation
+    # worker fitting a 30 s MLP for nobody.
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import psutil
+
+    credit.to_csv(tmp_path / "credit.csv", index=False)
+    script = tmp_path / "driver.py"
+    script.write_text(
+        "import warnings\n"
+        "warnings.simplefilter('ignore')\n"
+        "from autometa import Task\n"
+        "from autometa.evaluation import Evaluator\n"
+        f"task = Task({str(tmp_path / 'credit.csv')!r}, label='Status')\n"
+        "slow = {'family': 'mlp', 'mlp:n_hidden_layers': 3, 'mlp:hidden_width': 512, 'mlp:alpha': 1e-4,\n"
+        "        'mlp:learning_rate_init': 1e-3, 'mlp:activation': 'relu'}\n"
+        "Evaluator(task).evaluate(slow)\n"
+    )
+    driver = subprocess.Popen([sys.executable, str(script)], stderr=subprocess.DEVNULL)
+    try:
+        workers: list[psutil.Process] = []
+        deadline = time.monotonic() + 120
+        while not workers and time.monotonic() < deadline and driver.poll() is None:
+            time.sleep(0.2)
+            workers = [p for p in psutil.Process(driver.pid).children() if "autometa._worker" in " ".join(p.cmdline())]
+        assert workers, "the driver started no evaluation worker"
+        # fitting, not starting (~2.5 s of CPU for imports and data; a dead driver then ends it anyway)
+        while workers[0].cpu_times().user < 6.0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert workers[0].is_running() and driver.poll() is None
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=10)
+        gone, alive = psutil.wait_procs(workers, timeout=5)
+        assert not alive, "the evaluation worker outlived its killed driver"
+    finally:
+        if driver.poll() is None:
+            driver.kill()
