@@ -6,6 +6,7 @@ The loop itself: optimizer proposals -> robust evaluation -> history on disk -> 
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -519,6 +520,16 @@ def _optimizer_factory(optimizer: Any) -> tuple[str, Callable[..., BaseOptimizer
     )
 
 
+def _with_budget(task: Task, budget: float) -> Task:
+    """``task`` whose ``time_budget_s`` is this run's budget (what a cost-aware starter
+    plans for), without validating its data again."""
+    if task.time_budget_s == budget:
+        return task
+    out = copy.copy(task)
+    object.__setattr__(out, "time_budget_s", budget)
+    return out
+
+
 def _warm_starter(warm_start: Any, metadb: Any) -> BaseWarmStarter | None:
     if warm_start is None or warm_start == "none":
         return None
@@ -829,7 +840,8 @@ def tune(
             t_w = time.perf_counter()
             needs_mf = not isinstance(starter, DefaultsWarmStarter)
             try:
-                found = starter.suggest(task, space, n_initial, metafeatures=task_metafeatures() if needs_mf else None)
+                found = starter.suggest(_with_budget(task, budget), space, n_initial,
+                                        metafeatures=task_metafeatures() if needs_mf else None)
                 setup["warm_start"] = {"name": starter.name}
             except InputError as exc:  # an empty or foreign meta-database: start from the defaults
                 warnings.warn(f"warm start ({starter.name}): {exc} Starting from each family's default instead.",

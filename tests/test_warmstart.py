@@ -193,3 +193,35 @@ def test_tune_falls_back_to_the_defaults_on_a_metadb_without_this_kind(tmp_path,
     ws = result.setup["warm_start"]
     assert ws["name"] == "defaults" and ws["fallback_from"] == "knn"
     assert [r.config["family"] for r in result.history] == ["linear", "knn"]  # the two family defaults, in order
+
+
+def test_meta_starts_move_configurations_too_slow_for_the_budget_last(db, credit, credit_small):
+    # Trial times predicted from the stored fit times, scaled to this table's rows: on the
+    # 4,454-row credit table a 10 s budget cannot afford some stored forests and SVMs,
+    # which a cost-aware start moves behind everything else; a long budget moves nothing.
+    import warnings
+
+    from autometa.spaces import get_space
+    from autometa.warmstart import predicted_trial_seconds
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        short = Task(credit, label="Status", time_budget_s=10)
+        long = Task(credit, label="Status", time_budget_s=36_000)
+        small = Task(credit_small, label="Status", time_budget_s=10)
+    space = get_space("binary")
+    for cls in (PortfolioWarmStarter, KNNWarmStarter):
+        plain = cls(db, cost_aware=False).suggest(short, space, n=25)
+        costed = cls(db).suggest(short, space, n=25)
+        assert sorted(config_key(s.config) for s in costed) == sorted(config_key(s.config) for s in plain)
+        late = [s.extra.get("deferred", False) for s in costed]
+        assert any(late), cls  # something is too slow for 10 s on 4,454 rows
+        assert late == sorted(late)  # every deferred suggestion after every kept one
+        assert all(s.extra["predicted_seconds"] > 2.5 and "moved last" in s.explanation for s in costed if s.extra.get("deferred"))
+        kept = [config_key(s.config) for s in costed if not s.extra.get("deferred")]
+        assert kept == [config_key(s.config) for s in plain if config_key(s.config) in set(kept)]  # order kept
+        assert not any(s.extra.get("deferred") for s in cls(db).suggest(long, space, n=25))
+    configs = [s.config for s in PortfolioWarmStarter(db, cost_aware=False).suggest(short, space, n=25)]
+    big, little = predicted_trial_seconds(db, short, configs), predicted_trial_seconds(db, small, configs)
+    known = np.isfinite(big)
+    assert known.sum() >= 10 and np.all(big[known] > little[known])  # more rows, longer trials

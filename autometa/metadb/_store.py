@@ -516,19 +516,28 @@ class SQLMetaDB:
         was evaluated on one task only, so they would add thousands of columns of one
         value each to a matrix that portfolios and tunability read as dense.
         """
-        self._before_read()
         q = (
             select(TaskRow.name, Configuration.hash, func.avg(Score.value))
             .select_from(Score)
             .join(Evaluation, Evaluation.id == Score.evaluation_id)
-            .join(TaskRow, TaskRow.id == Evaluation.task_id)
+            .where(Score.metric == metric)
+        )
+        return self._matrix(q, split=split, source=source, tuned=tuned, family=family)
+
+    def _matrix(self, q: Any, *, split: int, source: str | None, tuned: bool,
+                family: str | None = None) -> pd.DataFrame:
+        """A ``(task, configuration hash, value)`` query over successful evaluations of
+        ``split``, restricted to ``source`` (or the tuned optima left out unless ``tuned``)
+        and to ``family``, as a task x configuration matrix."""
+        self._before_read()
+        q = (
+            q.join(TaskRow, TaskRow.id == Evaluation.task_id)
             .join(Configuration, Configuration.id == Evaluation.configuration_id)
-            .join(Family, Family.id == Configuration.family_id)
-            .where((Score.metric == metric) & (Evaluation.split == split) & (Evaluation.status == "ok"))
+            .where((Evaluation.split == split) & (Evaluation.status == "ok"))
             .group_by(TaskRow.name, Configuration.hash)
         )
         if family is not None:
-            q = q.where(Family.name == family)
+            q = q.join(Family, Family.id == Configuration.family_id).where(Family.name == family)
         if source is not None:
             q = q.join(Source, Source.id == Evaluation.source_id).where(Source.name == source)
         elif not tuned:
@@ -540,6 +549,18 @@ class SQLMetaDB:
         wide = long.pivot(index="task", columns="config", values="value").astype(float)
         wide.columns.name = None
         return wide
+
+    def fit_time_matrix(self, *, split: int = MEAN_SPLIT, tuned: bool = False) -> pd.DataFrame:
+        """Task x configuration matrix of stored fit times in seconds (an evaluation's
+        ``fit_time_s``: all its cross-validation fits together), successful evaluations
+        only; NaN where none is stored. The tuned optima are left out unless ``tuned=True``,
+        as in :meth:`performance_matrix`."""
+        q = (
+            select(TaskRow.name, Configuration.hash, func.avg(Evaluation.fit_time_s))
+            .select_from(Evaluation)
+            .where(Evaluation.fit_time_s.is_not(None))
+        )
+        return self._matrix(q, split=split, source=None, tuned=tuned)
 
     def best_configs(
         self, task: str, *, metric: str, k: int = 5, greater_is_better: bool = True, family: str | None = None,

@@ -29,20 +29,12 @@ from autometa.metrics import get_metric, is_classification, same_kind
 from autometa.spaces import FAMILIES, FAMILY_KEY, config_key, default_initial_configs, encode_configs, get_space
 from autometa.task import Task
 from autometa.warmstart._base import BaseWarmStarter, Suggestion, distinct_suggestions, restrict
+from autometa.warmstart._cost import ROW_EXPONENT, STORED_FOLDS, trial_shape
 
 __all__ = ["FamilyForecast", "PerformancePredictor", "PredictorWarmStarter"]
 
 #: Bump when the predictor's features, target or model change: cached predictors are refitted.
 PREDICTOR_VERSION = "1"
-#: Rows each stored evaluation trained on at most (the shipped meta-dataset's protocol:
-#: 3-fold CV on at most 1,000 rows); the fit-time model is fitted per training row count.
-_STORED_FOLDS = 3
-#: How one fit's time grows with the training rows beyond the largest stored table (an
-#: exponent of the row count, from each algorithm's complexity): the stored tables have at
-#: most 1,000 rows, where fixed costs hide the growth, so the fitted slope alone would
-#: extrapolate too flat.
-_ROW_EXPONENT = {"hist_gradient_boosting": 1.0, "random_forest": 1.2, "extra_trees": 1.1, "linear": 1.0,
-                 "svm": 2.0, "knn": 1.5, "mlp": 1.0, "decision_tree": 1.2}
 #: Each further pick of a family already picked counts this much less (a diverse start).
 _SAME_FAMILY_DISCOUNT = 0.5
 
@@ -183,7 +175,7 @@ class PerformancePredictor:
             n = float(tasks.loc[t, "n_rows"] or 0)
             p = float(tasks.loc[t, "n_features"] or 1)
             k = float(tasks.loc[t, "n_classes"] or 1) if is_classification(self.problem_type) else 1.0
-            n_train = min(n, 1000.0) * (_STORED_FOLDS - 1) / _STORED_FOLDS
+            n_train = min(n, 1000.0) * (STORED_FOLDS - 1) / STORED_FOLDS
             self.max_train_rows_ = max(self.max_train_rows_, n_train)
             size = np.log1p([n_train, p, k])
             for h, ev in metadb.scores(t).items():
@@ -191,7 +183,7 @@ class PerformancePredictor:
                     continue
                 fam = str(configs[h][FAMILY_KEY])
                 rows.setdefault(fam, []).append((np.r_[size, encoded[h]],
-                                                 math.log(max(ev["fit_time_s"] / _STORED_FOLDS, 1e-4))))
+                                                 math.log(max(ev["fit_time_s"] / STORED_FOLDS, 1e-4))))
         self.time_models_: dict[str, Any] = {}
         for fam, data in rows.items():
             X = np.vstack([x for x, _ in data])
@@ -226,7 +218,7 @@ class PerformancePredictor:
                 log_t[rows] = model.predict(X[rows])
         if n_train_rows > self.max_train_rows_:
             growth = math.log(n_train_rows / self.max_train_rows_)
-            log_t += np.asarray([_ROW_EXPONENT.get(f, 1.0) for f in fams]) * growth
+            log_t += np.asarray([ROW_EXPONENT.get(f, 1.0) for f in fams]) * growth
         return np.exp(log_t)
 
     def encode(self, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
@@ -280,16 +272,6 @@ class PerformancePredictor:
         joblib.dump(model, tmp)
         tmp.replace(path)
         return model
-
-
-def _trial_shape(task: Task) -> tuple[float, float, float, float]:
-    """``(fits per trial, training rows per fit, features, classes)`` under the live
-    tuner's resampling (:func:`autometa.evaluation.make_splits`): 2 x 5-fold CV up to
-    1,000 rows, 5-fold up to 50,000, a 75/25 holdout above."""
-    n = float(len(task.y))
-    fits, n_train = (10.0, 0.8 * n) if n <= 1_000 else (5.0, 0.8 * n) if n <= 50_000 else (1.0, 0.75 * n)
-    k = float(task.y.nunique()) if is_classification(str(task.problem_type)) else 1.0
-    return fits, n_train, float(task.X.shape[1]), k
 
 
 class PredictorWarmStarter(BaseWarmStarter):
@@ -384,7 +366,7 @@ class PredictorWarmStarter(BaseWarmStarter):
         mf = dict(metafeatures) if metafeatures is not None else extract(task)
         cands = self.candidates(task, space)
         mean, std = model.predict(mf, cands)
-        fits, n_train, p, k = _trial_shape(task)
+        fits, n_train, p, k = trial_shape(task)
         seconds = fits * model.predict_fit_seconds(n_train, p, k, cands) + 0.05
         budget = float(task.time_budget_s) if task.time_budget_s else math.inf
         affordable = seconds <= 0.25 * budget

@@ -13,6 +13,7 @@ from autometa.metadb import SQLMetaDB, open_metadb
 from autometa.spaces import default_initial_configs, get_space
 from autometa.task import Task
 from autometa.warmstart._base import BaseWarmStarter, Suggestion, distinct_suggestions, restrict
+from autometa.warmstart._cost import defer_costly
 from autometa.warmstart._knn import MetaFeatureIndex
 from autometa.warmstart._portfolio import GreedyPortfolio
 
@@ -56,17 +57,24 @@ class DefaultsWarmStarter(BaseWarmStarter):
 
 
 class _MetaDBStarter(BaseWarmStarter):
-    """A starter that reads a meta-database (opened on first use)."""
+    """A starter that reads a meta-database (opened on first use); with ``cost_aware``, its
+    suggestions predicted to take more than a quarter of the budget on this table go last
+    (:func:`defer_costly`, from the fit times the store holds)."""
 
-    def __init__(self, metadb: SQLMetaDB | str | None = None, *, exclude: Sequence[str] = ()) -> None:
+    def __init__(self, metadb: SQLMetaDB | str | None = None, *, exclude: Sequence[str] = (),
+                 cost_aware: bool = True) -> None:
         self.metadb = metadb
         self.exclude = tuple(exclude)
+        self.cost_aware = cost_aware
         self._db: SQLMetaDB | None = None
 
     def _store(self) -> SQLMetaDB:
         if self._db is None:
             self._db = open_metadb(self.metadb)
         return self._db
+
+    def _costed(self, found: list[Suggestion], task: Task) -> list[Suggestion]:
+        return defer_costly(found, task, self._store()) if self.cost_aware else found
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(metadb={self.metadb!r})"
@@ -93,6 +101,9 @@ class KNNWarmStarter(_MetaDBStarter):
         Meta-features to compare (all stored ones by default).
     p : int
         Minkowski exponent of the distance (1: L1, as auto-sklearn).
+    cost_aware : bool
+        Move suggestions predicted to take more than a quarter of the budget on this table
+        to the end (predicted from the stored fit times).
     """
 
     name = "knn"
@@ -104,8 +115,9 @@ class KNNWarmStarter(_MetaDBStarter):
         exclude: Sequence[str] = (),
         features: Sequence[str] | None = None,
         p: int = 1,
+        cost_aware: bool = True,
     ) -> None:
-        super().__init__(metadb, exclude=exclude)
+        super().__init__(metadb, exclude=exclude, cost_aware=cost_aware)
         self.features = features
         self.p = p
         self._indexes: dict[tuple[str, str], MetaFeatureIndex] = {}
@@ -162,7 +174,7 @@ class KNNWarmStarter(_MetaDBStarter):
         defaults = _defaults(task, space)
         # rank more than needed: suggestions outside a restricted space are dropped
         found = restrict(self.ranked(task, n=2 * n, metafeatures=metafeatures), space, 2 * n)
-        return _fill(found, defaults, space, n)
+        return self._costed(_fill(found, defaults, space, n), task)
 
 
 class PortfolioWarmStarter(_MetaDBStarter):
@@ -177,14 +189,18 @@ class PortfolioWarmStarter(_MetaDBStarter):
     neighbors : int, optional
         Condition the portfolio on the ``neighbors`` stored tasks nearest in meta-feature
         space (:class:`GreedyPortfolio`); unconditioned by default.
+    cost_aware : bool
+        Move suggestions predicted to take more than a quarter of the budget on this table
+        to the end (predicted from the stored fit times).
     """
 
     name = "portfolio"
 
     def __init__(
-        self, metadb: SQLMetaDB | str | None = None, *, exclude: Sequence[str] = (), neighbors: int | None = None
+        self, metadb: SQLMetaDB | str | None = None, *, exclude: Sequence[str] = (), neighbors: int | None = None,
+        cost_aware: bool = True,
     ) -> None:
-        super().__init__(metadb, exclude=exclude)
+        super().__init__(metadb, exclude=exclude, cost_aware=cost_aware)
         if neighbors is not None and neighbors < 1:
             raise InputError(f"The 'neighbors' parameter of PortfolioWarmStarter must be at least 1; got {neighbors!r}.")
         self.neighbors = neighbors
@@ -198,7 +214,7 @@ class PortfolioWarmStarter(_MetaDBStarter):
         pf = GreedyPortfolio(self._store(), metric=str(task.metric), problem_type=str(task.problem_type),
                              size=2 * n, exclude=self.exclude, **kw)
         defaults = _defaults(task, space)
-        return _fill(defaults[:1] + restrict(pf.top(), space, 2 * n), defaults, space, n)
+        return self._costed(_fill(defaults[:1] + restrict(pf.top(), space, 2 * n), defaults, space, n), task)
 
 
 def suggest_config(

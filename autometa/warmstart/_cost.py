@@ -1,0 +1,97 @@
+"""What a trial of a stored configuration will cost on a new table, from the fit times the
+meta-database stores, so that a warm start does not spend a short budget on a few slow
+configurations."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from autometa.metadb import SQLMetaDB
+from autometa.metrics import is_classification
+from autometa.spaces import FAMILY_KEY, config_hash
+from autometa.task import Task
+from autometa.warmstart._base import Suggestion
+
+__all__ = ["defer_costly", "predicted_trial_seconds", "trial_shape"]
+
+#: The shipped meta-dataset's protocol: 3-fold CV on at most 1,000 rows.
+STORED_FOLDS = 3
+STORED_MAX_ROWS = 1_000
+#: How one fit's time grows with the training rows (an exponent of the row count, from each
+#: algorithm's complexity): the stored tables have at most 1,000 rows, where fixed costs
+#: hide the growth, so a slope fitted on them alone would extrapolate too flat.
+ROW_EXPONENT = {"hist_gradient_boosting": 1.0, "random_forest": 1.2, "extra_trees": 1.1, "linear": 1.0,
+                "svm": 2.0, "knn": 1.5, "mlp": 1.0, "decision_tree": 1.2}
+#: A warm-start trial predicted to take more than this share of the budget goes last.
+AFFORDABLE_SHARE = 0.25
+
+
+def trial_shape(task: Task) -> tuple[float, float, float, float]:
+    """``(fits per trial, training rows per fit, features, classes)`` under the live
+    tuner's resampling (:func:`autometa.evaluation.make_splits`): 2 x 5-fold CV up to
+    1,000 rows, 5-fold up to 50,000, a 75/25 holdout above."""
+    n = float(len(task.y))
+    fits, n_train = (10.0, 0.8 * n) if n <= 1_000 else (5.0, 0.8 * n) if n <= 50_000 else (1.0, 0.75 * n)
+    k = float(task.y.nunique()) if is_classification(str(task.problem_type)) else 1.0
+    return fits, n_train, float(task.X.shape[1]), k
+
+
+def predicted_trial_seconds(metadb: SQLMetaDB, task: Task, configs: Sequence[dict[str, Any]],
+                            *, times: pd.DataFrame | None = None) -> np.ndarray:
+    """Predicted seconds of one trial of each configuration on ``task``'s table; NaN for a
+    configuration with no stored fit time.
+
+    Per stored task, one fit's stored time is scaled from that task's training rows to
+    this table's with the family's complexity exponent (:data:`ROW_EXPONENT`); the
+    prediction is the median over stored tasks, times the fits of one trial.
+    ``times``: :meth:`SQLMetaDB.fit_time_matrix`, when already read.
+    """
+    times = metadb.fit_time_matrix() if times is None else times
+    out = np.full(len(configs), math.nan)
+    if times.empty:
+        return out
+    tasks = metadb.tasks()
+    stored_rows = tasks["n_rows"].reindex(times.index).astype(float).clip(upper=STORED_MAX_ROWS)
+    stored_train = (stored_rows * (STORED_FOLDS - 1) / STORED_FOLDS).to_numpy()
+    fits, n_train, _, _ = trial_shape(task)
+    for i, config in enumerate(configs):
+        h = config_hash(config)
+        if h not in times.columns:
+            continue
+        per_fit = times[h].to_numpy() / STORED_FOLDS
+        ok = np.isfinite(per_fit) & np.isfinite(stored_train) & (stored_train > 0)
+        if not ok.any():
+            continue
+        exponent = ROW_EXPONENT.get(str(config.get(FAMILY_KEY)), 1.0)
+        scaled = per_fit[ok] * (n_train / stored_train[ok]) ** exponent
+        out[i] = fits * float(np.median(scaled))
+    return out
+
+
+def defer_costly(found: list[Suggestion], task: Task, metadb: SQLMetaDB, *, share: float = AFFORDABLE_SHARE,
+                 times: pd.DataFrame | None = None) -> list[Suggestion]:
+    """``found`` with the suggestions predicted to take more than ``share`` of
+    ``task.time_budget_s`` moved to the end (both parts keep their order); each records
+    its prediction in ``extra["predicted_seconds"]`` and a moved one says so in its
+    explanation. Unchanged without a finite budget."""
+    budget = float(task.time_budget_s) if task.time_budget_s else math.inf
+    if not found or not math.isfinite(budget):
+        return found
+    seconds = predicted_trial_seconds(metadb, task, [s.config for s in found], times=times)
+    keep, late = [], []
+    for s, secs in zip(found, seconds, strict=True):
+        if not math.isfinite(secs):
+            keep.append(s)
+        elif secs > share * budget:
+            late.append(replace(s, extra={**s.extra, "predicted_seconds": float(secs), "deferred": True}, explanation=(
+                f"{s.explanation}; moved last: a trial is predicted to take {secs:.0f} s on this table, more than "
+                f"{share:.0%} of the {budget:.0f} s budget")))
+        else:
+            keep.append(replace(s, extra={**s.extra, "predicted_seconds": float(secs)}))
+    return keep + late
