@@ -75,6 +75,13 @@ def test_round_trip_matrix_and_queries(url):
     assert info["split_evaluations"] == 9 * len(configs)
     assert sum(info["configurations_per_family"].values()) == len(configs)
     assert info["sources"]["own"]["evaluations"] == 3 * len(configs)
+    # fit times: one source's (its protocol's) apart from another's
+    db.add_source("elsewhere", "openml")
+    db.add_evaluations("a", [EvalRecord(configs[0], {"balanced_accuracy": 0.5}, fit_time_s=9.0)], source="elsewhere")
+    times = db.fit_time_matrix(source="own")
+    assert times.shape == (3, len(configs)) and np.allclose(times.to_numpy(), 0.1)
+    assert db.fit_time_matrix().loc["a", config_hash(configs[0])] == pytest.approx(4.55)  # mean over sources
+    assert db.fit_time_matrix(source="elsewhere").shape == (1, 1)
     db.close()
 
 

@@ -550,17 +550,18 @@ class SQLMetaDB:
         wide.columns.name = None
         return wide
 
-    def fit_time_matrix(self, *, split: int = MEAN_SPLIT, tuned: bool = False) -> pd.DataFrame:
+    def fit_time_matrix(self, *, source: str | None = None, split: int = MEAN_SPLIT, tuned: bool = False) -> pd.DataFrame:
         """Task x configuration matrix of stored fit times in seconds (an evaluation's
         ``fit_time_s``: all its cross-validation fits together), successful evaluations
-        only; NaN where none is stored. The tuned optima are left out unless ``tuned=True``,
-        as in :meth:`performance_matrix`."""
+        only; NaN where none is stored. ``source`` restricts it to one source (whose
+        protocol the times were measured under); the tuned optima are left out unless
+        ``tuned=True`` or ``source`` names them, as in :meth:`performance_matrix`."""
         q = (
             select(TaskRow.name, Configuration.hash, func.avg(Evaluation.fit_time_s))
             .select_from(Evaluation)
             .where(Evaluation.fit_time_s.is_not(None))
         )
-        return self._matrix(q, split=split, source=None, tuned=tuned)
+        return self._matrix(q, split=split, source=source, tuned=tuned)
 
     def best_configs(
         self, task: str, *, metric: str, k: int = 5, greater_is_better: bool = True, family: str | None = None,

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from autometa.metadb import SQLMetaDB
+from autometa.metadb import SHIPPED_SOURCE, SQLMetaDB
 from autometa.metrics import is_classification
 from autometa.spaces import FAMILY_KEY, config_hash
 from autometa.task import Task
@@ -50,9 +50,12 @@ def predicted_trial_seconds(metadb: SQLMetaDB, task: Task, configs: Sequence[dic
     Per stored task, one fit's stored time is scaled from that task's training rows to
     this table's with the family's complexity exponent (:data:`ROW_EXPONENT`); the
     prediction is the median over stored tasks, times the fits of one trial.
-    ``times``: :meth:`SQLMetaDB.fit_time_matrix`, when already read.
+    Only the shipped meta-dataset's times are read (:data:`SHIPPED_SOURCE`): their protocol
+    (:data:`STORED_FOLDS`-fold CV on at most :data:`STORED_MAX_ROWS` rows) is known, while a
+    user's recorded runs and imported OpenML runs were timed under other protocols and on
+    other machines. ``times``: that :meth:`SQLMetaDB.fit_time_matrix`, when already read.
     """
-    times = metadb.fit_time_matrix() if times is None else times
+    times = metadb.fit_time_matrix(source=SHIPPED_SOURCE) if times is None else times
     out = np.full(len(configs), math.nan)
     if times.empty:
         return out
