@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from autometa.evaluation import default_fit_row_exponent
 from autometa.metadb import SHIPPED_SOURCE, SQLMetaDB
 from autometa.metrics import is_classification
 from autometa.spaces import FAMILY_KEY, config_hash
@@ -23,11 +24,6 @@ __all__ = ["defer_costly", "predicted_trial_seconds", "trial_shape"]
 #: The shipped meta-dataset's protocol: 3-fold CV on at most 1,000 rows.
 STORED_FOLDS = 3
 STORED_MAX_ROWS = 1_000
-#: How one fit's time grows with the training rows (an exponent of the row count, from each
-#: algorithm's complexity): the stored tables have at most 1,000 rows, where fixed costs
-#: hide the growth, so a slope fitted on them alone would extrapolate too flat.
-ROW_EXPONENT = {"hist_gradient_boosting": 1.0, "random_forest": 1.2, "extra_trees": 1.1, "linear": 1.0,
-                "svm": 2.0, "knn": 1.5, "mlp": 1.0, "decision_tree": 1.2}
 #: A warm-start trial predicted to take more than this share of the budget goes last.
 AFFORDABLE_SHARE = 0.25
 
@@ -48,7 +44,10 @@ def predicted_trial_seconds(metadb: SQLMetaDB, task: Task, configs: Sequence[dic
     configuration with no stored fit time.
 
     Per stored task, one fit's stored time is scaled from that task's training rows to
-    this table's with the family's complexity exponent (:data:`ROW_EXPONENT`); the
+    this table's with the family's growth exponent (the protocol policy's,
+    :func:`autometa.evaluation.default_fit_row_exponent`: measured 5-fold CV of the family
+    defaults on 5,000 and 20,000 rows, fit and validation; the shipped times stop at 1,000
+    rows, where fixed costs hide the growth, so a slope fitted on them would be too flat); the
     prediction is the median over stored tasks, times the fits of one trial.
     Only the shipped meta-dataset's times are read (:data:`SHIPPED_SOURCE`): their protocol
     (:data:`STORED_FOLDS`-fold CV on at most :data:`STORED_MAX_ROWS` rows) is known, while a
@@ -71,7 +70,7 @@ def predicted_trial_seconds(metadb: SQLMetaDB, task: Task, configs: Sequence[dic
         ok = np.isfinite(per_fit) & np.isfinite(stored_train) & (stored_train > 0)
         if not ok.any():
             continue
-        exponent = ROW_EXPONENT.get(str(config.get(FAMILY_KEY)), 1.0)
+        exponent = default_fit_row_exponent(str(config.get(FAMILY_KEY)), str(task.problem_type))
         scaled = per_fit[ok] * (n_train / stored_train[ok]) ** exponent
         out[i] = fits * float(np.median(scaled))
     return out

@@ -23,13 +23,14 @@ import numpy as np
 import pandas as pd
 from ConfigSpace import ConfigurationSpace
 
+from autometa.evaluation import default_fit_row_exponent
 from autometa.exceptions import InputError
 from autometa.metadb import SQLMetaDB, cache_dir, open_metadb
 from autometa.metrics import get_metric, is_classification, same_kind
 from autometa.spaces import FAMILIES, FAMILY_KEY, config_key, default_initial_configs, encode_configs, get_space
 from autometa.task import Task
 from autometa.warmstart._base import BaseWarmStarter, Suggestion, distinct_suggestions, restrict
-from autometa.warmstart._cost import ROW_EXPONENT, STORED_FOLDS, trial_shape
+from autometa.warmstart._cost import STORED_FOLDS, trial_shape
 
 __all__ = ["FamilyForecast", "PerformancePredictor", "PredictorWarmStarter"]
 
@@ -218,7 +219,7 @@ class PerformancePredictor:
                 log_t[rows] = model.predict(X[rows])
         if n_train_rows > self.max_train_rows_:
             growth = math.log(n_train_rows / self.max_train_rows_)
-            log_t += np.asarray([ROW_EXPONENT.get(f, 1.0) for f in fams]) * growth
+            log_t += np.asarray([default_fit_row_exponent(f, self.problem_type) for f in fams]) * growth
         return np.exp(log_t)
 
     def encode(self, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
