@@ -34,6 +34,7 @@ from autometa.spaces import build_pipeline, config_to_dict
 from autometa.task import Task
 
 __all__ = [
+    "HOLDOUT_FRACTION",
     "PROTOCOLS",
     "STATUSES",
     "BaseEvaluator",
@@ -57,7 +58,8 @@ STATUSES = ("ok", "crash", "timeout", "memory")
 SMALL_DATA_ROWS = 1_000
 #: Up to this many rows: k-fold CV; above, a single stratified holdout.
 CV_MAX_ROWS = 50_000
-_HOLDOUT_FRACTION = 0.25
+#: The validation share of the holdout protocols (holdout, successive halving).
+HOLDOUT_FRACTION = 0.25
 #: Successive halving: each rung keeps a third of the configurations and gives them three
 #: times the rows (Hyperband's eta).
 HALVING_ETA = 3
@@ -269,7 +271,7 @@ def choose_protocol(task: Task, time_budget_s: float | None = None, families: An
         raise InputError(f"The protocol must be one of {', '.join(PROTOCOLS)}; got {protocol!r}.")
     n = int(task.X.shape[0])
     k = int(task.n_splits)
-    n_holdout_train = int(n * (1 - _HOLDOUT_FRACTION))
+    n_holdout_train = int(n * (1 - HOLDOUT_FRACTION))
     if protocol == "holdout":
         return Protocol("holdout", 1, "holdout of 25% (asked for)")
     if protocol == "successive-halving":
@@ -398,7 +400,7 @@ def make_splits(task: Task, protocol: Protocol | None = None) -> list[tuple[np.n
     idx = np.arange(task.X.shape[0])
     if kind in ("holdout", "successive-halving"):
         tr, va = train_test_split(
-            idx, test_size=_HOLDOUT_FRACTION, random_state=task.seed, stratify=y if strat else None
+            idx, test_size=HOLDOUT_FRACTION, random_state=task.seed, stratify=y if strat else None
         )
         return [(np.sort(tr), np.sort(va))]
     if kind == "repeated-cv":

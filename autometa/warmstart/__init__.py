@@ -8,7 +8,7 @@ tasks nearest in meta-feature space, auto-sklearn style) and
 """
 
 from autometa.warmstart._base import BaseWarmStarter, Neighbor, Suggestion, distinct_suggestions
-from autometa.warmstart._cost import defer_costly, predicted_trial_seconds
+from autometa.warmstart._cost import defer_costly, predicted_trial_seconds, trial_shape
 from autometa.warmstart._knn import MetaFeatureIndex, fit_similarity_weights
 from autometa.warmstart._portfolio import GreedyPortfolio, normalized_regret
 from autometa.warmstart._predictor import FamilyForecast, PerformancePredictor, PredictorWarmStarter
@@ -50,4 +50,5 @@ __all__ = [
     "normalized_regret",
     "predicted_trial_seconds",
     "suggest_config",
+    "trial_shape",
 ]
