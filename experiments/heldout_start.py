@@ -143,21 +143,31 @@ def report(df: pd.DataFrame, name: str, budget: float) -> None:
         sub = df[(df.problem == "regression") == reg]
         if sub.empty:
             continue
-        piv = sub.pivot_table(index=["table", "seed"], columns="start", values="heldout").dropna()
-        if piv.empty or "defaults" not in piv:
+        # each start is paired with the defaults start on the table-seeds both ran (a start
+        # run on fewer seeds is compared on those)
+        piv = sub.pivot_table(index=["table", "seed"], columns="start", values="heldout")
+        if "defaults" not in piv:
+            continue
+        piv = piv[piv["defaults"].notna()]
+        if piv.empty:
             continue
         size = sub.groupby("table").n_train.first()
         big = piv.index.get_level_values("table").map(size).to_numpy() >= LARGE_ROWS
         what = "RMSE / std(test label), lower is better" if reg else "balanced accuracy, higher is better"
         lines += [f"## {'Regression' if reg else 'Classification'}: {piv.index.get_level_values('table').nunique()} "
                   f"tables, {len(piv)} table-seeds ({what})", "",
-                  "| start | mean held-out | gain over defaults [95%] | >= defaults | gain, small tables | "
-                  "gain, large tables | trials | timeouts | no model |", "|---|---|---|---|---|---|---|---|---|"]
+                  "| start | table-seeds | mean held-out | defaults on them | gain over defaults [95%] | >= defaults | "
+                  "gain, small tables | gain, large tables | trials | timeouts | no model |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for s in [c for c in starts if c in piv]:
-            g = _gain(piv, s, reg)
+            both = piv[s].notna().to_numpy()
+            g = _gain(piv[both], s, reg)
+            small, large = g[~big[both]], g[big[both]]
             runs = sub[sub.start == s]
-            lines.append(f"| {s} | {piv[s].mean():.4f} | {fmt_ci(g, 4)} | {(g >= -1e-9).mean():.0%} | "
-                         f"{g[~big].mean():+.4f} | {g[big].mean() if big.any() else float('nan'):+.4f} | "
+            lines.append(f"| {s} | {int(both.sum())} | {piv[s][both].mean():.4f} | {piv['defaults'][both].mean():.4f} | "
+                         f"{fmt_ci(g, 4)} | {(g >= -1e-9).mean():.0%} | "
+                         f"{small.mean() if len(small) else float('nan'):+.4f} | "
+                         f"{large.mean() if len(large) else float('nan'):+.4f} | "
                          f"{runs.n_trials.mean():.1f} | {runs.n_timeout.mean():.1f} | {int(runs.failed.sum())} |")
             fig_rows.append((reg, s, *bootstrap_ci(g)))
         lines += ["", "Per table (mean over seeds):", "", piv.groupby(level="table").mean().round(4).to_markdown(), ""]
