@@ -33,7 +33,7 @@ import pandas as pd
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from common import machine_line, results_path  # noqa: E402
-from datasets import load  # noqa: E402
+from heldout_start import load_table  # noqa: E402
 from vs_peers import HELDOUT  # noqa: E402
 
 #: held-out tables of 635 to 27,765 rows, classification and regression
@@ -47,12 +47,10 @@ def _task(name: str, budget: float = BUDGET):  # type: ignore[no-untyped-def]
 
     package, item = name.split("/")
     _, _, _, label, drops = next(h for h in HELDOUT if h[1] == package and h[2] == item)
-    df = load(package, item).drop(columns=["rownames", *drops], errors="ignore")
-    df = df[df[label].notna()]
-    numeric = pd.api.types.is_numeric_dtype(df[label]) and df[label].nunique() > 20
+    df, problem = load_table(package, item, label, drops)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return Task(df, label=label, seed=0, time_budget_s=budget, problem_type="regression" if numeric else None)
+        return Task(df, label=label, seed=0, time_budget_s=budget, problem_type="regression" if problem == "regression" else None)
 
 
 def run_table(name: str, n: int, limit: float) -> pd.DataFrame:

@@ -69,6 +69,14 @@ def _problem(y: pd.Series) -> str:
     return "regression" if numeric and y.nunique() > 20 else "classification"
 
 
+def load_table(package: str, item: str, label: str, drops: list[str]) -> tuple[pd.DataFrame, str]:
+    """A held-out table without its row names, the ``drops`` columns and unlabelled rows, and
+    its kind (``"classification"`` or ``"regression"``)."""
+    df = load(package, item).drop(columns=["rownames", *drops], errors="ignore")
+    df = df[df[label].notna()]
+    return df, _problem(df[label])
+
+
 def _starter(start: str, metadb: str):  # type: ignore[no-untyped-def]
     """``tune``'s ``warm_start``: a built-in name, or ``<name>-plain`` for that meta-learned
     starter without its cost-aware ordering (``cost_aware=False``)."""
@@ -87,9 +95,7 @@ def run_one(package: str, item: str, label: str, drops: list[str], seed: int, st
 
     from autometa import Task, load_model, tune
 
-    df = load(package, item).drop(columns=["rownames", *drops], errors="ignore")
-    df = df[df[label].notna()]
-    problem = _problem(df[label])
+    df, problem = load_table(package, item, label, drops)
     reg = problem == "regression"
     train, test = train_test_split(df, test_size=0.3, random_state=seed,
                                    stratify=None if reg else df[label].astype(str))

@@ -150,12 +150,12 @@ def _engine(url: str) -> Engine:
         raise InputError(f"Cannot open the meta-database URL {shown!r} ({exc}); URLs look like {_URL_EXAMPLES}.") from None
 
 
-
 def _frame(result: Any, columns: list[str]) -> pd.DataFrame:
     """A query's rows as a DataFrame. Built from plain tuples: pandas inspects SQLAlchemy's
     ``Row`` objects attribute by attribute, which took 0.8 s for the 32,000 scores of the
     shipped performance matrix against 0.03 s for tuples."""
     return pd.DataFrame.from_records([tuple(r) for r in result.all()], columns=columns)
+
 
 class SQLMetaDB:
     """The meta-database: tasks, meta-features, configurations and their evaluations.

@@ -38,9 +38,8 @@ def trial_shape(task: Task, protocol: Protocol | None = None) -> tuple[float, fl
     if p.kind in ("holdout", "successive-halving"):
         share = float(p.min_budget) if p.kind == "successive-halving" and p.min_budget else 1.0
         fits, n_train = 1.0, (1.0 - HOLDOUT_FRACTION) * n * share
-    else:
-        k = p.n_splits / 2 if p.kind == "repeated-cv" else p.n_splits
-        fits, n_train = float(p.n_splits), n * (k - 1) / k
+    else:  # (repeated) k-fold: n_splits fits on (k - 1) / k of the rows
+        fits, n_train = float(p.n_splits), n * (task.n_splits - 1) / task.n_splits
     classes = float(task.y.nunique()) if is_classification(str(task.problem_type)) else 1.0
     return fits, n_train, float(task.X.shape[1]), classes
 
@@ -65,8 +64,6 @@ def predicted_trial_seconds(metadb: SQLMetaDB, task: Task, configs: Sequence[dic
     """
     times = metadb.fit_time_matrix(source=SHIPPED_SOURCE) if times is None else times
     out = np.full(len(configs), math.nan)
-    if times.empty:
-        return out
     tasks = metadb.tasks()
     regression = str(task.problem_type) == "regression"
     times = times[(tasks["problem_type"].reindex(times.index) == "regression").to_numpy() == regression]
