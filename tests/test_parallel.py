@@ -17,7 +17,7 @@ import pytest
 from autometa import Task, tune
 from autometa.exceptions import InputError
 from autometa.optimizers import OptunaOptimizer
-from autometa.spaces import config_key, get_space
+from autometa.spaces import config_key, config_to_dict, get_space
 from autometa.warmstart import DefaultsWarmStarter
 
 pytest.importorskip("distributed")
@@ -70,6 +70,38 @@ def test_optuna_constant_liar_spreads_pending_asks():
         opt.tell(c, 0.5)
     pending = [config_key(opt.ask()) for _ in range(6)]
     assert len(set(pending)) == 6
+
+
+def test_racing_enqueues_of_one_start_are_evaluated_once(tmp_path):
+    # Two processes open a shared study at the same moment: both find the warm start not
+    # queued yet and both enqueue it (Optuna's skip_if_exists checks, then inserts). The
+    # second optimizer is built on a storage where the first's queue is not visible yet,
+    # then the first's queue is added, so the study holds every start twice.
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    space = get_space("binary", families=FAST, seed=0)
+    starts = [s.config for s in DefaultsWarmStarter().suggest(None, space, 3)]
+    a = OptunaOptimizer(space, seed=0, initial_configs=starts, storage=url, study_name="s")
+    study = optuna.load_study(study_name="s", storage=url)
+    for config in starts:  # b's enqueue, racing a's: no skip
+        study.enqueue_trial(config_to_dict(config), user_attrs={"autometa_queued": True})
+    b = OptunaOptimizer(space, seed=1, storage=url, study_name="s")
+    evaluated = []
+    for opt in (a, b, a, b, a, b):
+        config = opt.ask()
+        evaluated.append(config_key(config))
+        opt.tell(config, 0.1 * len(evaluated))
+    assert len(set(evaluated)) == len(evaluated) == 6
+    assert {config_key(c) for c in starts} <= set(evaluated)
+    trials = optuna.load_study(study_name="s", storage=url).trials
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 6
+    twins = [t for t in trials if "autometa_duplicate_of" in t.user_attrs]
+    assert len(twins) == 3 and all(t.state == optuna.trial.TrialState.FAIL for t in twins)
+    # a process resuming with the same start queues nothing: every start has its result
+    OptunaOptimizer(space, seed=2, initial_configs=starts, storage=url, study_name="s")
+    assert len(optuna.load_study(study_name="s", storage=url).trials) == len(trials)
 
 
 @pytest.mark.slow

@@ -25,6 +25,10 @@ __all__ = ["OptunaOptimizer", "to_optuna_distribution"]
 
 _MAX_REPEATS = 20
 _OPEN_ATTEMPTS = 5
+#: user attribute of the trials this optimizer enqueues (its initial configurations)
+_QUEUED = "autometa_queued"
+#: user attribute of a racing twin of an enqueued trial: the number of the trial evaluated
+_DUPLICATE = "autometa_duplicate_of"
 
 
 def to_optuna_distribution(hp: Hyperparameter) -> Any:
@@ -135,13 +139,15 @@ class OptunaOptimizer(BaseOptimizer):
             self._study = _open_study(storage, study_name, sampler, pruner)
             for t in self._study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
                                                                      optuna.trial.TrialState.FAIL)):
+                if _DUPLICATE in t.user_attrs:  # a racing twin of an enqueued start, never evaluated
+                    continue
                 key = config_key(t.params)
                 self._told.add(key)
                 ok = t.state == optuna.trial.TrialState.COMPLETE
                 self._results[key] = (float(t.value) if ok and t.value is not None else math.inf, ok)
         self._dists = {hp.name: to_optuna_distribution(hp) for hp in space.values()}
         for config in self.initial_configs:
-            self._study.enqueue_trial(config_to_dict(config), skip_if_exists=True)
+            self._study.enqueue_trial(config_to_dict(config), user_attrs={_QUEUED: True}, skip_if_exists=True)
 
     def ask(self) -> Configuration:
         import optuna
@@ -149,6 +155,11 @@ class OptunaOptimizer(BaseOptimizer):
         for attempt in range(_MAX_REPEATS):
             trial, config = self._ask_once()
             key = config_key(config)
+            twin = self._queued_twin(trial, key)
+            if twin is not None:  # another process enqueued the same start at the same moment
+                trial.set_user_attr(_DUPLICATE, twin)
+                self._study.tell(trial, None, state=optuna.trial.TrialState.FAIL)
+                continue
             if key not in self._results or attempt == _MAX_REPEATS - 1:  # the last: the space is used up
                 self._asked[key] = trial
                 return config
@@ -160,6 +171,30 @@ class OptunaOptimizer(BaseOptimizer):
                 continue
             self._tell_trial(trial, loss, ok)
         raise AssertionError("unreachable")
+
+    def _queued_twin(self, trial: Any, key: str) -> int | None:
+        """The number of the shared study's trial that already holds this enqueued configuration.
+
+        Optuna's ``enqueue_trial(skip_if_exists=True)`` checks and inserts in two steps, so
+        processes that open a shared study at the same moment can each enqueue the same
+        warm start. Of two such twins the one completed, or else the one asked first (the
+        lower number), is evaluated; the other is told failed and marked, so that no
+        configuration is evaluated twice and the study's completed trials stay one per
+        evaluation."""
+        import optuna
+
+        if self.storage is None or not trial.user_attrs.get(_QUEUED):
+            return None
+        states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
+        for other in self._study.get_trials(deepcopy=False, states=states):
+            if other.number == trial.number:
+                continue
+            params = other.params if other.state != optuna.trial.TrialState.WAITING else (
+                other.system_attrs.get("fixed_params") or {})
+            if config_key(params) == key and (other.state == optuna.trial.TrialState.COMPLETE
+                                              or other.number < trial.number):
+                return int(other.number)
+        return None
 
     def _ask_once(self) -> tuple[Any, Configuration]:
         trial = self._study.ask()
