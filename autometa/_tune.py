@@ -629,12 +629,13 @@ def tune(
     optimizer : {"smac", "optuna", "random"} or BaseOptimizer subclass
         Built with the (pruned) space, ``seed=task.seed``, the warm-start configurations
         as ``initial_configs`` and, when given, ``transfer=``.
-    warm_start : {"defaults", "knn", "portfolio", "none"} or BaseWarmStarter
+    warm_start : {"defaults", "knn", "portfolio", "predictor", "none"} or BaseWarmStarter
         The first configurations: each family's default (the default, see
         :data:`DEFAULT_WARM_START`), the best configurations of the nearest stored tasks
         (:class:`~autometa.warmstart.KNNWarmStarter`), the greedy portfolio
-        (:class:`~autometa.warmstart.PortfolioWarmStarter`), or nothing (the optimizer's
-        own initial design). A meta-database starter that cannot serve the task (no
+        (:class:`~autometa.warmstart.PortfolioWarmStarter`), the learned performance
+        predictor's picks (:class:`~autometa.warmstart.PredictorWarmStarter`), or nothing
+        (the optimizer's own initial design). A meta-database starter that cannot serve the task (no
         stored task of its kind) falls back to the defaults with an
         :class:`~autometa.exceptions.AutometaWarning`.
     transfer : {"rgpe", "tstr", "pmf", "guarded", "none"}, BaseTransfer or TransferEnsemble, optional

@@ -155,10 +155,10 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaBase):
     n_trials : int, optional
         Stop after this many configurations.
     optimizer : {"smac", "optuna", "random"} or BaseOptimizer subclass
-    warm_starter : {"defaults", "knn", "portfolio", "none"} or BaseWarmStarter
+    warm_starter : {"defaults", "knn", "portfolio", "predictor", "none"} or BaseWarmStarter
         The first configurations: ``tune(warm_start=...)``, with the same default as the
         CLI (scikit-learn reserves the name ``warm_start`` for incremental fitting).
-    transfer : {"rgpe", "tstr"}, BaseTransfer or None
+    transfer : {"rgpe", "tstr", "pmf", "guarded"}, BaseTransfer or None
         Surrogate transfer from the meta-database.
     prune : {"box", "importance"}, BasePruner or None
         Prune the search space from the meta-database.

@@ -120,10 +120,16 @@ def shipped_db() -> Any:
 def classification_tasks(db: Any, metric: str = "balanced_accuracy", min_complete: float = 0.9) -> list[str]:
     """The stored classification tasks with ``metric`` scores for at least ``min_complete``
     of the stored configurations, sorted."""
+    return complete_tasks(db, metric, ("binary", "multiclass"), min_complete)
+
+
+def complete_tasks(db: Any, metric: str, problem_types: tuple[str, ...], min_complete: float = 0.9) -> list[str]:
+    """The stored tasks of ``problem_types`` with ``metric`` scores for at least
+    ``min_complete`` of the stored configurations, sorted."""
     tasks = db.tasks()
     matrix = db.performance_matrix(metric)
-    clf = [t for t in matrix.index if tasks.loc[t, "problem_type"] in ("binary", "multiclass")]
-    return sorted(t for t in clf if matrix.loc[t].notna().mean() >= min_complete)
+    kind = [t for t in matrix.index if tasks.loc[t, "problem_type"] in problem_types]
+    return sorted(t for t in kind if matrix.loc[t].notna().mean() >= min_complete)
 
 
 def stored_task(name: str, seed: int, metric: str = "balanced_accuracy", time_budget_s: float = 3600) -> Any:
