@@ -101,3 +101,27 @@ def test_zero_shot_suggestions_come_from_the_predictor_with_the_default_second(d
     scores = [s.predicted_score for s in sugg if s.source == "predictor"]
     assert scores == sorted(scores, reverse=True)  # best predicted first
     assert "learned on" in sugg[0].explanation
+
+
+def test_a_cached_predictor_survives_a_recorded_run_and_is_refitted_past_its_tolerance(db, tmp_path, monkeypatch,
+                                                                                       diabetes):
+    # Each recorded run adds a task to the store; refitting on every run would spend seconds
+    # of each run's budget. A copy of the store, so that the module's store stays as loaded.
+    import shutil
+
+    from autometa import tune
+
+    monkeypatch.setenv("AUTOMETA_CACHE_DIR", str(tmp_path / "cache"))
+    copy = tmp_path / "copy.sqlite"
+    shutil.copy(str(db.url).removeprefix("sqlite:///"), copy)
+    store = SQLMetaDB(f"sqlite:///{copy}", shipped=False)
+    first = PerformancePredictor.for_metadb(store, metric="rmse", problem_type="regression", n_models=1)
+    assert first.store_counts_[0] == store.info()["tasks"]
+    tune(Task(diabetes, label="target", seed=0), n_trials=2, families=["linear"], metadb=store, record=True,
+         time_budget_s=60)
+    assert store.info()["tasks"] == first.store_counts_[0] + 1
+    again = PerformancePredictor.for_metadb(store, metric="rmse", problem_type="regression", n_models=1)
+    assert again.store_counts_ == first.store_counts_  # loaded from the cache, not refitted
+    refit = PerformancePredictor.for_metadb(store, metric="rmse", problem_type="regression", n_models=1, stale_tasks=0)
+    assert refit.store_counts_[0] == first.store_counts_[0] + 1  # refitted on the store as it is now
+    store.close()

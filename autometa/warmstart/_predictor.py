@@ -15,6 +15,7 @@ import copy
 import hashlib
 import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +36,10 @@ from autometa.warmstart._cost import STORED_FOLDS, trial_shape
 __all__ = ["FamilyForecast", "PerformancePredictor", "PredictorWarmStarter"]
 
 #: Bump when the predictor's features, target or model change: cached predictors are refitted.
-PREDICTOR_VERSION = "1"
+PREDICTOR_VERSION = "2"
+#: A cached predictor is reused while the store has gained at most this share of the
+#: tasks it was fitted on (:meth:`PerformancePredictor.for_metadb`).
+_STALE_TASK_SHARE = 0.05
 #: Each further pick of a family already picked counts this much less (a diverse start).
 _SAME_FAMILY_DISCOUNT = 0.5
 
@@ -90,6 +94,8 @@ class PerformancePredictor:
         The stored tasks fitted on.
     features_ : list of str
         The meta-features used.
+    store_counts_ : tuple of int
+        The store's tasks and evaluations when :meth:`for_metadb` fitted it.
     """
 
     def __init__(self, *, metric: str, problem_type: str, n_models: int = 3, seed: int = 0) -> None:
@@ -253,23 +259,37 @@ class PerformancePredictor:
     # ------------------------------------------------------------------ caching
     @classmethod
     def for_metadb(cls, metadb: SQLMetaDB, *, metric: str, problem_type: str, exclude: Sequence[str] = (),
-                   n_models: int = 3, seed: int = 0) -> PerformancePredictor:
-        """A predictor fitted on ``metadb``, loaded from the on-disk cache when this store's
-        content was fitted before (:func:`autometa.metadb.cache_dir`)."""
+                   n_models: int = 3, seed: int = 0, stale_tasks: int | None = None) -> PerformancePredictor:
+        """A predictor fitted on ``metadb``, loaded from the on-disk cache
+        (:func:`autometa.metadb.cache_dir`) while the store has changed little since.
+
+        Each recorded run adds a task to the store, and a refit costs seconds of the run's
+        budget (measured: 8-16 s for the classification predictor on 2 busy cores), so a
+        cached fit is reused while the store has gained at most ``stale_tasks`` tasks and
+        lost no evaluation; by default 5% of the tasks it was fitted on (at least one).
+        The predictor then does not know the newest few tasks; past that it is refitted
+        and cached again.
+        """
         import joblib
 
         info = metadb.info()
+        n_tasks, n_evals = int(info.get("tasks") or 0), int(info.get("evaluations") or 0)
         key = json.dumps([PREDICTOR_VERSION, metric, _kind(problem_type), sorted(exclude), n_models, seed,
-                          info.get("tasks"), info.get("evaluations"), str(metadb.url)], default=str)
+                          str(metadb.url)], default=str)
         path = cache_dir() / "predictors" / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}.joblib"
         if path.is_file():
             try:
-                return joblib.load(path)  # type: ignore[no-any-return]
-            except Exception:  # noqa: BLE001 - a stale or cut cache file is refitted
+                cached = joblib.load(path)
+                fitted_tasks, fitted_evals = cached.store_counts_
+                allowed = max(1, round(_STALE_TASK_SHARE * fitted_tasks)) if stale_tasks is None else stale_tasks
+                if 0 <= n_tasks - fitted_tasks <= allowed and n_evals >= fitted_evals:
+                    return cached  # type: ignore[no-any-return]
+            except Exception:  # noqa: BLE001 - an old or cut cache file is refitted
                 pass
         model = cls(metric=metric, problem_type=problem_type, n_models=n_models, seed=seed).fit(metadb, exclude=exclude)
+        model.store_counts_ = (n_tasks, n_evals)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
         joblib.dump(model, tmp)
         tmp.replace(path)
         return model
