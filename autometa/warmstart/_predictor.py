@@ -98,6 +98,8 @@ class PerformancePredictor:
         The store's tasks and evaluations when :meth:`for_metadb` fitted it.
     """
 
+    store_counts_: tuple[int, int]
+
     def __init__(self, *, metric: str, problem_type: str, n_models: int = 3, seed: int = 0) -> None:
         if n_models < 1:
             raise InputError(f"The 'n_models' parameter of PerformancePredictor must be at least 1; got {n_models!r}.")
