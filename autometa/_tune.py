@@ -7,6 +7,7 @@ The loop itself: optimizer proposals -> robust evaluation -> history on disk -> 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import logging
 import math
@@ -255,6 +256,10 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+#: How a refused resume names the settings of a run that differ.
+_IDENTITY_NAMES = {"task_fingerprint": "data", "problem_type": "problem type"}
+
+
 class _RunDir:
     """The output directory of a run: ``run.json`` (identity), ``trials.jsonl`` (append-only),
     ``result.json`` and the model, written atomically at the end."""
@@ -272,20 +277,26 @@ class _RunDir:
             # A run written before the protocol was recorded resumes under the chosen one.
             diff = [k for k in self.identity if old.get(k) != self.identity[k] and (k != "protocol" or k in old)]
             if diff:
+                if set(diff) & {"label", "metric", "problem_type", "seed"}:
+                    diff = [k for k in diff if k != "task_fingerprint"]  # the fingerprint covers those settings
+                names = [_IDENTITY_NAMES.get(k, k) for k in diff]
+                verb = "differ" if len(names) > 1 or names[0] in ("data", "families") else "differs"
                 raise ResumeError(
-                    f"Output directory '{self.path}' holds a different run (its {', '.join(diff)} differ); "
+                    f"Output directory '{self.path}' holds a different run (its {', '.join(names)} {verb}); "
                     "choose another --out or delete that directory."
                 )
         else:
             self.path.mkdir(parents=True, exist_ok=True)
             _atomic_write(run_json, json.dumps(self.identity, indent=2, sort_keys=True))
-        records = []
+        records, cut = [], False
         if self.trials_path.exists():
             for line in self.trials_path.read_text().splitlines():
                 try:
                     records.append(TrialRecord.from_json(line))
                 except (json.JSONDecodeError, TypeError, KeyError):
-                    continue  # a line cut short by an interruption: that trial runs again
+                    cut = True  # a line cut short by an interruption: that trial runs again
+        if cut:  # rewritten without it, so that the next trial does not continue the cut line
+            _atomic_write(self.trials_path, "".join(r.to_json() + "\n" for r in records))
         return records
 
     def append(self, record: TrialRecord) -> None:
@@ -490,10 +501,20 @@ def _ensemble(
                         "seconds": round(time.perf_counter() - t0, 3)}
 
 
-def _no_success(history: Sequence[TrialRecord], budget: float, task: Task, elapsed_s: float) -> str:
+def _no_success(history: Sequence[TrialRecord], budget: float, task: Task, elapsed_s: float,
+                setup: Mapping[str, Any] | None = None) -> str:
     """The one line that says why a run found no model, and what to change."""
     size = f"{task.X.shape[0]} rows x {task.X.shape[1]} features"
     if not history:
+        parts = [(k, v) for k, v in (setup or {}).items() if isinstance(v, dict) and v.get("seconds")]
+        slowest = max(parts, key=lambda kv: float(kv[1]["seconds"]), default=None)
+        if slowest is not None and float(slowest[1]["seconds"]) > 0.5 * elapsed_s:
+            key, part = slowest
+            name = part.get("fallback_from") or part.get("name") or key
+            return (f"The time budget of {budget:g} s ran out before the first trial: {float(part['seconds']):.0f} of "
+                    f"the {elapsed_s:.0f} s went to the {name} {key.replace('_', ' ')}, which reads the meta-database "
+                    "(a new one is first filled from the shipped meta-dataset); raise --time-budget, or use "
+                    f"--{key.replace('_', '-')} {'defaults' if key == 'warm_start' else 'none'}.")
         return (f"The time budget of {budget:g} s ran out before the first trial ({elapsed_s:.0f} s went to loading "
                 f"and set-up on {size}); raise --time-budget.")
     if all(r.status == "timeout" for r in history):
@@ -799,6 +820,7 @@ def tune(
         return mf
 
     if evaluator is None:
+        stored = None
         if protocol == "auto" and out_dir is not None:  # a resumed run keeps the protocol it was scored with
             stored = _stored_protocol(Path(out_dir))
             protocol = {"repeated-cv": "cv", "cv": "cv", "holdout": "holdout",
@@ -811,6 +833,8 @@ def tune(
                              "or protocol 'holdout'.")
         chosen = choose_protocol(task, budget, families=space[FAMILY_KEY].choices,  # type: ignore[attr-defined]
                                  n_workers=n_workers or 1, protocol=protocol, halving=budgeted)
+        if stored is not None and chosen.kind == stored:
+            chosen = dataclasses.replace(chosen, reason=chosen.reason.replace("asked for", "the run being resumed used it"))
         setup["protocol"] = chosen.as_dict()
         logger.info("protocol: %s", chosen.reason)
     elif protocol not in PROTOCOLS:
@@ -903,8 +927,6 @@ def tune(
         if n_resumed:
             logger.info("resumed: %d finished trials read back from %s", n_resumed, out_dir)
         seen: dict[str, TrialRecord] = {trial_key(r.config, r.budget): r for r in history}
-        for r in history:
-            opt.tell_trial(r.config, r.loss, ok=r.ok, budget=r.budget)
         # Ensemble candidates: the best trials' out-of-fold predictions, beside trials.jsonl
         # (trials on all the rows only: a lower rung's model is not what a refit would give).
         pool = None
@@ -919,6 +941,9 @@ def tune(
                 return max(ok)
             worst = metric.to_loss(metric.worst)
             return worst if math.isfinite(worst) else 1e6
+
+        for r in history:  # a failed trial is told as the search tells it (SMAC refuses a NaN cost)
+            opt.tell_trial(r.config, r.loss if r.ok else fail_loss(), ok=r.ok, budget=r.budget)
 
         def best() -> TrialRecord | None:
             """The best trial on all the rows; under successive halving, before any trial
@@ -1035,7 +1060,7 @@ def tune(
         if b is None:
             if fresh_dir and run_dir is not None:  # nothing half-written: no run to resume
                 shutil.rmtree(run_dir.path, ignore_errors=True)
-            raise InputError(_no_success(history, budget, task, time.perf_counter() - t0))
+            raise InputError(_no_success(history, budget, task, time.perf_counter() - t0, setup))
         ensemble_info: dict[str, Any] | None = None
         if pool is None:
             setup["ensemble"] = {"used": False, "reason": "turned off (ensemble_size=0)"}

@@ -160,7 +160,8 @@ def load_model(
     Parameters
     ----------
     path : path
-        A ``model.joblib`` or a ``.skops`` file.
+        A ``model.joblib`` or a ``.skops`` file, or the ``--out`` directory of a run (its
+        ``model.joblib``).
     check_versions : bool
         Refuse a model saved with another major.minor version of scikit-learn, numpy,
         pandas or autometa.
@@ -178,6 +179,11 @@ def load_model(
         ``check_versions`` is on and the file was written with other versions.
     """
     p = Path(path)
+    if p.is_dir():  # the --out directory of a run: its model
+        if not (p / "model.joblib").is_file():
+            raise InputError(f"'{p}' holds no model.joblib; give the --out directory of a finished 'autometa tune' "
+                             "run or a model file.")
+        p = p / "model.joblib"
     if not p.is_file():
         raise InputError(
             f"Model file '{p}' does not exist; give the model.joblib written by 'autometa tune' "

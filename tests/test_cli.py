@@ -83,6 +83,9 @@ def test_tune_predict_end_to_end(tmp_path, make_csv, credit_small):
     preds = pd.read_csv(preds_path)
     assert len(preds) == len(test) and set(preds["prediction"]) <= {"good", "bad"}
     assert ((preds["prediction"] == test["Status"].to_numpy()).mean()) > 0.6
+    res = _run("predict", str(out), str(new))  # the run directory stands for its model
+    assert res.exit_code == 0
+    assert [ln.split(",")[0] for ln in res.stdout.splitlines()[1:]] == preds["prediction"].astype(str).tolist()
 
     # predict refuses data without the training columns, and a model from other versions
     res = _run("predict", str(out / "model.joblib"), str(make_csv(b"x,y\n1,2\n", name="other.csv")))

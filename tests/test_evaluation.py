@@ -200,3 +200,12 @@ def test_worker_ends_when_its_driver_is_killed(tmp_path, credit):
     finally:
         if driver.poll() is None:
             driver.kill()
+
+
+def test_cv_asked_for_on_a_small_table_says_it_is_repeated(iris):
+    from autometa import Task
+    from autometa.evaluation import choose_protocol
+
+    p = choose_protocol(Task(iris, label="target"), 60, protocol="cv")
+    assert p.kind == "repeated-cv" and p.n_splits == 10
+    assert p.reason.startswith("2x repeated 5-fold cross-validation (asked for")

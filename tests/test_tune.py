@@ -8,7 +8,7 @@ import warnings
 
 import pytest
 
-from autometa import InputError, ResumeError, Task, TrialRecord, tune
+from autometa import InputError, ResumeError, Task, TrialRecord, read_run, tune
 
 FAMS = ["linear", "knn", "decision_tree"]
 
@@ -67,15 +67,41 @@ def test_resume_does_not_redo_finished_trials(task, tmp_path):
     keys = [json.dumps(r.config, sort_keys=True) for r in second.history]
     assert len(set(keys)) == 7  # nothing evaluated twice
     assert json.loads((out / "result.json").read_text())["n_trials"] == 7
+    # the cut line was dropped, not continued: the file reads back every trial
+    assert [r.number for r in read_run(out)[1]] == list(range(7))
 
 
-def test_resume_refuses_another_run(task, tmp_path, iris):
+def test_a_smac_run_with_a_failed_trial_resumes(task, tmp_path):
+    # A failed trial is stored without a loss; SMAC refuses a NaN cost, so a resume must tell
+    # it the failure as the live search does.
+    out = tmp_path / "run"
+    tune(task, backend="smac", n_trials=3, out_dir=out, isolation="none", families=FAMS)
+    lines = [json.loads(ln) for ln in (out / "trials.jsonl").read_text().splitlines()]
+    lines[1] |= {"status": "timeout", "loss": None, "scores": {}, "fold_scores": [], "error": "time limit"}
+    (out / "trials.jsonl").write_text("".join(json.dumps(ln) + "\n" for ln in lines))
+    second = tune(task, backend="smac", n_trials=5, out_dir=out, isolation="none", families=FAMS)
+    assert second.n_trials == 5 and second.history[1].status == "timeout"
+    assert json.loads((out / "result.json").read_text())["n_trials"] == 5
+
+
+def test_a_seed_change_is_named_as_such(task, tmp_path, credit_small):
+    out = tmp_path / "run"
+    tune(task, backend="random", n_trials=1, out_dir=out, isolation="none", families=FAMS)
+    other = Task(credit_small, label="Status", time_budget_s=300, seed=1)
+    with pytest.raises(ResumeError, match=r"its seed differs\)"):
+        tune(other, backend="random", n_trials=1, out_dir=out, isolation="none", families=FAMS)
+
+
+def test_resume_refuses_another_run(task, tmp_path, iris, credit_small):
     out = tmp_path / "run"
     tune(task, backend="random", n_trials=2, out_dir=out, isolation="none", families=FAMS)
     with pytest.raises(ResumeError, match="backend differ"):
         tune(task, backend="optuna", n_trials=2, out_dir=out, isolation="none", families=FAMS)
-    with pytest.raises(ResumeError, match="task_fingerprint"):
+    with pytest.raises(ResumeError, match="its label, problem type differ"):
         tune(Task(iris, label="target"), backend="random", n_trials=2, out_dir=out, isolation="none", families=FAMS)
+    with pytest.raises(ResumeError, match=r"its data differ\)"):  # the same columns, other rows
+        tune(Task(credit_small.iloc[::2], label="Status", time_budget_s=300), backend="random", n_trials=2,
+             out_dir=out, isolation="none", families=FAMS)
 
 
 SLOW_MLP = {"family": "mlp", "mlp:n_hidden_layers": 3, "mlp:hidden_width": 512, "mlp:alpha": 1e-4,
@@ -123,6 +149,22 @@ def test_no_time_for_one_model_says_so_and_leaves_no_run_dir(task, tmp_path):
     assert (out / "run.json").exists()
 
 
+def test_a_slow_warm_start_is_named_when_no_trial_fits(task):
+    # e.g. a meta-learned start on first use, while the shipped meta-dataset fills a new store
+    from autometa.warmstart import BaseWarmStarter, DefaultsWarmStarter
+
+    class Slow(BaseWarmStarter):
+        name = "slow"
+
+        def suggest(self, task, space, n=25, *, metafeatures=None):
+            time.sleep(2.5)
+            return DefaultsWarmStarter().suggest(task, space, n)
+
+    with pytest.raises(InputError, match=r"ran out before the first trial: \d+ of the \d+ s went to the slow warm "
+                                         r"start.*--warm-start defaults"):
+        tune(task, warm_start=Slow(), time_budget_s=2, families=FAMS, record=False)
+
+
 def test_short_budget_validates_on_a_holdout_and_a_resume_keeps_it(credit, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -137,6 +179,7 @@ def test_short_budget_validates_on_a_holdout_and_a_resume_keeps_it(credit, tmp_p
     second = tune(big, backend="random", n_trials=3, time_budget_s=600, out_dir=out, isolation="none",
                   families=["linear", "random_forest", "extra_trees", "mlp"], refit=False, record=False)
     assert second.setup["protocol"]["kind"] == "holdout" and len(second.history) == 3
+    assert second.setup["protocol"]["reason"] == "holdout of 25% (the run being resumed used it)"
     assert all(len(r.fold_scores) == 1 for r in second.history)
     assert tune(big, backend="random", n_trials=1, time_budget_s=600, isolation="none", families=["linear"],
                 refit=False, record=False).setup["protocol"]["kind"] == "cv"

@@ -25,8 +25,19 @@ app = typer.Typer(
     help="autometa: tune scikit-learn pipelines on a CSV or Parquet table.",
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+
+
+def console(*, stderr: bool = False) -> Console:
+    """A rich console; piped or redirected (no terminal, no $COLUMNS) it is 160 columns wide
+    instead of rich's 80, so that a log file gets whole leaderboard rows."""
+    c = Console(stderr=stderr)
+    if not c.is_terminal and "COLUMNS" not in os.environ:
+        c = Console(stderr=stderr, width=160)
+    return c
+
+
+out = console()
+err = console(stderr=True)
 
 
 _URL_HELP = "SQLAlchemy URL of the meta-database (default: $AUTOMETA_METADB_URL or ~/.autometa/metadb.sqlite)."

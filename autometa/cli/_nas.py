@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from autometa.cli._common import app
+from autometa.cli._common import app, console
 from autometa.exceptions import AutometaError
 
 nas_app = typer.Typer(
@@ -29,8 +28,8 @@ nas_app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Neural architecture search: DARTS (optionally warm-started), MetaNAS, training a genotype.",
 )
-out = Console()
-err = Console(stderr=True)
+out = console()
+err = console(stderr=True)
 
 _DATA_HELP = (
     "'digits' (scikit-learn's 8x8 digits, offline), 'glyphs:<alphabet>' (an alphabet of the offline glyph "

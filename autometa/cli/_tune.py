@@ -93,7 +93,7 @@ def tune(
     protocol: Annotated[str, typer.Option("--protocol", help="How trials are validated: auto (repeated CV on small tables, 5-fold CV while the family defaults take at most half the budget under it, one 25% holdout on larger tables or shorter budgets, successive halving over row samples on tables above 50,000 rows whose full-size fits would eat the budget), cv, holdout or successive-halving.")] = "auto",
     no_ensemble: Annotated[bool, typer.Option("--no-ensemble", help="Keep the best single pipeline (no ensemble selection).")] = False,
     prune: Annotated[str, typer.Option("--prune", help="Prune the search space from the meta-database: box (bounding box of the nearest tasks' best configurations), importance (fix hyperparameters of low importance to learned defaults) or none.")] = "none",
-    n_workers: Annotated[int | None, typer.Option("--n-workers", help="Trials at once, each in its own Dask worker process (default 1; with --dask-scheduler, every worker thread of that cluster). Needs autometa[distributed].")] = None,
+    n_workers: Annotated[int | None, typer.Option("--n-workers", help="Trials at once, each in its own Dask worker process (default 1; with --dask-scheduler, every worker thread of that cluster). Needs autometa\\[distributed].")] = None,
     dask_scheduler: Annotated[str | None, typer.Option("--dask-scheduler", help="Run the trials on an existing Dask cluster, e.g. tcp://10.0.0.5:8786 (started with 'dask scheduler' and 'dask worker').")] = None,
     storage: Annotated[str | None, typer.Option("--storage", help="With --backend optuna: an Optuna RDB storage URL (postgresql://..., sqlite:///study.db) holding the study, so that several autometa tune processes, on one machine or many, share it (optuna-dashboard reads it too).")] = None,
     study_name: Annotated[str | None, typer.Option("--study-name", help="The shared Optuna study's name (default: derived from the data, label, metric and families).")] = None,
@@ -181,7 +181,7 @@ def tune(
 
 @app.command()
 def predict(
-    model: Annotated[Path, typer.Argument(help="model.joblib written by 'autometa tune' (runs code when loaded: only your own or trusted files) or a .skops file written by 'autometa export' (loaded without running code from it; unknown types are refused).")],
+    model: Annotated[Path, typer.Argument(help="model.joblib written by 'autometa tune', or the --out directory holding it (runs code when loaded: only your own or trusted files) or a .skops file written by 'autometa export' (loaded without running code from it; unknown types are refused).")],
     data: Annotated[Path, typer.Argument(help="CSV or Parquet file with the training feature columns.")],
     output: Annotated[Path | None, typer.Option("--out", help="Where to write the predictions CSV (default: standard output).")] = None,
     sep: Annotated[str | None, typer.Option(help="CSV delimiter of DATA (detected by default).")] = None,
