@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d, validate_data
 
-from autometa.exceptions import AutometaWarning
+from autometa.exceptions import AutometaWarning, InputError
 from autometa.warmstart import DEFAULT_WARM_START
 
 __all__ = ["AutoMetaClassifier", "AutoMetaRegressor"]
@@ -89,15 +89,18 @@ class _AutoMetaBase(BaseEstimator):
         frame[label] = y_arr
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AutometaWarning)
-            task = Task(
-                frame,
-                label=label,
-                problem_type=self._problem_type(y_arr),
-                metric=self.metric,
-                seed=self.seed,
-                time_budget_s=self.time_budget_s,
-                drop_id_columns=False,
-            )
+            try:
+                task = Task(
+                    frame,
+                    label=label,
+                    problem_type=self._problem_type(y_arr),
+                    metric=self.metric,
+                    seed=self.seed,
+                    time_budget_s=self.time_budget_s,
+                    drop_id_columns=False,
+                )
+            except InputError as exc:  # the label column is internal: the user passed y
+                raise InputError(str(exc).replace(f"Label column '{label}'", "y")) from None
         result = tune(
             task,
             optimizer=self.optimizer,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pytest
 from sklearn.model_selection import train_test_split
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -41,3 +42,12 @@ def test_regressor_on_real_data(diabetes):
     reg = AutoMetaRegressor(n_trials=4, families=["linear", "knn"], isolation="none").fit(X, y)
     assert reg.score(X, y) > 0.4
     assert reg.predict(X.head(3)).shape == (3,)
+
+
+def test_bad_y_and_bad_task_are_named_as_the_user_passed_them():
+    from autometa import InputError, suggest_config
+
+    with pytest.raises(InputError, match=r"^y has a single class"):
+        AutoMetaClassifier(time_budget_s=5).fit(np.zeros((10, 2)), np.zeros(10))
+    with pytest.raises(InputError, match="suggest_config needs an autometa.Task.*got str"):
+        suggest_config("binary")

@@ -80,7 +80,7 @@ def tune(
     sep: Annotated[str | None, typer.Option(help="CSV delimiter (detected by default).")] = None,
     families: Annotated[str | None, typer.Option(help="Comma-separated model families to search (default: all).")] = None,
     categorical: Annotated[str | None, typer.Option(help="Comma-separated numeric columns to treat as categorical (e.g. integer codes).")] = None,
-    per_trial_limit: Annotated[float | None, typer.Option("--per-trial-limit", help="Seconds one trial may take (default: a quarter of the budget).")] = None,
+    per_trial_limit: Annotated[float | None, typer.Option("--per-trial-limit", help="Seconds one trial may take (default: a quarter of the budget, at least 5 s).")] = None,
     memory_limit_mb: Annotated[int | None, typer.Option("--memory-limit-mb", help="Memory limit of the evaluation process.")] = None,
     n_jobs: Annotated[int, typer.Option("--n-jobs", help="Threads per model fit.")] = 1,
     top: Annotated[int, typer.Option(help="Rows of the leaderboard to print.")] = 10,

@@ -235,6 +235,9 @@ def suggest_config(
     (:class:`KNNWarmStarter`). Either way the package default is among the first two,
     so a suggestion never rests on the meta-knowledge alone (FLAML issue 1247).
     """
+    if not isinstance(task, Task):
+        raise InputError(f"suggest_config needs an autometa.Task, e.g. Task(frame, label='y'); got "
+                         f"{type(task).__name__}.")
     if method == "knn":
         return KNNWarmStarter(metadb).ranked(task, n=n, metafeatures=metafeatures)
     if method == "predictor":
