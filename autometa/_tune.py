@@ -435,8 +435,8 @@ def _ensemble(
     if len(members) < 2:
         return None, None, {**info, "reason": f"selection kept one trial only (trial {cands[members[0]].number})"}
     if not metric.better(sel.score, best_single):
-        return None, None, {**info, "reason": f"did not beat the best single trial out of fold ({sel.score:.4f} vs "
-                                              f"{best_single:.4f})"}
+        return None, None, {**info, "reason": f"did not beat the best single trial on the pooled "
+                                              f"out-of-fold predictions ({sel.score:.4f} vs {best_single:.4f})"}
     recs = [history[cands[i].number] for i in members]
     weights = [sel.weights[i] for i in members]
     ensemble = {
@@ -493,8 +493,9 @@ def _ensemble(
             model = EnsembleClassifier.from_fitted(ests, ws, labels, n_features=X.shape[1],
                                                    feature_names=list(X.columns))
         why = "; ".join(reasons) or ("budget allows the refit" if kind == "refit" else "fold models chosen")
-        info |= {"used": True, "model": kind, "reason": f"beats the best single trial out of fold ({sel.score:.4f} vs "
-                                                        f"{best_single:.4f}); {why}",
+        info |= {"used": True, "model": kind, "reason": f"beats the best single trial on the pooled "
+                                                        f"out-of-fold predictions ({sel.score:.4f} vs {best_single:.4f}; "
+                                                        f"the leaderboard's trial scores are means over folds); {why}",
                  "seconds": round(time.perf_counter() - t0, 3)}
         return {**ensemble, "model": kind}, model, info
     return None, None, {**info, "reason": "; ".join(reasons) + "; the best single trial is refit instead",
