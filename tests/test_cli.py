@@ -42,13 +42,15 @@ BAD_INPUTS = {
     "zero-budget": (b"a,b,y\n1,2,0\n3,4,1\n", ["--label", "y", "--time-budget", "0"], "positive number of seconds"),
     "negative-budget": (b"a,b,y\n1,2,0\n3,4,1\n", ["--label", "y", "--time-budget", "-3"], "positive number of seconds"),
     "unknown-backend": (None, ["--label", "Status", "--backend", "hyperopt"], "--backend must be one of"),
+    "unknown-family": (None, ["--label", "Status", "--families", "xgboost"], "Unknown model family ['xgboost']"),
+    "zero-trials": (None, ["--label", "Status", "--n-trials", "0"], "--n-trials must be at least 1"),
 }
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(case, tmp_path, make_csv, credit_small):
     content, args, match = BAD_INPUTS[case]
-    if case == "unknown-backend":
+    if content is None and case != "missing-file":
         path = make_csv(credit_small)
     else:
         path = tmp_path / "nope.csv" if content is None else make_csv(content)
@@ -57,6 +59,8 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(case, tmp_path, make
     assert res.exit_code == 2, res.output
     errors = [ln for ln in res.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and match in errors[0]
+    # the one line: no run summary before it (a warning about the data may come first)
+    assert [ln for ln in res.stderr.splitlines() if ln.strip() and not ln.startswith("warning:")] == errors
     assert "Traceback" not in res.output
     assert not out.exists()
 

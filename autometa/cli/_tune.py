@@ -30,7 +30,9 @@ from autometa.cli._common import (
 from autometa.cli._progress import TuneProgress
 from autometa.evaluation import PROTOCOLS
 from autometa.exceptions import AutometaError, AutometaWarning
+from autometa.metadb import open_metadb
 from autometa.optimizers import BACKENDS
+from autometa.spaces import get_space
 from autometa.transfer import TRANSFER_METHODS
 from autometa.warmstart import DEFAULT_WARM_START, WARM_STARTERS
 
@@ -108,13 +110,7 @@ def tune(
     bar = TuneProgress(err, time_budget_s=time_budget, n_trials=n_trials, start=start)
     with _interrupt_guard(where), bar:
         try:
-            bar.phase(f"loading {Path(data).name}")
-            task = _load_task(
-                data, label=label, problem_type=problem_type, metric=metric, seed=seed,
-                time_budget_s=time_budget, sep=sep, categorical_columns=_split(categorical),
-            )
-            bar.phase("setting up")
-            out_path = out_dir if out_dir is not None else Path("autometa-out") / str(task.name)
+            # the flags first, the data after: bad input is the one line printed
             _choice("--backend", backend, BACKENDS)
             _choice("--warm-start", warm_start, [*WARM_STARTERS, "none"])
             _choice("--transfer", transfer, TRANSFER_METHODS)
@@ -128,6 +124,19 @@ def tune(
                 raise AutometaError(
                     f"--ensemble-size must be at least 1 (use --no-ensemble to turn ensembles off); got {ensemble_size}."
                 )
+            if n_trials is not None and n_trials < 1:
+                raise AutometaError(f"--n-trials must be at least 1; got {n_trials}.")
+            bar.phase(f"loading {Path(data).name}")
+            task = _load_task(
+                data, label=label, problem_type=problem_type, metric=metric, seed=seed,
+                time_budget_s=time_budget, sep=sep, categorical_columns=_split(categorical),
+            )
+            bar.phase("setting up")
+            out_path = out_dir if out_dir is not None else Path("autometa-out") / str(task.name)
+            # checked before the run's summary line, so that bad input is the one line printed
+            get_space(str(task.problem_type), families=list(_split(families)) or None)
+            if metadb_url is not None:
+                open_metadb(metadb_url).close()
             d = task.describe()
             err.print(
                 f"[bold]{d['name']}[/]: {d['n_rows']} rows, {d['n_features']} features "
