@@ -1032,10 +1032,12 @@ def tune(
                 opt.tell_trial(res.config, loss if res.ok else fail_loss(), ok=res.ok, budget=fidelity)
                 history.append(record_)
                 seen[done.key] = record_
+                # Its out-of-fold predictions (the best trials') before its line in trials.jsonl:
+                # a run killed between the two resumes with every trial it reads back whole.
+                if pool is not None and res.ok and record_.full:
+                    pool.add(record_.number, loss, res.oof, res.fold_models)
                 if run_dir is not None:
                     run_dir.append(record_)
-                if pool is not None and res.ok and record_.full:  # saves its out-of-fold predictions (the best ones)
-                    pool.add(record_.number, loss, res.oof, res.fold_models)
                 logger.info(
                     "trial %d %s: %s %s (%.1f s)%s", record_.number, record_.family, record_.status,
                     f"{task.metric}={record_.scores[metric_name]:.4f}" if record_.ok else "",

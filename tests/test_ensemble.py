@@ -249,6 +249,27 @@ def test_a_resumed_run_selects_over_the_trials_it_did_not_redo(tmp_path, credit_
         assert third.ensemble["model"] == "refit" and "no fold models" in third.setup["ensemble"]["reason"]
 
 
+def test_a_trial_read_back_on_resume_has_its_predictions(tmp_path, credit_task, monkeypatch):
+    # The run dies while saving a trial's out-of-fold predictions: that trial must not be in
+    # trials.jsonl yet (it runs again), or a resume would hold a trial the ensemble can never use.
+    calls = []
+    add = OOFPool.add
+
+    def dying_add(self, number, *args, **kwargs):
+        calls.append(number)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return add(self, number, *args, **kwargs)
+
+    monkeypatch.setattr(OOFPool, "add", dying_add)
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        tune(credit_task, backend="random", n_trials=5, families=FAMS, isolation="none", out_dir=out)
+    lines = [json.loads(ln) for ln in (out / "trials.jsonl").read_text().splitlines()]
+    ok = [r["number"] for r in lines if r["status"] == "ok"]
+    assert ok and all((out / "oof" / f"{n}.npy").is_file() for n in ok)
+
+
 @pytest.mark.slow
 def test_fold_models_make_the_ensemble_without_a_refit(credit_task):
     result = tune(credit_task, backend="random", n_trials=8, families=FAMS, isolation="none", ensemble_model="folds")

@@ -159,6 +159,32 @@ def test_stored_surrogates_are_fitted_once_and_cached(small_db, tmp_path, monkey
     assert np.corrcoef(mean, -row.to_numpy())[0, 1] > 0.8
 
 
+@pytest.mark.slow
+def test_a_recorded_run_refits_only_what_changed(small_metadata, tmp_path, monkeypatch, breast_cancer):
+    # Each recorded run adds a task to the store; the cached surrogates of the unchanged
+    # tasks are reused instead of refitting all of them inside the next run's budget.
+    from autometa import Task, tune
+
+    store_db = SQLMetaDB(f"sqlite:///{tmp_path / 'own.sqlite'}")
+    load_shipped(store_db, small_metadata)
+    first = fit_surrogate_store(store_db, metric="balanced_accuracy", problem_type="binary", cache=tmp_path)
+    tune(Task(breast_cancer, label="target", seed=0), n_trials=2, families=["linear"], metadb=store_db,
+         record=True, isolation="none")
+    fitted = []
+    fit = TaskSurrogate.fit
+
+    def counting_fit(name, *args, **kwargs):
+        fitted.append(name)
+        return fit(name, *args, **kwargs)
+
+    monkeypatch.setattr(TaskSurrogate, "fit", counting_fit)
+    again = fit_surrogate_store(store_db, metric="balanced_accuracy", problem_type="binary", cache=tmp_path)
+    assert again.fingerprint != first.fingerprint  # the store changed
+    assert set(first.tasks) <= set(again.tasks) and not set(fitted) & set(first.tasks)
+    assert len(list((tmp_path / "surrogates").glob("*.joblib"))) == 1  # rewritten, not piled up
+    store_db.close()
+
+
 # -- inside the optimizers, on real data ------------------------------------------------
 
 

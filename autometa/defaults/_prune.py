@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Mapping, Sequence
 
 from ConfigSpace import ConfigurationSpace
@@ -17,21 +18,33 @@ from autometa.transfer import BasePruner, fix_unimportant
 
 __all__ = ["ImportancePruner", "mean_importance"]
 
+#: A cached importance table is reused while the store has gained at most this share of the
+#: tasks it was computed on (at least one task).
+_STALE_TASK_SHARE = 0.05
+
 
 def mean_importance(
     metadb: SQLMetaDB, *, metric: str, problem_type: str, families: Sequence[str], max_tasks: int = 30,
     exclude: Sequence[str] = (),
 ) -> dict[str, float]:
     """Mean functional-ANOVA share of every hyperparameter (``"family:name"``) across the
-    stored tasks, cached on disk per store content (:func:`autometa.metadb.cache_dir`)."""
+    stored tasks, cached on disk (:func:`autometa.metadb.cache_dir`) per store and reused while
+    the store has gained at most 5% of the tasks it was computed on."""
     from autometa.defaults._importance import hyperparameter_importance
 
-    info = metadb.info()
-    key = json.dumps([metric, problem_type, sorted(families), info.get("evaluations", info), max_tasks, sorted(exclude)],
+    n_tasks = int(metadb.info().get("tasks") or 0)
+    key = json.dumps([metric, problem_type, sorted(families), str(metadb.url), max_tasks, sorted(exclude)],
                      sort_keys=True, default=str)
     path = cache_dir() / "importance" / f"{hashlib.sha1(key.encode()).hexdigest()[:16]}.json"
     if path.is_file():
-        return dict(json.loads(path.read_text()))
+        try:
+            cached = json.loads(path.read_text())
+            # reused while the store has gained few tasks: each recorded run adds one, and the
+            # importances over up to max_tasks tasks take tens of seconds to compute
+            if 0 <= n_tasks - int(cached["tasks"]) <= max(1, round(_STALE_TASK_SHARE * int(cached["tasks"]))):
+                return {str(k): float(v) for k, v in cached["importance"].items()}
+        except (ValueError, KeyError, TypeError):  # an older or cut file is recomputed
+            pass
     out: dict[str, float] = {}
     for fam in families:
         try:
@@ -42,7 +55,9 @@ def mean_importance(
         for name, value in table["mean"].items():
             out[f"{fam}:{name}"] = float(value)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, sort_keys=True))
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"tasks": n_tasks, "importance": out}, sort_keys=True))
+    tmp.replace(path)
     return out
 
 

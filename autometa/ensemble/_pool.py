@@ -155,4 +155,6 @@ def _save_npy(path: Path, arr: np.ndarray) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as fh:
         np.save(fh, arr, allow_pickle=False)
+        fh.flush()
+        os.fsync(fh.fileno())  # on disk before the trial's line in trials.jsonl names it
     os.replace(tmp, path)

@@ -27,7 +27,7 @@ __all__ = ["SpaceLayout", "TaskSurrogate", "SurrogateStore", "fit_surrogate_stor
 log = logging.getLogger(__name__)
 
 #: Bump when the surrogate model or its encoding changes: cached stores are refitted.
-SURROGATE_VERSION = "2"
+SURROGATE_VERSION = "3"
 _INACTIVE = -0.5  # stands in for an inactive (conditional) hyperparameter inside a family
 def _kind(problem_type: str) -> str:
     return "binary" if is_classification(problem_type) else "regression"
@@ -196,6 +196,8 @@ class SurrogateStore:
     metafeatures: Any  # pandas DataFrame, tasks x features (may be empty)
     best_configs: dict[str, list[dict[str, Any]]]
     fingerprint: str
+    #: per task, a digest of the scores its surrogate was fitted on (a later fit reuses it)
+    task_digests: dict[str, str] = field(default_factory=dict)
 
     @property
     def tasks(self) -> list[str]:
@@ -208,6 +210,7 @@ class SurrogateStore:
             self.metric, self.problem_type, {k: v for k, v in self.surrogates.items() if k not in drop},
             self.metafeatures.loc[[t for t in self.metafeatures.index if t not in drop]] if len(self.metafeatures) else self.metafeatures,
             {k: v for k, v in self.best_configs.items() if k not in drop}, self.fingerprint,
+            {k: v for k, v in self.task_digests.items() if k not in drop},
         )
 
 
@@ -232,8 +235,10 @@ def fit_surrogate_store(
         ``binary``/``multiclass`` (classification tasks) or ``regression``.
     cache : bool or path
         Keep fitted stores on disk (``$AUTOMETA_CACHE_DIR`` or ``~/.cache/autometa``, or the
-        given directory), keyed by the evaluations they were fitted on: the first call fits,
-        later calls on the same meta-database load in well under a second.
+        given directory), one file per meta-database and setting: the first call fits, later
+        calls on the same meta-database load in well under a second, and when the store has
+        changed (e.g. a recorded run added a task) only the tasks whose scores changed are
+        fitted again.
     """
     import joblib
 
@@ -251,15 +256,21 @@ def fit_surrogate_store(
         json.dumps([SURROGATE_VERSION, m.name, kind, seed, min_evaluations, list(matrix.index), list(matrix.columns)]).encode()
         + np.ascontiguousarray(np.nan_to_num(matrix.to_numpy(), nan=-9e9).round(6)).tobytes()
     ).hexdigest()[:16]
-    path = None
+    path, previous = None, None
     if cache:
+        # One file per store and setting, rewritten when the store changes: a recorded run
+        # adds a task, and only that task's surrogate is fitted then (the others are reused).
         cdir = cache_dir() if cache is True else Path(cache)
-        path = cdir / "surrogates" / f"{kind}-{m.name}-{digest}.joblib"
+        setting = hashlib.sha1(json.dumps([SURROGATE_VERSION, str(getattr(metadb, "url", "")), seed,
+                                           min_evaluations]).encode()).hexdigest()[:12]
+        path = cdir / "surrogates" / f"{kind}-{m.name}-{setting}.joblib"
         if path.is_file():
             try:
-                store = joblib.load(path)
-                if isinstance(store, SurrogateStore) and store.fingerprint == digest:
-                    return store
+                loaded = joblib.load(path)
+                if isinstance(loaded, SurrogateStore):
+                    if loaded.fingerprint == digest:
+                        return loaded
+                    previous = loaded
             except Exception:  # noqa: BLE001 - a corrupt or foreign cache file is refitted
                 log.warning("ignoring unreadable surrogate cache %s", path)
     configs = metadb.configurations()
@@ -285,15 +296,21 @@ def fit_surrogate_store(
     surrogates = {}
     best: dict[str, list[dict[str, Any]]] = {}
     sign = -1.0 if m.greater_is_better else 1.0
+    digests: dict[str, str] = {}
     for t in matrix.index:
         row = matrix.loc[t].to_numpy(dtype=float)
         ok = np.isfinite(row)
-        surrogates[t] = TaskSurrogate.fit(t, space, X_all[ok], sign * row[ok], seed=seed)
+        digests[t] = hashlib.sha1(json.dumps([t, [cols[i] for i in np.flatnonzero(ok)]]).encode()
+                                  + row[ok].round(6).tobytes()).hexdigest()[:16]
+        if previous is not None and previous.task_digests.get(t) == digests[t] and t in previous.surrogates:
+            surrogates[t] = previous.surrogates[t]  # fitted on these very scores before
+        else:
+            surrogates[t] = TaskSurrogate.fit(t, space, X_all[ok], sign * row[ok], seed=seed)
         order = np.argsort(sign * row[ok])[:10]
         best[t] = [dict(usable[cols[i]]) for i in np.flatnonzero(ok)[order]]
     mf = metadb.metafeatures()
     mf = mf.loc[[t for t in matrix.index if t in mf.index]] if len(mf) else mf
-    store = SurrogateStore(m.name, kind, surrogates, mf, best, digest)
+    store = SurrogateStore(m.name, kind, surrogates, mf, best, digest, digests)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
