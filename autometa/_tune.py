@@ -256,6 +256,8 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+#: How the evaluator's error begins when the memory limit is below what its worker holds.
+_LIMIT_BELOW_WORKER = "the memory limit of"
 #: How a refused resume names the settings of a run that differ.
 _IDENTITY_NAMES = {"task_fingerprint": "data", "problem_type": "problem type"}
 
@@ -518,6 +520,9 @@ def _no_success(history: Sequence[TrialRecord], budget: float, task: Task, elaps
                     f"--{key.replace('_', '-')} {'defaults' if key == 'warm_start' else 'none'}.")
         return (f"The time budget of {budget:g} s ran out before the first trial ({elapsed_s:.0f} s went to loading "
                 f"and set-up on {size}); raise --time-budget.")
+    below = [r.error for r in history if r.status == "memory" and (r.error or "").startswith(_LIMIT_BELOW_WORKER)]
+    if below:
+        return f"No trial could run: {below[0]}."
     if all(r.status == "timeout" for r in history):
         longest = max(r.duration_s for r in history)
         return (f"No configuration succeeded in {len(history)} trial(s): all ran out of time (the longest was "
@@ -1015,6 +1020,8 @@ def tune(
                 if res.status == "timeout" and time.perf_counter() >= trial_deadline - 0.05:
                     msg = "stopped when the time budget ran out"
                     res = TrialResult(**{**res.__dict__, "error": msg})
+                if res.status == "memory" and (res.error or "").startswith(_LIMIT_BELOW_WORKER):
+                    stop = True  # no trial can run under this limit
                 loss = metric.to_loss(res.scores[metric_name]) if res.ok else math.nan
                 record_ = TrialRecord(
                     number=len(history),

@@ -45,15 +45,13 @@ def main(argv: list[str]) -> None:  # pragma: no cover - runs in a child process
     _die_with_parent(int(argv[3]) if len(argv) > 3 else os.getppid())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops this worker
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints must not reach the parent's terminal as output
-    if mem_mb > 0:
-        import resource
-
-        limit = mem_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     reader, writer = Connection(rfd, writable=False), Connection(wfd, readable=False)
     from autometa.evaluation import serve
 
-    serve(reader, writer)
+    # The memory limit is set by serve once Python, the libraries and the data are loaded: it
+    # caps the trials, and a limit below what the worker already holds is reported, not
+    # turned into an ImportError at start-up.
+    serve(reader, writer, memory_limit_mb=mem_mb)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -83,6 +83,9 @@ _HALVING_BRACKET_MARGIN = 1.5
 #: all of the holdout's rows does not shrink with the training rows): about 2 s measured
 #: on 214,144 and 254,654 rows, where 27 first-rung trials did not fit in 60 s.
 _HALVING_MIN_TRIAL_S = 1.0
+#: Address space (MB) a trial needs at least beyond what the started worker holds: a memory
+#: limit leaving less is refused at start-up (every trial would fail).
+_MEMORY_HEADROOM_MB = 64
 #: How long :meth:`Evaluator.close` waits for the worker to exit before killing it.
 _EXIT_WAIT_S = 0.1
 _STARTUP_TIMEOUT_S = 120.0
@@ -623,14 +626,38 @@ def _run(state: _State, kind: str, config: Mapping[str, Any], budget: float | No
         }
 
 
-def serve(reader: Any, writer: Any) -> None:  # pragma: no cover - runs in a child process
-    """The loop of the worker process ``python -m autometa._worker``: first message is the task payload, then ``(kind, config)`` jobs."""
+def _address_space_mb() -> float | None:
+    """This process's virtual memory (what RLIMIT_AS caps) in MB, where /proc tells."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def serve(reader: Any, writer: Any, memory_limit_mb: int = 0) -> None:  # pragma: no cover - runs in a child process
+    """The loop of the worker process ``python -m autometa._worker``: first message is the
+    task payload, then ``(kind, config)`` jobs. ``memory_limit_mb`` caps the address space
+    from then on; a limit below what the worker holds already is answered with
+    ``("memory-limit", MB held)`` instead of ``"ready"``."""
     from threadpoolctl import threadpool_limits
 
     try:
         state = _State(recv_payload(reader))
     except EOFError:
         return
+    if memory_limit_mb > 0:
+        import resource
+
+        held = _address_space_mb()
+        if held is not None and held + _MEMORY_HEADROOM_MB > memory_limit_mb:
+            writer.send(("memory-limit", round(held)))
+            return
+        limit = int(memory_limit_mb) * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     writer.send("ready")
     with threadpool_limits(max(1, state.n_jobs)):
         while True:
@@ -872,8 +899,15 @@ class Evaluator(BaseEvaluator):
         try:
             send_payload(self._send, self._payload)
             # Start-up (imports, unpickling the data) does not count against a trial's limit.
-            if self._recv.poll(max(0.0, timeout_s)) and self._recv.recv() == "ready":
-                return None
+            if self._recv.poll(max(0.0, timeout_s)):
+                reply = self._recv.recv()
+                if reply == "ready":
+                    return None
+                if isinstance(reply, tuple) and reply[0] == "memory-limit":
+                    self._kill()
+                    return (f"the memory limit of {self.memory_limit_mb} MB is below what the evaluation worker "
+                            f"needs: it holds {reply[1]} MB of address space once Python, its libraries and the "
+                            f"data are loaded; raise the memory limit above {reply[1] + _MEMORY_HEADROOM_MB} MB")
         except (EOFError, BrokenPipeError, ConnectionResetError, OSError):
             pass
         code = self._proc.poll() if self._proc is not None else None
@@ -934,7 +968,7 @@ class Evaluator(BaseEvaluator):
         startup = _STARTUP_TIMEOUT_S if deadline is None else min(_STARTUP_TIMEOUT_S, deadline - time.perf_counter())
         problem = self._ensure_worker(startup)
         if problem is not None:
-            status = "timeout" if "did not start" in problem else "crash"
+            status = "timeout" if "did not start" in problem else "memory" if "the memory limit" in problem else "crash"
             return {"status": status, "error": problem}
         # The limit counts from now, after start-up, and never runs past the deadline.
         limits = [t for t in (self.time_limit_s, time_limit_s) if t is not None]

@@ -209,3 +209,15 @@ def test_cv_asked_for_on_a_small_table_says_it_is_repeated(iris):
     p = choose_protocol(Task(iris, label="target"), 60, protocol="cv")
     assert p.kind == "repeated-cv" and p.n_splits == 10
     assert p.reason.startswith("2x repeated 5-fold cross-validation (asked for")
+
+
+def test_a_memory_limit_below_the_worker_is_one_clear_failure(small_task, tmp_path):
+    from autometa import InputError, tune
+
+    with Evaluator(small_task, memory_limit_mb=200, time_limit_s=60) as ev:
+        res = ev.evaluate(LINEAR)
+    assert res.status == "memory" and "the memory limit of 200 MB is below what the evaluation worker needs" in res.error
+    out = tmp_path / "run"
+    with pytest.raises(InputError, match=r"^No trial could run: the memory limit of 200 MB .* raise the memory limit"):
+        tune(small_task, memory_limit_mb=200, time_budget_s=60, families=["linear"], out_dir=out, record=False)
+    assert not out.exists()
