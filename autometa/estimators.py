@@ -39,6 +39,13 @@ class _AutoMetaBase(BaseEstimator):
         ensemble_size: int = 25,
         protocol: str = "auto",
         seed: int = 0,
+        memory_limit_mb: int | None = None,
+        n_workers: int | None = None,
+        dask_client: Any = None,
+        storage: str | None = None,
+        study_name: str | None = None,
+        out_dir: Any = None,
+        record: bool = False,
     ) -> None:
         self.metric = metric
         self.time_budget_s = time_budget_s
@@ -55,6 +62,13 @@ class _AutoMetaBase(BaseEstimator):
         self.ensemble_size = ensemble_size
         self.protocol = protocol
         self.seed = seed
+        self.memory_limit_mb = memory_limit_mb
+        self.n_workers = n_workers
+        self.dask_client = dask_client
+        self.storage = storage
+        self.study_name = study_name
+        self.out_dir = out_dir
+        self.record = record
 
     def _frame(self, X: Any, *, reset: bool) -> pd.DataFrame:
         if isinstance(X, pd.DataFrame):
@@ -115,6 +129,13 @@ class _AutoMetaBase(BaseEstimator):
             n_jobs=self.n_jobs,
             ensemble_size=self.ensemble_size,
             protocol=self.protocol,
+            memory_limit_mb=self.memory_limit_mb,
+            n_workers=self.n_workers,
+            dask_client=self.dask_client,
+            storage=self.storage,
+            study_name=self.study_name,
+            out_dir=self.out_dir,
+            record=self.record,
         )
         self.result_ = result
         self.best_config_ = result.best_config
@@ -181,6 +202,26 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaBase):
         holdout or successive halving over row samples from the table's size and the
         time budget.
     seed : int
+    memory_limit_mb : int, optional
+        Cap of each trial's worker process (``--memory-limit-mb``); a trial over it is
+        recorded as ``memory`` and the search goes on.
+    n_workers : int, optional
+        Trials at once, each in its own Dask worker process (``--n-workers``; needs
+        ``autometa[distributed]``).
+    dask_client : distributed.Client or str, optional
+        Run the trials on this Dask cluster (a client or a scheduler address,
+        ``--dask-scheduler``).
+    storage, study_name : str, optional
+        An Optuna RDB storage URL and study name shared with other processes (with
+        ``optimizer="optuna"``; ``--storage``, ``--study-name``).
+    out_dir : path, optional
+        Where the run's files go (``--out``); fitting again with the same directory and
+        data resumes the run instead of redoing its trials. Give each clone its own
+        directory (e.g. under cross-validation).
+    record : bool
+        Add the trials to the meta-database when the search ends (the CLI records by
+        default, ``--no-record``; the estimator does not, so that fitting inside a
+        cross-validation loop does not store every fold).
 
     Attributes
     ----------

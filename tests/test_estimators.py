@@ -51,3 +51,21 @@ def test_bad_y_and_bad_task_are_named_as_the_user_passed_them():
         AutoMetaClassifier(time_budget_s=5).fit(np.zeros((10, 2)), np.zeros(10))
     with pytest.raises(InputError, match="suggest_config needs an autometa.Task.*got str"):
         suggest_config("binary")
+
+
+def test_the_estimator_takes_the_clis_run_options(tmp_path):
+    # the CLI's --out (resume), --record and --memory-limit-mb, through the estimator
+    from sklearn.datasets import load_iris
+
+    from autometa import read_run
+    from autometa.metadb import SQLMetaDB
+
+    X, y = load_iris(return_X_y=True)
+    url = f"sqlite:///{tmp_path / 'm.sqlite'}"
+    out = tmp_path / "run"
+    clf = AutoMetaClassifier(n_trials=2, families=["linear"], out_dir=out, record=True, metadb=url,
+                             memory_limit_mb=4000, time_budget_s=120).fit(X, y)
+    assert len(read_run(out)[1]) == 2 and clf.score(X, y) > 0.8
+    assert SQLMetaDB(url).info()["sources"]["own"]["evaluations"] == 2
+    again = AutoMetaClassifier(n_trials=3, families=["linear"], out_dir=out, metadb=url, time_budget_s=120).fit(X, y)
+    assert again.result_.n_resumed == 2 and again.result_.n_trials == 3
