@@ -142,6 +142,22 @@ def test_tunability_against_package_and_learned_defaults(db):
     assert np.mean([r.vs_learned_default for r in rows.values()]) < np.mean([r.vs_package_default for r in rows.values()])
 
 
+@pytest.mark.slow
+def test_own_runs_do_not_hide_a_family_from_the_tunability_table(tmp_path, breast_cancer):
+    # A recorded run adds configurations scored on its one task; the stored tasks must still
+    # count as covering the family's shared design.
+    from autometa import tune
+    from autometa.defaults import tunability
+
+    store = SQLMetaDB(f"sqlite:///{tmp_path / 'own.sqlite'}")
+    load_shipped(store, METADATA)
+    tune(Task(breast_cancer, label="target", seed=0), n_trials=6, backend="random", families=["svm"], metadb=store,
+         record=True, isolation="none", warm_start="none")
+    rows = {r.family: r for r in tunability(store, metric="balanced_accuracy", problem_type="binary")}
+    assert "svm" in rows and rows["svm"].n_tasks >= 100 and rows["svm"].n_configs == 32
+    store.close()
+
+
 def test_a_task_far_from_the_metadb_falls_back_to_default_then_portfolio(db, iris):
     from autometa.metafeatures import extract
 

@@ -87,12 +87,14 @@ def defaults(
         }, default=float))
         return
     table = Table(title=f"Tunability ({metric}): mean gain of the best stored configuration over a default")
-    for col in ("family", "tasks", "configurations", "vs package default", "vs learned default"):
-        table.add_column(col, justify="left" if col == "family" else "right")
+    for col in ("family", "tasks", "configurations", "vs package default", "vs learned default", "learned default"):
+        table.add_column(col, justify="left" if col in ("family", "learned default") else "right")
     for r in rows:
         row = r.as_row()
+        learned = ", ".join(f"{k.split(':', 1)[1]}={v:.4g}" if isinstance(v, float) else f"{k.split(':', 1)[1]}={v}"
+                            for k, v in r.learned_default.items() if ":" in k)
         table.add_row(r.family, str(r.n_tasks), str(r.n_configs),
-                      _fmt(row["tunability_vs_package_default"]), _fmt(row["tunability_vs_learned_default"]))
+                      _fmt(row["tunability_vs_package_default"]), _fmt(row["tunability_vs_learned_default"]), learned)
     out.print(table)
     if sym:
         st = Table(title="Symbolic defaults: rescaled predicted loss (0 = a task's best stored configuration), leave-one-task-out")
