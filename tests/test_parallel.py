@@ -217,9 +217,11 @@ def test_existing_cluster_loses_a_worker_mid_run_and_goes_on(credit_task, tmp_pa
             killer.join(timeout=5)
         assert killed, "no worker was killed: the test did not exercise a lost worker"
         assert result.n_trials == 8
+        # The killed worker's trial is lost; under load the scheduler may already have given
+        # that worker the next trial too (seen in a full run of this file), which is lost with it.
         lost = [r for r in result.history if r.error and "lost" in r.error]
-        assert len(lost) == 1 and lost[0].status == "crash", [(r.status, r.error) for r in result.history]
-        assert result.setup["workers"]["lost_trials"] == 1
+        assert 1 <= len(lost) <= 2 and all(r.status == "crash" for r in lost), [(r.status, r.error) for r in result.history]
+        assert result.setup["workers"]["lost_trials"] == len(lost)
         assert len({config_key(r.config) for r in result.history}) == 8
     finally:
         for p in reversed(procs):

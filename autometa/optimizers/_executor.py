@@ -158,6 +158,15 @@ def _release_on_worker(token: str) -> bool:  # pragma: no cover - runs on a work
     return True
 
 
+def _reap_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class DaskExecutor(BaseExecutor):
     """Trials on the workers of a Dask cluster, up to one per worker thread at a time.
 
@@ -391,12 +400,12 @@ class DaskExecutor(BaseExecutor):
         self._reap(wait)
 
     def _reap(self, wait: bool) -> None:
+        """Wait for the local worker processes to exit (killed after 10 s); without
+        ``wait``, a daemon thread does it, so that no exited worker stays a zombie."""
+        procs = list(getattr(self, "_procs", []))
         if not wait:
+            if procs:
+                threading.Thread(target=_reap_all, args=(procs,), name="autometa-reap", daemon=True).start()
             return
-        for proc in getattr(self, "_procs", []):
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        _reap_all(procs)
         self._procs = []
