@@ -109,7 +109,8 @@ def _leaderboard_table(result: Any, top: int) -> Table:
         weight = [] if not weighted else [f"{row['weight']:.2f}" if row["weight"] > 0 else ""]
         table.add_row(
             str(row["trial"]), row["family"], _fmt(row[metric]),
-            *[_fmt(row[c]) for c in others], *weight, f"{row['fit_time_s']:.1f}",
+            *[_fmt(row[c]) for c in others], *weight,
+            "-" if row["status"] != "ok" and not row["fit_time_s"] else f"{row['fit_time_s']:.1f}",  # killed: unknown
             row["status"] if row["status"] == "ok" else f"[red]{row['status']}[/]",
         )
     return table

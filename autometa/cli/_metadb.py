@@ -40,7 +40,7 @@ def metadb_info(
     out.print(f"tasks: {info['tasks']} {info['tasks_by_problem_type']}", highlight=False)
     out.print(f"evaluations: {info['evaluations']} (+ {info['split_evaluations']} per split)", highlight=False)
     table = Table(title="sources")
-    for col in ("source", "kind", "tasks", "evaluations"):
+    for col in ("source", "kind", "tasks it added", "evaluations"):  # a source may score tasks another added
         table.add_column(col)
     for name, s in sorted(info["sources"].items()):
         table.add_row(name, s["kind"], str(s["tasks"]), str(s["evaluations"]))
