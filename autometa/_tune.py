@@ -516,7 +516,8 @@ def _no_success(history: Sequence[TrialRecord], budget: float, task: Task, elaps
             name = part.get("fallback_from") or part.get("name") or key
             return (f"The time budget of {budget:g} s ran out before the first trial: {float(part['seconds']):.0f} of "
                     f"the {elapsed_s:.0f} s went to the {name} {key.replace('_', ' ')}, which reads the meta-database "
-                    "(a new one is first filled from the shipped meta-dataset); raise --time-budget, or use "
+                    "and fits its models (on first use a new store is filled from the shipped meta-dataset and the "
+                    "models are fitted; later runs load them from the cache); raise --time-budget, or use "
                     f"--{key.replace('_', '-')} {'defaults' if key == 'warm_start' else 'none'}.")
         return (f"The time budget of {budget:g} s ran out before the first trial ({elapsed_s:.0f} s went to loading "
                 f"and set-up on {size}); raise --time-budget.")
