@@ -911,6 +911,8 @@ def tune(
                        "seed": (int(task.seed) * 1_000_003 + os.getpid() * 7919 + hash(socket.gethostname())) % 2**31}
             setup["storage"] = {"study_name": study_name}
         opt = make(space, **kwargs)
+        if storage is not None:  # joined a study other processes (or earlier runs) have trials in
+            setup["storage"]["trials_before"] = int(getattr(opt, "n_study_trials", 0))
 
         run_dir = None
         fresh_dir = False

@@ -100,8 +100,9 @@ def test_racing_enqueues_of_one_start_are_evaluated_once(tmp_path):
     twins = [t for t in trials if "autometa_duplicate_of" in t.user_attrs]
     assert len(twins) == 3 and all(t.state == optuna.trial.TrialState.FAIL for t in twins)
     # a process resuming with the same start queues nothing: every start has its result
-    OptunaOptimizer(space, seed=2, initial_configs=starts, storage=url, study_name="s")
+    c = OptunaOptimizer(space, seed=2, initial_configs=starts, storage=url, study_name="s")
     assert len(optuna.load_study(study_name="s", storage=url).trials) == len(trials)
+    assert c.n_study_trials == 6  # the evaluations it joins, the twins not counted
 
 
 @pytest.mark.slow

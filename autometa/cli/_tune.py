@@ -59,7 +59,10 @@ def _setup_lines(result: Any) -> list[str]:
         lost = f", {w['lost_trials']} trial(s) lost with their worker" if w.get("lost_trials") else ""
         lines.append(f"parallel: up to {w['capacity']} trials at once on {len(w.get('trials_per_worker', {}))} Dask worker(s){lost}")
     if "storage" in result.setup:
-        lines.append(f"optuna study: {result.setup['storage']['study_name']} (shared through --storage)")
+        st = result.setup["storage"]
+        before = (f"; it held {st['trials_before']} finished trials, which are not proposed again"
+                  if st.get("trials_before") else "")
+        lines.append(f"optuna study: {st['study_name']} (shared through --storage){before}")
     ens = result.setup.get("ensemble", {})
     if ens.get("used"):
         lines.append(f"ensemble of {ens['n_members']} trials ({ens['model']}): {ens['reason']}")

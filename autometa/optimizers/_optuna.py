@@ -146,6 +146,8 @@ class OptunaOptimizer(BaseOptimizer):
                 ok = t.state == optuna.trial.TrialState.COMPLETE
                 self._results[key] = (float(t.value) if ok and t.value is not None else math.inf, ok)
         self._dists = {hp.name: to_optuna_distribution(hp) for hp in space.values()}
+        #: finished trials the study held when this optimizer opened it (a shared study)
+        self.n_study_trials = len(self._told)
         for config in self.initial_configs:
             self._study.enqueue_trial(config_to_dict(config), user_attrs={_QUEUED: True}, skip_if_exists=True)
 
