@@ -266,3 +266,30 @@ def test_cli_tune_with_transfer_and_pruning(small_metadata, make_csv, credit_sma
         res = runner.invoke(app, ["tune", str(data), "--label", "Status", *args, "--out", str(tmp_path / "o2")])
         assert res.exit_code == 2 and match in res.stderr, res.output
         assert not (tmp_path / "o2").exists()
+
+
+@pytest.mark.slow
+def test_metadb_prepare_fits_once_what_first_runs_would(small_metadata, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from autometa.cli import app
+
+    monkeypatch.setenv("AUTOMETA_CACHE_DIR", str(tmp_path / "cache"))
+    url = f"sqlite:///{tmp_path / 'm.sqlite'}"
+    db = SQLMetaDB(url)
+    load_shipped(db, small_metadata)
+    db.close()
+    res = CliRunner().invoke(app, ["metadb", "prepare", "--url", url])
+    assert res.exit_code == 0, res.output
+    assert "classification (balanced_accuracy), performance predictor:" in res.stdout
+    assert "regression (rmse), performance predictor: skipped" in res.stdout  # no stored regression task
+    for part in ("predictors", "surrogates", "importance"):
+        assert list((tmp_path / "cache" / part).iterdir()), part
+
+    def no_refit(*args, **kwargs):
+        raise AssertionError("prepared models were fitted again")
+
+    monkeypatch.setattr(TaskSurrogate, "fit", no_refit)
+    store = SQLMetaDB(url)
+    fit_surrogate_store(store, metric="balanced_accuracy", problem_type="binary")  # from the cache
+    store.close()
