@@ -626,18 +626,6 @@ def _run(state: _State, kind: str, config: Mapping[str, Any], budget: float | No
         }
 
 
-def _address_space_mb() -> float | None:
-    """This process's virtual memory (what RLIMIT_AS caps) in MB, where /proc tells."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmSize:"):
-                    return int(line.split()[1]) / 1024.0
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
 def serve(reader: Any, writer: Any, memory_limit_mb: int = 0) -> None:  # pragma: no cover - runs in a child process
     """The loop of the worker process ``python -m autometa._worker``: first message is the
     task payload, then ``(kind, config)`` jobs. ``memory_limit_mb`` caps the address space
@@ -652,8 +640,10 @@ def serve(reader: Any, writer: Any, memory_limit_mb: int = 0) -> None:  # pragma
     if memory_limit_mb > 0:
         import resource
 
-        held = _address_space_mb()
-        if held is not None and held + _MEMORY_HEADROOM_MB > memory_limit_mb:
+        import psutil
+
+        held = psutil.Process().memory_info().vms / 2**20  # the address space RLIMIT_AS caps
+        if held + _MEMORY_HEADROOM_MB > memory_limit_mb:
             writer.send(("memory-limit", round(held)))
             return
         limit = int(memory_limit_mb) * 1024 * 1024

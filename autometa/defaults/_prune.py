@@ -11,16 +11,12 @@ from collections.abc import Mapping, Sequence
 from ConfigSpace import ConfigurationSpace
 
 from autometa.exceptions import InputError
-from autometa.metadb import SQLMetaDB, cache_dir, open_metadb
+from autometa.metadb import SQLMetaDB, cache_dir, cache_still_fits, open_metadb
 from autometa.spaces import FAMILY_KEY
 from autometa.task import Task
 from autometa.transfer import BasePruner, fix_unimportant
 
 __all__ = ["ImportancePruner", "mean_importance"]
-
-#: A cached importance table is reused while the store has gained at most this share of the
-#: tasks it was computed on (at least one task).
-_STALE_TASK_SHARE = 0.05
 
 
 def mean_importance(
@@ -41,7 +37,7 @@ def mean_importance(
             cached = json.loads(path.read_text())
             # reused while the store has gained few tasks: each recorded run adds one, and the
             # importances over up to max_tasks tasks take tens of seconds to compute
-            if 0 <= n_tasks - int(cached["tasks"]) <= max(1, round(_STALE_TASK_SHARE * int(cached["tasks"]))):
+            if cache_still_fits(int(cached["tasks"]), n_tasks):
                 return {str(k): float(v) for k, v in cached["importance"].items()}
         except (ValueError, KeyError, TypeError):  # an older or cut file is recomputed
             pass

@@ -10,7 +10,7 @@ from autometa.metadb._autosklearn import (
     map_autosklearn_config,
 )
 from autometa.metadb._lcdb import LCDB_METRICS, LCDBImport, import_lcdb, lcdb_curves, rung_agreement
-from autometa.metadb._open import cache_dir, open_metadb
+from autometa.metadb._open import cache_dir, cache_still_fits, open_metadb
 from autometa.metadb._openml import OPENML_TO_METRIC, OpenMLImport, import_openml
 from autometa.metadb._schema import MEAN_SPLIT, SCHEMA_VERSION, TUNED_SOURCE
 from autometa.metadb._shipped import SHIPPED_SOURCE, load_shipped, shipped_dir
@@ -33,6 +33,7 @@ __all__ = [
     "SQLMetaDB",
     "TUNED_SOURCE",
     "cache_dir",
+    "cache_still_fits",
     "default_url",
     "import_autosklearn",
     "import_lcdb",

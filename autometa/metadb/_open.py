@@ -7,7 +7,7 @@ from pathlib import Path
 
 from autometa.metadb._store import SQLMetaDB
 
-__all__ = ["cache_dir", "open_metadb"]
+__all__ = ["cache_dir", "cache_still_fits", "open_metadb"]
 
 
 def cache_dir() -> Path:
@@ -15,6 +15,15 @@ def cache_dir() -> Path:
     ``$AUTOMETA_CACHE_DIR``, else ``~/.cache/autometa``."""
     root = os.environ.get("AUTOMETA_CACHE_DIR")
     return Path(root) if root else Path.home() / ".cache" / "autometa"
+
+
+def cache_still_fits(fitted_tasks: int, tasks_now: int, stale_tasks: int | None = None) -> bool:
+    """Whether meta-knowledge fitted on a store of ``fitted_tasks`` tasks may be reused now
+    that it holds ``tasks_now``: while it has gained at most ``stale_tasks`` tasks, by default
+    5% of those fitted on (at least one). Each recorded run adds a task, and a refit costs
+    seconds to minutes of a run's budget."""
+    allowed = max(1, round(0.05 * fitted_tasks)) if stale_tasks is None else stale_tasks
+    return 0 <= tasks_now - fitted_tasks <= allowed
 
 
 def open_metadb(metadb: SQLMetaDB | str | None = None) -> SQLMetaDB:

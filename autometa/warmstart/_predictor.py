@@ -26,7 +26,7 @@ from ConfigSpace import ConfigurationSpace
 
 from autometa.evaluation import default_fit_row_exponent
 from autometa.exceptions import InputError
-from autometa.metadb import SQLMetaDB, cache_dir, open_metadb
+from autometa.metadb import SQLMetaDB, cache_dir, cache_still_fits, open_metadb
 from autometa.metrics import get_metric, is_classification, same_kind
 from autometa.spaces import FAMILIES, FAMILY_KEY, config_key, default_initial_configs, encode_configs, get_space
 from autometa.task import Task
@@ -37,9 +37,6 @@ __all__ = ["FamilyForecast", "PerformancePredictor", "PredictorWarmStarter"]
 
 #: Bump when the predictor's features, target or model change: cached predictors are refitted.
 PREDICTOR_VERSION = "2"
-#: A cached predictor is reused while the store has gained at most this share of the
-#: tasks it was fitted on (:meth:`PerformancePredictor.for_metadb`).
-_STALE_TASK_SHARE = 0.05
 #: Each further pick of a family already picked counts this much less (a diverse start).
 _SAME_FAMILY_DISCOUNT = 0.5
 
@@ -283,8 +280,7 @@ class PerformancePredictor:
             try:
                 cached = joblib.load(path)
                 fitted_tasks, fitted_evals = cached.store_counts_
-                allowed = max(1, round(_STALE_TASK_SHARE * fitted_tasks)) if stale_tasks is None else stale_tasks
-                if 0 <= n_tasks - fitted_tasks <= allowed and n_evals >= fitted_evals:
+                if cache_still_fits(fitted_tasks, n_tasks, stale_tasks) and n_evals >= fitted_evals:
                     return cached  # type: ignore[no-any-return]
             except Exception:  # noqa: BLE001 - an old or cut cache file is refitted
                 pass
