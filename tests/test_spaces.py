@@ -9,7 +9,7 @@ import pytest
 from ConfigSpace import UniformFloatHyperparameter
 
 from autometa import InputError, Task
-from autometa.spaces import FAMILIES, build_pipeline, family_defaults, get_space, split_config
+from autometa.spaces import FAMILIES, build_pipeline, config_to_dict, family_defaults, get_space, split_config
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +96,23 @@ def test_fixed_design_is_deterministic_space_filling_and_starts_at_the_default(p
     # space-filling: a log-scaled range is covered across its decades
     cs = np.log10([c["svm:C"] for c in fixed_design(problem_type, "svm", n=32)[1:]])
     assert cs.min() < -1.5 and cs.max() > 2.5 and len(np.unique(np.floor(cs))) >= 6
+
+
+def test_regression_start_adds_a_slow_boosting_after_every_family_default(small_task, credit_regression):
+    from autometa.spaces import default_initial_configs, default_reason, in_space
+
+    space = get_space("regression")
+    configs = default_initial_configs(space, credit_regression)
+    firsts = [config_to_dict(c) for c in family_defaults(space)]
+    assert configs[: len(firsts)] == firsts  # every family's default first, in the space's order
+    slow = configs[len(firsts):]
+    assert len(slow) == 1 and slow[0]["family"] == "hist_gradient_boosting" and in_space(slow[0], space)
+    assert slow[0]["hist_gradient_boosting:max_iter"] == 1000
+    assert slow[0]["hist_gradient_boosting:learning_rate"] < firsts[0]["hist_gradient_boosting:learning_rate"]
+    assert default_reason(slow[0], "regression").startswith("second package default of hist_gradient_boosting")
+    assert default_reason(firsts[0], "regression") == "package default of hist_gradient_boosting"
+    assert default_initial_configs(space, credit_regression, second_defaults=False) == firsts
+    # classification has no second default, and a space without the family gets none
+    assert len(default_initial_configs(get_space("binary"), small_task)) == len(FAMILIES)
+    assert default_initial_configs(get_space("regression", families=["linear"]), credit_regression) == [
+        config_to_dict(family_defaults(get_space("regression", families=["linear"]))[0])]

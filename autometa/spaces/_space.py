@@ -22,6 +22,7 @@ __all__ = [
     "config_key",
     "config_to_dict",
     "default_initial_configs",
+    "default_reason",
     "encode_configs",
     "family_defaults",
     "fixed_design",
@@ -158,8 +159,10 @@ def config_hash(config: Configuration | Mapping[str, Any]) -> str:
     return hashlib.sha1(config_key(config).encode()).hexdigest()
 
 
-def default_initial_configs(space: ConfigurationSpace, task: Any) -> list[dict[str, Any]]:
-    """Each family's default, in the space's order: the package's default start.
+def default_initial_configs(space: ConfigurationSpace, task: Any, *, second_defaults: bool = True) -> list[dict[str, Any]]:
+    """Each family's default, in the space's order, then the families' second defaults for
+    the task's problem type (:class:`~autometa.spaces.Family`'s ``second_defaults``: for
+    regression, a slow histogram boosting): the package's default start.
 
     When the task's metric weighs classes equally (balanced accuracy) and its classes are
     imbalanced (smallest below 80% of the largest), families that can weight classes
@@ -170,9 +173,20 @@ def default_initial_configs(space: ConfigurationSpace, task: Any) -> list[dict[s
     space : ConfigurationSpace
         An autometa search space (:func:`get_space`).
     task : Task
-        Read for its ``metric`` and label counts (``task.y``) only.
+        Read for its ``problem_type``, ``metric`` and label counts (``task.y``) only.
+    second_defaults : bool, default=True
+        Add the second defaults; ``False`` gives one default per family.
     """
-    configs = [config_to_dict(c) for c in family_defaults(space)]
+    firsts = [config_to_dict(c) for c in family_defaults(space)]
+    configs = list(firsts)
+    problem_type = getattr(task, "problem_type", None)
+    if second_defaults and problem_type is not None:
+        for first in firsts:
+            fam = first[FAMILY_KEY]
+            extra = FAMILIES[fam].second_defaults.get(str(problem_type))
+            if extra is not None:
+                values = {**first, **{f"{fam}:{k}": v for k, v in extra[1].items()}}
+                configs.append(config_to_dict(_complete(space, values)))
     if getattr(task, "metric", None) == "balanced_accuracy":
         counts = task.y.value_counts()
         if counts.min() < 0.8 * counts.max():
@@ -181,6 +195,16 @@ def default_initial_configs(space: ConfigurationSpace, task: Any) -> list[dict[s
                 if key in c:
                     c[key] = "balanced"
     return configs
+
+
+def default_reason(config: Mapping[str, Any], problem_type: str) -> str:
+    """Why :func:`default_initial_configs` holds ``config``: ``"package default of <family>"``,
+    or the family's stated reason for its second default."""
+    fam = str(config[FAMILY_KEY])
+    extra = FAMILIES[fam].second_defaults.get(problem_type)
+    if extra is not None and all(config.get(f"{fam}:{k}") == v for k, v in extra[1].items()):
+        return f"second package default of {fam}: {extra[0]}"
+    return f"package default of {fam}"
 
 
 def encode_configs(space: ConfigurationSpace, configs: Sequence[Mapping[str, Any] | Configuration]) -> np.ndarray:

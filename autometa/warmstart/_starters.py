@@ -10,7 +10,7 @@ from ConfigSpace import ConfigurationSpace
 
 from autometa.exceptions import InputError
 from autometa.metadb import SQLMetaDB, open_metadb
-from autometa.spaces import default_initial_configs, get_space
+from autometa.spaces import default_initial_configs, default_reason, get_space
 from autometa.task import Task
 from autometa.warmstart._base import BaseWarmStarter, Suggestion, distinct_suggestions, restrict
 from autometa.warmstart._cost import defer_costly
@@ -20,10 +20,10 @@ from autometa.warmstart._portfolio import GreedyPortfolio
 __all__ = ["DefaultsWarmStarter", "KNNWarmStarter", "PortfolioWarmStarter", "suggest_config"]
 
 
-def _defaults(task: Task, space: ConfigurationSpace) -> list[Suggestion]:
+def _defaults(task: Task, space: ConfigurationSpace, second_defaults: bool = True) -> list[Suggestion]:
     return [
-        Suggestion(config=c, source="default", explanation=f"package default of {c['family']}")
-        for c in default_initial_configs(space, task)
+        Suggestion(config=c, source="default", explanation=default_reason(c, str(task.problem_type)))
+        for c in default_initial_configs(space, task, second_defaults=second_defaults)
     ]
 
 
@@ -43,17 +43,26 @@ def _metafeatures(task: Task, given: Mapping[str, float] | None) -> dict[str, fl
 
 class DefaultsWarmStarter(BaseWarmStarter):
     """Each family's package default, in the space's order (``class_weight="balanced"``
-    where the metric weighs classes equally and the classes are imbalanced).
+    where the metric weighs classes equally and the classes are imbalanced), then the
+    second defaults of the task's problem type (for regression, a slow histogram boosting).
 
     Needs no meta-database: the start of a search that uses no meta-knowledge.
+
+    Parameters
+    ----------
+    second_defaults : bool, default=True
+        ``False``: one default per family (the start before the second defaults).
     """
 
     name = "defaults"
 
+    def __init__(self, second_defaults: bool = True) -> None:
+        self.second_defaults = second_defaults
+
     def suggest(
         self, task: Task, space: ConfigurationSpace, n: int = 25, *, metafeatures: Mapping[str, float] | None = None
     ) -> list[Suggestion]:
-        return restrict(_defaults(task, space), space, n)
+        return restrict(_defaults(task, space, self.second_defaults), space, n)
 
 
 class _MetaDBStarter(BaseWarmStarter):
