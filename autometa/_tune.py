@@ -658,8 +658,8 @@ def tune(
         Built with the (pruned) space, ``seed=task.seed``, the warm-start configurations
         as ``initial_configs`` and, when given, ``transfer=``.
     warm_start : {"defaults", "knn", "portfolio", "predictor", "none"} or BaseWarmStarter
-        The first configurations: each family's default (the default, see
-        :data:`DEFAULT_WARM_START`), the best configurations of the nearest stored tasks
+        The first configurations: each family's default, for regression followed by a slow
+        histogram boosting (the default, see :data:`DEFAULT_WARM_START`), the best configurations of the nearest stored tasks
         (:class:`~autometa.warmstart.KNNWarmStarter`), the greedy portfolio
         (:class:`~autometa.warmstart.PortfolioWarmStarter`), the learned performance
         predictor's picks (:class:`~autometa.warmstart.PredictorWarmStarter`), or nothing
