@@ -61,7 +61,7 @@ def run_task(name: str, done: pd.DataFrame, db: SQLMetaDB | None) -> list[dict]:
     splits = make_splits(task, choose_protocol(task, protocol="holdout"))
     n_train = len(splits[0][0])
     space = get_space(str(task.problem_type), seed=0)
-    configs = [s.config for s in DefaultsWarmStarter().suggest(task, space, 25)]
+    configs = [s.config for s in DefaultsWarmStarter(second_defaults=False).suggest(task, space, 25)]  # one per family
     rows: list[dict] = []
     if db is not None:
         db.add_source("own", "own", description="runs of autometa tune")

@@ -116,3 +116,23 @@ def test_regression_start_adds_a_slow_boosting_after_every_family_default(small_
     assert len(default_initial_configs(get_space("binary"), small_task)) == len(FAMILIES)
     assert default_initial_configs(get_space("regression", families=["linear"]), credit_regression) == [
         config_to_dict(family_defaults(get_space("regression", families=["linear"]))[0])]
+
+
+def test_second_default_is_left_out_where_a_pruned_or_boxed_space_cannot_hold_it(credit_regression):
+    from autometa.spaces import default_initial_configs, in_space
+    from autometa.transfer import bounding_box, fix_unimportant
+
+    space = get_space("regression", families=["hist_gradient_boosting", "linear"])
+    firsts = default_initial_configs(space, credit_regression, second_defaults=False)
+    slow = default_initial_configs(space, credit_regression)[-1]
+    assert slow["hist_gradient_boosting:max_iter"] == 1000 and in_space(slow, space)
+    values = FAMILIES["hist_gradient_boosting"].second_defaults["regression"][1]
+    assert all(slow[f"hist_gradient_boosting:{k}"] == v for k, v in values.items())  # each stated value, none dropped
+    importance = {h: (0.0 if h == "hist_gradient_boosting:max_iter" else 1.0) for h in space if ":" in h}
+    pruned, fixed = fix_unimportant(space, importance, {"hist_gradient_boosting:max_iter": 36})
+    assert fixed == ["hist_gradient_boosting:max_iter"]
+    boxed = bounding_box(space, firsts, seed=0)  # around the defaults only: 100 iterations, rate 0.1
+    for sub in (pruned, boxed):
+        got = default_initial_configs(sub, credit_regression)
+        assert all(in_space(c, sub) for c in got)
+        assert [c["family"] for c in got] == ["hist_gradient_boosting", "linear"]

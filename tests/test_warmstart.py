@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -247,3 +248,19 @@ def test_meta_starts_move_configurations_too_slow_for_the_budget_last(db, credit
     assert known.all() and np.all(big > little)  # more rows, longer trials (never stored: the family's median)
     once = predicted_trial_seconds(db, holdout, configs)
     assert np.all(once < big / 3)  # one fit on 75% of the rows, not five on 80%
+
+
+def test_regression_tune_evaluates_the_slow_boosting_after_the_family_defaults(credit_small):
+    from autometa.warmstart import DefaultsWarmStarter
+
+    task = Task(credit_small.head(300), label="Amount", problem_type="regression", seed=0)
+    kw = dict(families=["hist_gradient_boosting", "linear"], n_trials=3, protocol="holdout", isolation="none")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        shipped = tune(task, warm_start="defaults", **kw)
+        single = tune(task, warm_start=DefaultsWarmStarter(second_defaults=False), **kw)
+    configs = [r.config for r in shipped.history]
+    assert [c["family"] for c in configs[:2]] == ["hist_gradient_boosting", "linear"]
+    assert configs[2]["hist_gradient_boosting:max_iter"] == 1000 and shipped.history[2].ok
+    assert [r.config for r in single.history][:2] == configs[:2]
+    assert single.history[2].config.get("hist_gradient_boosting:max_iter") != 1000  # the optimizer's own third

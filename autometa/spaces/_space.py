@@ -175,7 +175,8 @@ def default_initial_configs(space: ConfigurationSpace, task: Any, *, second_defa
     task : Task
         Read for its ``problem_type``, ``metric`` and label counts (``task.y``) only.
     second_defaults : bool, default=True
-        Add the second defaults; ``False`` gives one default per family.
+        Add the second defaults (each only where ``space`` holds it: a pruned or boxed
+        space may not); ``False`` gives one default per family.
     """
     firsts = [config_to_dict(c) for c in family_defaults(space)]
     configs = list(firsts)
@@ -184,9 +185,12 @@ def default_initial_configs(space: ConfigurationSpace, task: Any, *, second_defa
         for first in firsts:
             fam = first[FAMILY_KEY]
             extra = FAMILIES[fam].second_defaults.get(str(problem_type))
-            if extra is not None:
-                values = {**first, **{f"{fam}:{k}": v for k, v in extra[1].items()}}
-                configs.append(config_to_dict(_complete(space, values)))
+            if extra is None:
+                continue
+            values = {**first, **{f"{fam}:{k}": v for k, v in extra[1].items()}}
+            # a pruned, boxed or custom space may fix or leave out these values: no second default there
+            if all(k in space for k in values) and in_space(values, space):
+                configs.append(config_to_dict(values))
     if getattr(task, "metric", None) == "balanced_accuracy":
         counts = task.y.value_counts()
         if counts.min() < 0.8 * counts.max():
@@ -197,11 +201,11 @@ def default_initial_configs(space: ConfigurationSpace, task: Any, *, second_defa
     return configs
 
 
-def default_reason(config: Mapping[str, Any], problem_type: str) -> str:
+def default_reason(config: Mapping[str, Any], problem_type: str | None) -> str:
     """Why :func:`default_initial_configs` holds ``config``: ``"package default of <family>"``,
     or the family's stated reason for its second default."""
     fam = str(config[FAMILY_KEY])
-    extra = FAMILIES[fam].second_defaults.get(problem_type)
+    extra = FAMILIES[fam].second_defaults.get(str(problem_type))
     if extra is not None and all(config.get(f"{fam}:{k}") == v for k, v in extra[1].items()):
         return f"second package default of {fam}: {extra[0]}"
     return f"package default of {fam}"

@@ -257,7 +257,8 @@ class BoxPruner(BasePruner):
         if not sugg:
             return space, "no pruning (no stored configuration of these families)"
         fams = {s.config[FAMILY_KEY] for s in sugg}
-        defaults = [c for c in default_initial_configs(space, task) if c[FAMILY_KEY] in fams]
+        # the box is drawn around stored optima and each family's default, not the second defaults
+        defaults = [c for c in default_initial_configs(space, task, second_defaults=False) if c[FAMILY_KEY] in fams]
         box = bounding_box(space, [s.config for s in sugg] + defaults, seed=task.seed)
         fam_hp = box[FAMILY_KEY]
         kept = list(fam_hp.choices) if hasattr(fam_hp, "choices") else [fam_hp.value]  # type: ignore[attr-defined]

@@ -28,7 +28,15 @@ from autometa.evaluation import default_fit_row_exponent
 from autometa.exceptions import InputError
 from autometa.metadb import SQLMetaDB, cache_dir, cache_still_fits, open_metadb
 from autometa.metrics import get_metric, is_classification, same_kind
-from autometa.spaces import FAMILIES, FAMILY_KEY, config_key, default_initial_configs, encode_configs, get_space
+from autometa.spaces import (
+    FAMILIES,
+    FAMILY_KEY,
+    config_key,
+    default_initial_configs,
+    default_reason,
+    encode_configs,
+    get_space,
+)
 from autometa.task import Task
 from autometa.warmstart._base import BaseWarmStarter, Suggestion, distinct_suggestions, restrict
 from autometa.warmstart._cost import STORED_FOLDS, trial_shape
@@ -396,11 +404,14 @@ class PredictorWarmStarter(BaseWarmStarter):
                             np.asarray([str(c[FAMILY_KEY]) for c in cands]))
         picked = [self._explain(cands[i], mean[i], std[i], seconds[i], len(model.tasks_), i, cands) for i in order]
         fam_rank = {f.family: r for r, f in enumerate(model.families(mf, cands, predicted=(mean, std)))}
+        firsts = {config_key(c) for c in default_initial_configs(space, task, second_defaults=False)}
+        # every family's default by the family's predicted rank, then the second defaults
         tail = sorted(np.flatnonzero(is_default).tolist(),
-                      key=lambda i: (fam_rank.get(str(cands[i][FAMILY_KEY]), 99), seconds[i]))
+                      key=lambda i: (config_key(cands[i]) not in firsts, fam_rank.get(str(cands[i][FAMILY_KEY]), 99),
+                                     seconds[i]))
         tail_s = [Suggestion(config=cands[i], source="default", predicted_score=float(mean[i]),
-                             explanation=(f"package default of {cands[i][FAMILY_KEY]} (kept: every family's default "
-                                          f"stays in the start); predicted normalized score {mean[i]:.2f}"))
+                             explanation=(f"{default_reason(cands[i], str(task.problem_type))} (kept: the defaults "
+                                          f"start stays in the start); predicted normalized score {mean[i]:.2f}"))
                   for i in tail]
         n_meta = max(1, n - len(tail_s))
         return restrict(picked[:n_meta] + tail_s, space, n)

@@ -22,13 +22,13 @@ __all__ = ["DefaultsWarmStarter", "KNNWarmStarter", "PortfolioWarmStarter", "sug
 
 def _defaults(task: Task, space: ConfigurationSpace, second_defaults: bool = True) -> list[Suggestion]:
     return [
-        Suggestion(config=c, source="default", explanation=default_reason(c, str(task.problem_type)))
+        Suggestion(config=c, source="default", explanation=default_reason(c, getattr(task, "problem_type", None)))
         for c in default_initial_configs(space, task, second_defaults=second_defaults)
     ]
 
 
 def _fill(found: list[Suggestion], defaults: list[Suggestion], space: ConfigurationSpace, n: int) -> list[Suggestion]:
-    """The meta-learned suggestions first, then every family's default, ``n`` in all:
+    """The meta-learned suggestions first, then the defaults start, ``n`` in all:
     as many meta-learned ones as leave room for the defaults, more if a default repeats one."""
     head = max(1, n - len(defaults))
     out = restrict(found[:head] + defaults, space, n)
@@ -91,12 +91,12 @@ class _MetaDBStarter(BaseWarmStarter):
 
 class KNNWarmStarter(_MetaDBStarter):
     """The best configurations of the stored tasks nearest in meta-feature space
-    (auto-sklearn 1.0), guarded, then each family's default.
+    (auto-sklearn 1.0), guarded, then the defaults start.
 
     The order: the nearest task's best, the package default (so it is always among the
     first two), the learned default (the stored configuration with the lowest mean
     normalized regret over all stored tasks of the kind, among the first three), the
-    other neighbours' bests, then each family's default. A task farther from the
+    other neighbours' bests, then the defaults start. A task farther from the
     meta-database than any stored task is from its nearest neighbour gets the default
     first and then the greedy portfolio instead of its (distant) neighbours' bests.
 
@@ -188,7 +188,7 @@ class KNNWarmStarter(_MetaDBStarter):
 
 class PortfolioWarmStarter(_MetaDBStarter):
     """The package default, then the greedy portfolio of the stored tasks (auto-sklearn
-    2.0 / FLAML), then each family's default.
+    2.0 / FLAML), then the defaults start.
 
     Parameters
     ----------
