@@ -206,6 +206,12 @@ def report(df: pd.DataFrame, name: str, budget: float, tables: list) -> None:
                          f"{large.mean() if len(large) else float('nan'):+.4f} | "
                          f"{runs.n_trials.mean():.1f} | {runs.n_timeout.mean():.1f} | {int(runs.failed.sum())} |")
             fig_rows.append((reg, s, *bootstrap_ci(g)))
+        if "defaults-single" in piv:  # did the slow boosting win the search, or only change the ensemble?
+            cv = sub.pivot_table(index=["table", "seed"], columns="start", values="cv").dropna()
+            d = (cv["defaults-single"] - cv["defaults"]) * (1 if reg else -1)  # > 0: defaults found the better one
+            lines += ["", f"Best validation score of the search (the same folds in both arms): equal on {int((d.abs() < 1e-9).sum())}"
+                      f" of {len(d)} table-seeds, better with the second default on {int((d > 1e-9).sum())}, better "
+                      f"without it on {int((d < -1e-9).sum())}."]
         lines += ["", "Per table (mean over seeds):", "", piv.groupby(level="table").mean().round(4).to_markdown(), ""]
     results_path(name, ".md").write_text("\n".join(lines) + "\n")
     plt = plt_agg()
