@@ -189,7 +189,7 @@ def default_initial_configs(space: ConfigurationSpace, task: Any, *, second_defa
                 continue
             values = {**first, **{f"{fam}:{k}": v for k, v in extra[1].items()}}
             # a pruned, boxed or custom space may fix or leave out these values: no second default there
-            if all(k in space for k in values) and in_space(values, space):
+            if in_space(values, space):
                 configs.append(config_to_dict(values))
     if getattr(task, "metric", None) == "balanced_accuracy":
         counts = task.y.value_counts()

@@ -397,14 +397,15 @@ class PredictorWarmStarter(BaseWarmStarter):
         seconds = fits * model.predict_fit_seconds(n_train, p, k, cands) + 0.05
         budget = float(task.time_budget_s) if task.time_budget_s else math.inf
         affordable = seconds <= 0.25 * budget
-        defaults = {config_key(c) for c in default_initial_configs(space, task)}
+        starts = default_initial_configs(space, task)  # every family's default, then the second defaults
+        defaults = {config_key(c) for c in starts}
+        firsts = {config_key(c) for c in starts[: len({c[FAMILY_KEY] for c in starts})]}
         is_default = np.asarray([config_key(c) in defaults for c in cands])
         # the defaults are all kept at the end anyway: the picks are the other candidates
         order = self._order(mean, std, seconds, affordable & ~is_default, n,
                             np.asarray([str(c[FAMILY_KEY]) for c in cands]))
         picked = [self._explain(cands[i], mean[i], std[i], seconds[i], len(model.tasks_), i, cands) for i in order]
         fam_rank = {f.family: r for r, f in enumerate(model.families(mf, cands, predicted=(mean, std)))}
-        firsts = {config_key(c) for c in default_initial_configs(space, task, second_defaults=False)}
         # every family's default by the family's predicted rank, then the second defaults
         tail = sorted(np.flatnonzero(is_default).tolist(),
                       key=lambda i: (config_key(cands[i]) not in firsts, fam_rank.get(str(cands[i][FAMILY_KEY]), 99),
