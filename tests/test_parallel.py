@@ -105,6 +105,47 @@ def test_racing_enqueues_of_one_start_are_evaluated_once(tmp_path):
     assert c.n_study_trials == 6  # the evaluations it joins, the twins not counted
 
 
+def _claim_queued_trials(url: str, start_at: float, out: str) -> None:
+    space = get_space("binary", families=FAST, seed=0)
+    starts = list(space.sample_configuration(30))
+    opt = OptunaOptimizer(space, seed=0, initial_configs=starts, storage=url, study_name="s")
+    while time.time() < start_at:  # both processes ask at the same moment
+        time.sleep(0.001)
+    asked = []
+    for _ in range(12):
+        config = opt.ask()
+        asked.append(config_key(config))
+        opt.tell(config, 0.5)
+    Path(out).write_text(json.dumps(asked))
+
+
+@pytest.mark.slow
+def test_processes_asking_a_shared_sqlite_study_at_once_never_take_the_same_queued_trial(tmp_path):
+    # SQLite ignores Optuna's SELECT ... FOR UPDATE: without a write lock taken when the
+    # transaction begins, both processes read a queued trial as waiting, both claim and
+    # evaluate it, and the second tell fails (UpdateFinishedTrialError).
+    import multiprocessing
+
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    ctx = multiprocessing.get_context("spawn")
+    start_at = time.time() + 8
+    procs = [ctx.Process(target=_claim_queued_trials, args=(url, start_at, str(tmp_path / f"{i}.json")))
+             for i in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    a, b = (json.loads((tmp_path / f"{i}.json").read_text()) for i in range(2))
+    assert len(a) == len(b) == 12
+    assert not set(a) & set(b)
+    complete = optuna.load_study(study_name="s", storage=url).get_trials(
+        states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(complete) == 24
+
+
 @pytest.mark.slow
 def test_unreachable_scheduler_is_one_line_and_nothing_written(breast_csv, tmp_path):
     out = tmp_path / "run"

@@ -296,7 +296,8 @@ def _open_study(storage: str, study_name: str | None, sampler: Any, pruner: Any 
         raise InputError("An Optuna storage needs a study_name: the name every sharing process opens.")
     for attempt in range(_OPEN_ATTEMPTS):
         try:
-            return optuna.create_study(direction="minimize", sampler=sampler, storage=storage, study_name=study_name,
+            rdb: Any = _sqlite_storage(storage) if storage.startswith("sqlite") else storage
+            return optuna.create_study(direction="minimize", sampler=sampler, storage=rdb, study_name=study_name,
                                        load_if_exists=True, pruner=pruner)
         except ValueError as exc:  # e.g. an existing study of the other direction
             raise InputError(f"Cannot use the Optuna study {study_name!r} in {storage!r}: {exc}") from None
@@ -311,6 +312,31 @@ def _open_study(storage: str, study_name: str | None, sampler: Any, pruner: Any 
                 f"Cannot open the Optuna storage {storage!r} ({first}); check the URL and that the database is reachable."
             ) from None
     raise AssertionError("unreachable")
+
+
+def _sqlite_storage(url: str) -> Any:
+    """An Optuna storage on SQLite whose transactions take the write lock when they begin.
+
+    Optuna claims a queued trial by reading it ``FOR UPDATE`` and setting it running;
+    SQLite ignores ``FOR UPDATE``, and Python's driver starts the transaction only at the
+    write, so two processes could both read the trial as waiting and both claim it (both
+    then evaluate it, and the second tell fails). ``BEGIN IMMEDIATE`` makes the read and
+    the write one step; a process that finds the lock taken waits for it (``timeout``)."""
+    import optuna
+    import sqlalchemy
+
+    storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+
+    @sqlalchemy.event.listens_for(storage.engine, "connect")
+    def _no_driver_transactions(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # the "begin" hook below starts every transaction
+
+    @sqlalchemy.event.listens_for(storage.engine, "begin")
+    def _begin_immediate(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    storage.engine.dispose()  # the connections made while creating the tables get the hooks too
+    return storage
 
 
 def _parents(cond: Any) -> list[Any]:
