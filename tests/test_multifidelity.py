@@ -274,3 +274,27 @@ def test_a_capped_top_rung_is_never_exceeded(name):
     assert min(asked) == pytest.approx(1 / 27)
     with pytest.raises(InputError, match="max_budget"):
         cls(space, min_budget=1 / 3, max_budget=1 / 9)
+
+
+def test_the_final_refit_passes_over_a_trial_whose_refit_would_not_fit_the_time_left():
+    # A forest scored on an 81st of the rows (successive halving's first rung) is the best,
+    # but growing its fit time to all the rows takes far longer than the time left: the
+    # refit (and the search's reserve for it) takes the boosting trial instead, and returns
+    # to the forest only when no trial fits.
+    from autometa._tune import TrialRecord, _refit_candidates, _refit_cost
+
+    def rec(number, family, loss, fit_s):
+        return TrialRecord(number=number, config={"family": family}, status="ok", loss=loss, scores={},
+                           fold_scores=[-loss], fit_time_s=fit_s, duration_s=fit_s, error=None, finished_at="",
+                           budget=1 / 81)
+
+    history = [rec(0, "hist_gradient_boosting", -0.855, 2.95), rec(1, "random_forest", -0.859, 5.97)]
+    costs = [_refit_cost(r, "binary", history) for r in history]
+    assert costs[0] < 150 < costs[1]
+    assert [r.number for r in _refit_candidates(history, "binary", 150)] == [0, 1]
+    assert [r.number for r in _refit_candidates(history, "binary", 10 * costs[1])] == [1, 0]
+    assert [r.number for r in _refit_candidates(history, "binary", costs[0] / 2)] == [0, 1]  # none fits: quickest
+    # a trial on all the rows goes before any lower rung's, whatever their losses
+    full = TrialRecord(number=2, config={"family": "linear"}, status="ok", loss=-0.80, scores={}, fold_scores=[0.8],
+                       fit_time_s=1.0, duration_s=1.0, error=None, finished_at="", budget=None)
+    assert _refit_candidates([*history, full], "binary", 150)[0].number == 2

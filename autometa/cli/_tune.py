@@ -68,6 +68,9 @@ def _setup_lines(result: Any) -> list[str]:
         lines.append(f"ensemble of {ens['n_members']} trials ({ens['model']}): {ens['reason']}")
     elif ens:
         lines.append(f"no ensemble: {ens.get('reason', 'not used')}")
+    if "refit" in result.setup:
+        rf = result.setup["refit"]
+        lines.append(f"final model: trial {rf['trial']} refit instead of trial {rf['passed_over']} ({rf['reason']})")
     return lines
 
 
