@@ -183,8 +183,18 @@ def report(raw: pd.DataFrame, n_trials: int, name: str) -> str:
                                 index=pd.MultiIndex.from_frame(raw[raw.method == m][["task", "seed"]])).sort_index()
                 for m in methods}
     neg: dict[str, dict[str, str]] = {}
+    multi: list[str] = []  # tasks with several complete seeds
+    floor: dict[int, float] = {}  # cold SMAC worse than cold SMAC of another seed (chance's share)
     if "smac" in per_seed:
         base = per_seed["smac"]
+        multi = [t for t, g in base.groupby(level=0) if len(g) > 1]
+        for bud in (10, 25):
+            if bud <= n_trials and multi:
+                pairs_worse = []
+                for t in multi:
+                    v = base.loc[t][bud - 1].to_numpy()
+                    pairs_worse += [float(v[j] > v[i] + 1e-12) for i in range(len(v)) for j in range(len(v)) if i != j]
+                floor[bud] = float(np.mean(pairs_worse))
         target = base[n_trials - 1].to_numpy()
         for m in methods:
             mine = per_seed[m].loc[base.index]
@@ -204,6 +214,13 @@ def report(raw: pd.DataFrame, n_trials: int, name: str) -> str:
                     worse = (mine[bud - 1] > base[bud - 1] + 1e-12).to_numpy(dtype=float)
                     _, wlo, whi = bootstrap_ci(worse)
                     row[f"worse than cold SMAC @{bud}"] = f"{worse.mean():.0%} [{wlo:.0%}, {whi:.0%}]"
+            if multi and m != "smac":  # against every cold SMAC seed of the task: chance's share is smaller
+                for bud in (10, 25):
+                    if bud <= n_trials:
+                        mine_multi = per_seed[m][[t in multi for t in per_seed[m].index.get_level_values(0)]]
+                        worst_cold = base[bud - 1].groupby(level=0).max()
+                        w = np.array([v > worst_cold[t] + 1e-12 for (t, _), v in mine_multi[bud - 1].items()], dtype=float)
+                        row[f"worse than every cold SMAC seed @{bud} ({len(multi)} tasks)"] = f"{w.mean():.0%}"
             neg[m] = row
     zero_shot = []
     for m in ZERO_SHOT:
@@ -247,6 +264,11 @@ def report(raw: pd.DataFrame, n_trials: int, name: str) -> str:
         "",
         pd.DataFrame(neg).T.to_markdown() if neg else "(cold SMAC not run)",
         "",
+        *([f"Chance's share, on the {len(multi)} tasks with several seeds: cold SMAC of one seed is worse than cold "
+           "SMAC of another seed of the same task on "
+           + " and ".join(f"{v:.0%} at {b} trials" for b, v in floor.items())
+           + " of the ordered seed pairs. The last columns count a task-seed as negative transfer only when the "
+           "method is worse than every cold SMAC seed of its task.", ""] if floor else []),
         "Zero-shot, real fits: the warm start's first configuration (top-1) against the package default "
         "(histogram gradient boosting, evaluated later in the same run, with the same folds):",
         "",
