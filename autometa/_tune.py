@@ -387,7 +387,8 @@ def _rung_exponent(history: Sequence[TrialRecord], family: str) -> float | None:
     return float(np.clip(np.median(slopes), 0.3, 2.5)) if slopes else None
 
 
-def _refit_cost(r: TrialRecord, problem_type: str, history: Sequence[TrialRecord] = ()) -> float:
+def _refit_cost(r: TrialRecord, problem_type: str, history: Sequence[TrialRecord] = (), *,
+                growth: float | None = None) -> float:
     """Expected seconds to refit trial ``r`` on all rows: one split's fit grown to the rows
     it gains (a k-fold split trains on (k-1)/k of them, the holdout on 3/4) at its
     family's rate (an SVM's time grows about with the square of the rows), with a
@@ -400,7 +401,7 @@ def _refit_cost(r: TrialRecord, problem_type: str, history: Sequence[TrialRecord
     if not r.full:  # a lower rung of successive halving: 3-27 times the rows
         # Taken as at least linear, a histogram-boosting trial on a 9th of 51,000 rows reserved
         # 27 s of a 60 s budget for its refit and stopped the search after 28 s.
-        measured = _rung_exponent(history, r.family)
+        measured = growth if growth is not None else _rung_exponent(history, r.family)
         grow = measured if measured is not None else max(_RUNG_REFIT_MIN_EXPONENT, exponent)
         cost *= (1.0 / r.share) ** grow
     return cost
@@ -414,18 +415,31 @@ def _refit_cost(r: TrialRecord, problem_type: str, history: Sequence[TrialRecord
 _MAX_REFIT_SHARE = 0.5
 
 
-def _refit_candidates(history: Sequence[TrialRecord], problem_type: str, time_left: float) -> list[TrialRecord]:
-    """The successful trials in the order the final refit tries them: those on the most
-    rows first (under successive halving, a lower rung's score is a guess at the full
-    one), then by loss; a trial whose refit is expected to take longer than ``time_left``
-    goes after those that fit. When none fits, the quickest refit comes first."""
-    ok = [r for r in history if r.ok]
-    ranked = sorted(ok, key=lambda r: (-r.share, r.loss))
-    cost = {r.number: _refit_cost(r, problem_type, history) for r in ranked}
-    fits = [r for r in ranked if cost[r.number] <= time_left]
+def _refit_candidates(history: Sequence[TrialRecord], problem_type: str, time_left: float,
+                      n: int = 3) -> list[TrialRecord]:
+    """Up to ``n`` successful trials in the order the final refit tries them: those on
+    the most rows first (under successive halving, a lower rung's score is a guess at the
+    full one), then by loss, leaving out a trial whose refit is expected to take longer
+    than ``time_left`` while others fit. When none fits, the quickest refits come first.
+    Costs are worked out in rank order and only until ``n`` trials fit (this runs before
+    every trial the search submits)."""
+    ranked = sorted((r for r in history if r.ok), key=lambda r: (-r.share, r.loss))
+    growth: dict[str, float | None] = {}  # a family's measured growth with the rows, worked out once
+
+    def cost(r: TrialRecord) -> float:
+        if not r.full and r.family not in growth:
+            growth[r.family] = _rung_exponent(history, r.family)
+        return _refit_cost(r, problem_type, growth=growth.get(r.family))
+
+    fits: list[TrialRecord] = []
+    for r in ranked:
+        if cost(r) <= time_left:
+            fits.append(r)
+            if len(fits) == n:
+                break
     if not fits:
-        return sorted(ranked, key=lambda r: cost[r.number])
-    return fits + [r for r in ranked if cost[r.number] > time_left]
+        return sorted(ranked, key=cost)[:n]
+    return (fits + [r for r in ranked if r not in fits])[:n]
 
 
 def _ensemble(
@@ -991,7 +1005,7 @@ def tune(
             if not refit:
                 return 0.0
             # the trial the final refit would take (the best whose refit fits the budget)
-            order = _refit_candidates(history, str(task.problem_type), _MAX_REFIT_SHARE * budget)
+            order = _refit_candidates(history, str(task.problem_type), _MAX_REFIT_SHARE * budget, n=1)
             if not order:
                 return 0.0
             b = order[0]
@@ -1115,20 +1129,27 @@ def tune(
                 deadline=deadline - _SAVE_SLACK_S - 0.01 * budget,
             )
         if refit and model is None:
+            # The reserve kept the time for the best trial's refit when the last trial was
+            # submitted; a trial is passed over only when its refit would take more than that
+            # allowance (half the budget) and more than the time left.
             time_left = deadline - time.perf_counter() - _SAVE_SLACK_S
-            ranked = _refit_candidates(history, str(task.problem_type), max(time_left, 0.0))
+            allowance = max(time_left, _MAX_REFIT_SHARE * budget)
+            ranked = _refit_candidates(history, str(task.problem_type), allowance)
             top = min((r for r in history if r.ok), key=lambda r: (-r.share, r.loss))
-            for cand in ranked[:3]:  # fall back to the runner-up if the best cannot be refit
+            for cand in ranked:  # fall back to the runner-up if the best cannot be refit
                 model, refit_error = ev.refit(cand.config)
                 if model is not None:
                     if cand.number != top.number:
-                        setup["refit"] = {
-                            "trial": cand.number, "passed_over": top.number,
-                            "reason": (f"trial {top.number}'s refit on all rows was expected to take about "
-                                       f"{_refit_cost(top, str(task.problem_type), history):.0f} s, "
-                                       f"{max(time_left, 0.0):.0f} s were left")
-                            if top in ranked[ranked.index(cand):] else f"trial {top.number} could not be refit",
-                        }
+                        top_cost = _refit_cost(top, str(task.problem_type), history)
+                        if top_cost <= allowance:
+                            why = f"trial {top.number} could not be refit"
+                        elif _refit_cost(cand, str(task.problem_type), history) > allowance:
+                            why = (f"no trial's refit on all rows was expected to fit in {allowance:.1f} s "
+                                   f"(trial {top.number}'s: about {top_cost:.1f} s); the quickest was refit")
+                        else:
+                            why = (f"trial {top.number}'s refit on all rows was expected to take about "
+                                   f"{top_cost:.1f} s, more than the {allowance:.1f} s it could have")
+                        setup["refit"] = {"trial": cand.number, "passed_over": top.number, "reason": why}
                     b = cand
                     break
     finally:

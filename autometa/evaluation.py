@@ -423,6 +423,15 @@ def score_predictions(
     metrics: list[Metric], y_true: np.ndarray, pred: np.ndarray, proba: np.ndarray | None, labels: np.ndarray | None
 ) -> dict[str, float]:
     """Every metric that the available predictions allow; NaN for the others."""
+    if labels is not None and len(labels) and not np.issubdtype(np.asarray(labels).dtype, np.number):
+        # The classes as integer codes in the order of ``labels``: scikit-learn's metrics
+        # find the classes with np.unique, which sorts an object array of strings slowly
+        # (33 sorts of 250,000 validation labels took 7 of a 13 s trial). The codes keep
+        # the classes' order, so every score is the same.
+        codes = pd.Categorical(y_true, categories=labels).codes.astype(np.int64)
+        pred_codes = pd.Categorical(pred, categories=labels).codes.astype(np.int64)
+        if (codes >= 0).all() and (pred_codes >= 0).all():
+            y_true, pred, labels = codes, pred_codes, np.arange(len(labels))
     out: dict[str, float] = {}
     for m in metrics:
         try:

@@ -290,7 +290,7 @@ def test_fold_models_too_big_to_save_in_the_time_left_give_the_single_best(credi
     searched = []  # after the last trial: no time to refit the members (folds first), and none for their I/O
     real_cost = tune_module._refit_cost
     monkeypatch.setattr(tune_module, "_refit_cost",
-                        lambda r, kind, *rest: 1e6 if searched else real_cost(r, kind, *rest))
+                        lambda r, kind, *rest, **kw: 1e6 if searched else real_cost(r, kind, *rest, **kw))
     monkeypatch.setattr(tune_module, "_FOLD_IO_BYTES_PER_S", 1.0)
     result = tune(credit_task, backend="random", n_trials=8, families=FAMS, isolation="none", time_budget_s=600,
                   callbacks=[lambda p: searched.append(True) if p.n_trials == 8 else None])

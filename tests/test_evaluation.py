@@ -221,3 +221,31 @@ def test_a_memory_limit_below_the_worker_is_one_clear_failure(small_task, tmp_pa
     with pytest.raises(InputError, match=r"^No trial could run: the memory limit of 200 MB .* raise the memory limit"):
         tune(small_task, memory_limit_mb=200, time_budget_s=60, families=["linear"], out_dir=out, record=False)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("problem", ["binary", "multiclass"])
+def test_scores_of_text_classes_equal_scikit_learns_on_the_labels(problem, credit, iris):
+    # The scores are computed on integer codes of the classes (fast): they must equal
+    # scikit-learn's metrics on the text labels themselves, for a real model's predictions.
+    import sklearn.metrics as skm
+    from sklearn.linear_model import LogisticRegression
+
+    from autometa.evaluation import score_predictions
+    from autometa.metrics import tracked_metrics
+
+    if problem == "binary":
+        X, y = credit.select_dtypes("number").fillna(0).to_numpy(), credit["Status"].astype(str).to_numpy()
+    else:
+        X, y = iris.drop(columns="target").to_numpy(), np.array(["setosa", "versicolor", "virginica"])[iris["target"]]
+    model = LogisticRegression(max_iter=200).fit(X[::2], y[::2])
+    Xv, yv = X[1::2], y[1::2]
+    pred, proba = model.predict(Xv), model.predict_proba(Xv)
+    labels = np.unique(y)
+    got = score_predictions(tracked_metrics(problem), yv, pred, proba, labels)
+    assert got["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(yv, pred), abs=1e-12)
+    assert got["accuracy"] == pytest.approx(skm.accuracy_score(yv, pred), abs=1e-12)
+    assert got["log_loss"] == pytest.approx(skm.log_loss(yv, proba, labels=labels), abs=1e-12)
+    auc = (skm.roc_auc_score(yv, proba[:, 1]) if problem == "binary"
+           else skm.roc_auc_score(yv, proba, multi_class="ovr", average="macro", labels=labels))
+    assert got["roc_auc"] == pytest.approx(auc, abs=1e-12)
+    assert labels.dtype.kind in "OU"  # text classes: the path that encodes them

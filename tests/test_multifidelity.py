@@ -298,3 +298,4 @@ def test_the_final_refit_passes_over_a_trial_whose_refit_would_not_fit_the_time_
     full = TrialRecord(number=2, config={"family": "linear"}, status="ok", loss=-0.80, scores={}, fold_scores=[0.8],
                        fit_time_s=1.0, duration_s=1.0, error=None, finished_at="", budget=None)
     assert _refit_candidates([*history, full], "binary", 150)[0].number == 2
+    assert len(_refit_candidates([*history, full], "binary", 150, n=1)) == 1

@@ -296,7 +296,9 @@ def _open_study(storage: str, study_name: str | None, sampler: Any, pruner: Any 
         raise InputError("An Optuna storage needs a study_name: the name every sharing process opens.")
     for attempt in range(_OPEN_ATTEMPTS):
         try:
-            rdb: Any = _sqlite_storage(storage) if storage.startswith("sqlite") else storage
+            # (an in-memory SQLite database lives in its one connection and is shared by no one)
+            shared_file = storage.startswith("sqlite") and storage not in ("sqlite://", "sqlite:///:memory:")
+            rdb: Any = _sqlite_storage(storage) if shared_file else storage
             return optuna.create_study(direction="minimize", sampler=sampler, storage=rdb, study_name=study_name,
                                        load_if_exists=True, pruner=pruner)
         except ValueError as exc:  # e.g. an existing study of the other direction
