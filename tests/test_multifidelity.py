@@ -294,8 +294,43 @@ def test_the_final_refit_passes_over_a_trial_whose_refit_would_not_fit_the_time_
     assert [r.number for r in _refit_candidates(history, "binary", 150)] == [0, 1]
     assert [r.number for r in _refit_candidates(history, "binary", 10 * costs[1])] == [1, 0]
     assert [r.number for r in _refit_candidates(history, "binary", costs[0] / 2)] == [0, 1]  # none fits: quickest
-    # a trial on all the rows goes before any lower rung's, whatever their losses
+    # by loss whatever the rows: a worse trial on all the rows comes after a better lower rung's
     full = TrialRecord(number=2, config={"family": "linear"}, status="ok", loss=-0.80, scores={}, fold_scores=[0.8],
                        fit_time_s=1.0, duration_s=1.0, error=None, finished_at="", budget=None)
-    assert _refit_candidates([*history, full], "binary", 150)[0].number == 2
-    assert len(_refit_candidates([*history, full], "binary", 150, n=1)) == 1
+    assert [r.number for r in _refit_candidates([*history, full], "binary", 150)] == [0, 2, 1]
+    assert [r.number for r in _refit_candidates([*history, full], "binary", 150, n=1)] == [0]
+    # of equal losses, the one on more rows
+    twin = TrialRecord(number=3, config={"family": "hist_gradient_boosting"}, status="ok", loss=-0.855, scores={},
+                       fold_scores=[0.855], fit_time_s=9.0, duration_s=9.0, error=None, finished_at="", budget=1 / 27)
+    assert _refit_candidates([*history, twin], "binary", 150)[0].number == 3
+
+
+def test_a_configuration_stopped_on_fewer_rows_leads_when_it_beats_the_leader_on_their_common_rung():
+    # Successive halving on 1,000,000 rows: a decision tree reached a 9th of the rows
+    # (0.80), the boosting's promotion to it timed out after 0.874 on a 27th, where the
+    # tree scored 0.79. The boosting is the better configuration; a forest that lost to the
+    # tree on their common rung (a 81st) stays behind it.
+    from autometa._tune import TrialRecord, _ranked_trials
+
+    def rec(number, family, share, score, status="ok"):
+        ok = status == "ok"
+        return TrialRecord(number=number, config={"family": family}, status=status, loss=-score if ok else math.nan,
+                           scores={}, fold_scores=[score] if ok else [], fit_time_s=1.0, duration_s=1.0, error=None,
+                           finished_at="", budget=share)
+
+    history = [rec(0, "decision_tree", 1 / 81, 0.78), rec(1, "hist_gradient_boosting", 1 / 81, 0.855),
+               rec(2, "random_forest", 1 / 81, 0.77), rec(3, "decision_tree", 1 / 27, 0.79),
+               rec(4, "hist_gradient_boosting", 1 / 27, 0.874), rec(5, "decision_tree", 1 / 9, 0.80),
+               rec(6, "hist_gradient_boosting", 1 / 9, 0.0, status="timeout")]
+    ranked = _ranked_trials(history)
+    assert [r.number for r in ranked] == [4, 5, 2]  # each configuration once, at its most rows
+    # without the boosting's 27th it still leads: on the 81st, where both were scored, it beat
+    # the tree (0.855 against 0.78)
+    assert _ranked_trials(history[:3] + history[3:4] + history[5:])[0].number == 1
+    # a configuration promoted past the others and better on their common rung keeps the lead
+    better_tree = [rec(0, "decision_tree", 1 / 81, 0.86), rec(1, "hist_gradient_boosting", 1 / 81, 0.855),
+                   rec(2, "decision_tree", 1 / 27, 0.84)]
+    assert _ranked_trials(better_tree)[0].number == 2
+    # without successive halving: by loss
+    flat = [rec(0, "linear", None, 0.7), rec(1, "knn", None, 0.9), rec(2, "svm", None, 0.8)]
+    assert [r.number for r in _ranked_trials(flat)] == [1, 2, 0]
