@@ -331,6 +331,10 @@ def test_a_configuration_stopped_on_fewer_rows_leads_when_it_beats_the_leader_on
     better_tree = [rec(0, "decision_tree", 1 / 81, 0.86), rec(1, "hist_gradient_boosting", 1 / 81, 0.855),
                    rec(2, "decision_tree", 1 / 27, 0.84)]
     assert _ranked_trials(better_tree)[0].number == 2
+    # a forest that beat the boosting on their common rung but not its score on more rows stays behind
+    forest = [rec(0, "hist_gradient_boosting", 1 / 81, 0.855), rec(1, "random_forest", 1 / 81, 0.8595),
+              rec(2, "hist_gradient_boosting", 1 / 27, 0.87), rec(3, "hist_gradient_boosting", 1 / 9, 0.888)]
+    assert [r.number for r in _ranked_trials(forest)] == [3, 1]
     # without successive halving: by loss
     flat = [rec(0, "linear", None, 0.7), rec(1, "knn", None, 0.9), rec(2, "svm", None, 0.8)]
     assert [r.number for r in _ranked_trials(flat)] == [1, 2, 0]
