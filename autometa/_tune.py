@@ -190,7 +190,8 @@ class TuneResult:
         """Trials ranked by the metric (failed ones last), one row each.
 
         Under successive halving a ``budget`` column gives each trial's share of the
-        training rows, and trials on all the rows rank first (only they can be the result).
+        training rows, and trials on more rows rank first (``best_config`` says which
+        configuration is the result: one stopped on fewer rows can be).
 
         With an ensemble as the final model, a ``weight`` column gives each trial's weight
         in it and a first row of rank 0 (trial ``"ensemble"``) shows the ensemble, scored
@@ -795,7 +796,9 @@ def tune(
         three times the rows to the best third, the warm-start configurations forming
         the first rung. Each trial's
         :attr:`TrialRecord.budget` says its share of the rows; only trials on all of
-        them can be the result, join the ensemble or go into the meta-database.
+        them join the ensemble or go into the meta-database. The result is the best
+        configuration on the most rows, unless one stopped on fewer rows beats it both
+        on the largest rung they share and outright; it is refit on all rows.
         ``result.setup["protocol"]`` says which and why. Ignored with a given
         ``evaluator``.
     refit : bool
