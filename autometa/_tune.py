@@ -452,10 +452,12 @@ def _ranked_trials(history: Sequence[TrialRecord]) -> list[TrialRecord]:
 
 
 def _refit_candidates(history: Sequence[TrialRecord], problem_type: str, time_left: float,
-                      n: int = 3) -> list[TrialRecord]:
+                      n: int = 3, *, full_allowance: float | None = None) -> list[TrialRecord]:
     """Up to ``n`` successful trials in the order the final refit tries them: the order of
     :func:`_ranked_trials`, leaving out a trial whose refit is expected to take longer
-    than ``time_left`` while others fit. When none fits, the quickest refits come first.
+    than ``time_left`` while others fit (a trial on all the rows: ``full_allowance``
+    when given; its cost is scaled from its own fits, not grown from a sample). When none
+    fits, the quickest refits come first.
     Costs are worked out in rank order and only until ``n`` trials fit (this runs before
     every trial the search submits)."""
     growth: dict[str, float | None] = {}  # a family's measured growth with the rows, worked out once
@@ -472,7 +474,8 @@ def _refit_candidates(history: Sequence[TrialRecord], problem_type: str, time_le
     passed: list[TrialRecord] = []
     while remaining and len(fits) < n:
         lead = _ranked_trials(remaining)[0]
-        (fits if cost(lead) <= time_left else passed).append(lead)
+        limit = full_allowance if lead.full and full_allowance is not None else time_left
+        (fits if cost(lead) <= limit else passed).append(lead)
         key = config_key(lead.config)
         remaining = [r for r in remaining if config_key(r.config) != key]
     if not fits:
@@ -1166,17 +1169,21 @@ def tune(
             )
         if refit and model is None:
             # The reserve kept the time for the best trial's refit when the last trial was
-            # submitted; a trial is passed over only when its refit would take more than that
-            # allowance (half the budget) and more than the time left.
+            # submitted; a trial on all the rows is passed over only when its refit would take
+            # more than that allowance (half the budget) and more than the time left, one
+            # grown from a sample of the rows (an extrapolation) when it would take more than
+            # the time left.
             time_left = deadline - time.perf_counter() - _SAVE_SLACK_S
             allowance = max(time_left, _MAX_REFIT_SHARE * budget)
-            ranked = _refit_candidates(history, str(task.problem_type), allowance)
+            ranked = _refit_candidates(history, str(task.problem_type), max(time_left, 0.0),
+                                       full_allowance=allowance)
             top = _ranked_trials(history)[0]
             for cand in ranked:  # fall back to the runner-up if the best cannot be refit
                 model, refit_error = ev.refit(cand.config)
                 if model is not None:
                     if cand.number != top.number:
                         top_cost = _refit_cost(top, str(task.problem_type), history)
+                        allowance = allowance if top.full else max(time_left, 0.0)
                         if top_cost <= allowance:
                             why = f"trial {top.number} could not be refit"
                         elif _refit_cost(cand, str(task.problem_type), history) > allowance:

@@ -299,6 +299,9 @@ def test_the_final_refit_passes_over_a_trial_whose_refit_would_not_fit_the_time_
                        fit_time_s=1.0, duration_s=1.0, error=None, finished_at="", budget=None)
     assert [r.number for r in _refit_candidates([*history, full], "binary", 150)] == [0, 2, 1]
     assert [r.number for r in _refit_candidates([*history, full], "binary", 150, n=1)] == [0]
+    # at the end: a trial on all the rows may use the allowance, one grown from a sample only the time left
+    assert [r.number for r in _refit_candidates([*history, full], "binary", costs[0] / 2, n=1,
+                                                full_allowance=150)] == [2]
     # of equal losses, the one on more rows
     twin = TrialRecord(number=3, config={"family": "hist_gradient_boosting"}, status="ok", loss=-0.855, scores={},
                        fold_scores=[0.855], fit_time_s=9.0, duration_s=9.0, error=None, finished_at="", budget=1 / 27)
