@@ -268,7 +268,9 @@ def report(raw: pd.DataFrame, n_trials: int, name: str) -> str:
            "SMAC of another seed of the same task on "
            + " and ".join(f"{v:.0%} at {b} trials" for b, v in floor.items())
            + " of the ordered seed pairs. The last columns count a task-seed as negative transfer only when the "
-           "method is worse than every cold SMAC seed of its task.", ""] if floor else []),
+           "method is worse than every cold SMAC seed of its task; a method no better than cold SMAC would be so "
+           "by chance on about 1 in (seeds + 1) task-seeds (a third with two seeds, a quarter with three).", ""]
+          if floor else []),
         "Zero-shot, real fits: the warm start's first configuration (top-1) against the package default "
         "(histogram gradient boosting, evaluated later in the same run, with the same folds):",
         "",
