@@ -240,7 +240,8 @@ def report(raw: pd.DataFrame, n_trials: int, name: str) -> str:
     lines = [
         "# Warm starts, live mode (real fits, leave-one-task-out)",
         "",
-        f"{n_tasks} classification tasks x {n_seeds} seeds, {n_trials} trials each through `autometa.tune` "
+        f"{n_tasks} classification tasks, {len(full)} task-seeds (seeds 0-{n_seeds - 1}; a task-seed counts once "
+        f"every method ran on it), {n_trials} trials each through `autometa.tune` "
         "(real fits, the task's own cross-validation, balanced accuracy); the meta-database without the held-out "
         "task drives the warm starts. Normalized regret of the best so far (0 = best score any live trial reached on "
         "the task, 1 = worst), mean over tasks (seeds averaged) [95% bootstrap interval]. "
