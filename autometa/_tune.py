@@ -1183,15 +1183,15 @@ def tune(
                 if model is not None:
                     if cand.number != top.number:
                         top_cost = _refit_cost(top, str(task.problem_type), history)
-                        allowance = allowance if top.full else max(time_left, 0.0)
-                        if top_cost <= allowance:
+                        top_limit = allowance if top.full else max(time_left, 0.0)  # as _refit_candidates
+                        if top_cost <= top_limit:
                             why = f"trial {top.number} could not be refit"
-                        elif _refit_cost(cand, str(task.problem_type), history) > allowance:
-                            why = (f"no trial's refit on all rows was expected to fit in {allowance:.1f} s "
+                        elif _refit_cost(cand, str(task.problem_type), history) > top_limit:
+                            why = (f"no trial's refit on all rows was expected to fit in {top_limit:.1f} s "
                                    f"(trial {top.number}'s: about {top_cost:.1f} s); the quickest was refit")
                         else:
                             why = (f"trial {top.number}'s refit on all rows was expected to take about "
-                                   f"{top_cost:.1f} s, more than the {allowance:.1f} s it could have")
+                                   f"{top_cost:.1f} s, more than the {top_limit:.1f} s it could have")
                         setup["refit"] = {"trial": cand.number, "passed_over": top.number, "reason": why}
                     b = cand
                     break
