@@ -136,3 +136,22 @@ def test_second_default_is_left_out_where_a_pruned_or_boxed_space_cannot_hold_it
         got = default_initial_configs(sub, credit_regression)
         assert all(in_space(c, sub) for c in got)
         assert [c["family"] for c in got] == ["hist_gradient_boosting", "linear"]
+
+
+def test_boosting_reads_categories_from_the_table_and_falls_back_to_ordinal_codes_beyond_its_bins(small_task):
+    """Histogram boosting takes the DataFrame as it is (no float64 copy of the table in
+    front of it); a column with more categories than its bins gets the ordinal encoder,
+    which groups the rare ones. Both fit the same trees on the same data."""
+    cfg = family_defaults(get_space("binary", families=["hist_gradient_boosting"]))[0]
+    X, y = small_task.X, small_task.y
+    native = build_pipeline(cfg, X, "binary").fit(X, y)
+    assert native[0] == "passthrough" and native[-1].categorical_features == "from_dtype"
+    wide = X.copy()
+    wide["Home"] = wide["Home"].cat.add_categories([f"unused{i}" for i in range(300)])
+    ordinal = build_pipeline(cfg, wide, "binary").fit(wide, y)
+    assert ordinal[0] != "passthrough" and list(ordinal[-1].categorical_features[:4]) == [True] * 4
+    new = X.tail(100).copy()
+    new["Home"] = new["Home"].cat.add_categories(["castle"])
+    new.loc[new.index[0], "Home"] = "castle"  # unseen: treated as missing by both
+    new.loc[new.index[1], "Income"] = np.nan
+    np.testing.assert_allclose(native.predict_proba(new), ordinal.predict_proba(new))
