@@ -611,12 +611,18 @@ def _evaluate(state: _State, config: Mapping[str, Any], budget: float | None = N
     return out
 
 
-def _refit(state: _State, config: Mapping[str, Any]) -> dict[str, Any]:
+def _refit(state: _State, config: Mapping[str, Any], share: float | None = None) -> dict[str, Any]:
     pipe = build_pipeline(
         config, state.X, state.problem_type, seed=state.seed, n_jobs=state.n_jobs, needs_proba=state.needs_proba
     )
     t0 = time.perf_counter()
-    pipe.fit(state.X, state.y)
+    if share is None or share >= 1.0:
+        pipe.fit(state.X, state.y)
+    else:  # a stratified sample of all the rows (successive halving's nested order)
+        order = nested_row_order(np.arange(len(state.y)), state.y, classification=state.labels is not None,
+                                 seed=state.seed)
+        rows = budget_rows(order, share, None if state.labels is None else state.y)
+        pipe.fit(state.X.iloc[rows], state.y[rows])
     return {"status": "ok", "model": pipe, "fit_time_s": time.perf_counter() - t0}
 
 
@@ -625,7 +631,7 @@ def _run(state: _State, kind: str, config: Mapping[str, Any], budget: float | No
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return _evaluate(state, config, budget) if kind == "evaluate" else _refit(state, config)
+            return _evaluate(state, config, budget) if kind == "evaluate" else _refit(state, config, budget)
     except MemoryError:
         return {"status": "memory", "error": "out of memory (MemoryError)"}
     except Exception as exc:  # the configuration crashed: record why, keep searching
@@ -682,8 +688,9 @@ class BaseEvaluator(abc.ABC):
     Contract: :meth:`evaluate` never raises for a failing configuration (it returns a
     :class:`TrialResult` with a failure status and one line of reason) and respects
     ``time_limit_s`` and ``deadline`` as far as it can; :meth:`refit` returns the model
-    fitted on all the task's rows, or ``(None, reason)``; :meth:`close` releases what
-    the evaluator holds (it may be called more than once). One evaluation at a time,
+    fitted on all the task's rows (or on a sample of them: ``share``), or ``(None,
+    reason)``; :meth:`close` releases what the evaluator holds (it may be called more
+    than once). One evaluation at a time,
     called from the thread that runs :func:`autometa.tune`. With ``tune(n_workers=N)`` the
     evaluator is pickled once to every Dask worker, which evaluates with its own copy: it
     must pickle, and must not rely on state shared between copies.
@@ -695,8 +702,9 @@ class BaseEvaluator(abc.ABC):
     ) -> TrialResult:
         """Scores of ``config`` on every tracked metric (means over splits)."""
 
-    def refit(self, config: Mapping[str, Any]) -> tuple[Any, str | None]:
-        """The model of ``config`` fitted on all rows: ``(model, None)`` or ``(None, reason)``."""
+    def refit(self, config: Mapping[str, Any], *, share: float | None = None) -> tuple[Any, str | None]:
+        """The model of ``config`` fitted on all rows, or on a stratified sample of this
+        ``share`` of them: ``(model, None)`` or ``(None, reason)``."""
         return None, f"{type(self).__name__} does not fit models"
 
     def start(self) -> None:  # noqa: B027 - optional hook, nothing to start by default
@@ -1021,8 +1029,9 @@ class Evaluator(BaseEvaluator):
             fold_models=out.get("fold_models"),
         )
 
-    def refit(self, config: Mapping[str, Any]) -> tuple[Any, str | None]:
-        """Fit ``config`` on all the task's data: ``(pipeline, None)`` or ``(None, reason)``.
+    def refit(self, config: Mapping[str, Any], *, share: float | None = None) -> tuple[Any, str | None]:
+        """Fit ``config`` on all the task's data, or on a stratified sample of this ``share``
+        of its rows: ``(pipeline, None)`` or ``(None, reason)``.
 
         Runs in this process: the configuration already fitted within the time limit on
         every split, and a worker restart would cost more than the fit on small data.
@@ -1036,7 +1045,7 @@ class Evaluator(BaseEvaluator):
         # boosting several-fold on a machine whose cores are busy (measured: 8 s instead of
         # the 1.4 s estimated, which ended a 60 s run 1 s over its budget).
         with threadpool_limits(max(1, self.n_jobs)):
-            out = _run(self._local, "refit", config_to_dict(config))
+            out = _run(self._local, "refit", config_to_dict(config), share)
         if out["status"] != "ok":
             return None, out.get("error", out["status"])
         return out["model"], None

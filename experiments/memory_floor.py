@@ -56,7 +56,11 @@ if step == "sklearn HGB, float64 array":
     arr = np.empty(X.shape, dtype=np.float64)
     for j, c in enumerate(X.columns):
         col = X[c]
-        arr[:, j] = col.cat.codes.to_numpy() if c in cats else col.to_numpy(dtype=np.float64)
+        if c in cats:  # category codes, a missing value as NaN (the code -1 would be a category)
+            codes = col.cat.codes.to_numpy()
+            arr[:, j] = np.where(codes < 0, np.nan, codes)
+        else:
+            arr[:, j] = col.to_numpy(dtype=np.float64)
     mask = [c in cats for c in X.columns]
     X = arr
 after_load = rss_mib()

@@ -135,7 +135,7 @@ def tune_cli(data: Path, budget: float, out: Path) -> dict[str, Any]:
                 line = _ANSI.sub("", raw).strip()
                 if line.startswith("tuning"):
                     frames.append((time.perf_counter() - t0, line))
-                elif line.startswith(("error:", "warning:", "best ")) and line not in messages:
+                elif line.startswith(("error:", "warning:", "best ", "final model:", "protocol:")) and line not in messages:
                     messages.append(line)
         elif proc.poll() is not None:
             break
@@ -180,7 +180,8 @@ def heldout_score(out: Path, heldout: Path) -> float | None:
 
 def report(rows: dict[str, Any], name: str) -> str:
     b, a = rows.get("before"), rows["after"]
-    big, src = rows["tune_stress"], rows["tune_source"]
+    tuned = [(label, rows[key]) for label, key in (("1M stress", "tune_stress"), ("40k source", "tune_source"))
+             if key in rows]
     lines = [f"# {name}", "", __doc__.split("\n\n")[0], "", machine_line(), "",
              f"Stress table: {a['rows']:,} rows x {a['features'] + 1} columns ({a['features']} features), "
              f"{a['data_mib']:.0f} MiB in memory as a Task (X and y). Each number is one run.", "",
@@ -198,7 +199,7 @@ def report(rows: dict[str, Any], name: str) -> str:
               "trials (failed) | statuses | best CV bal. acc. | held-out bal. acc. | peak command MiB | "
               "peak worker MiB | peak sum MiB | load avg |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for label, r in (("1M stress", big), ("40k source", src)):
+    for label, r in tuned:
         def f(v: Any, spec: str = ".1f") -> str:
             return "-" if v is None else format(v, spec)
         lines.append(f"| {label} | {r['budget']:g} | {r['exit_code']} | {r['wall_s']:.1f} | {f(r['first_bar_s'])} | "
@@ -206,7 +207,7 @@ def report(rows: dict[str, Any], name: str) -> str:
                      f"{r['statuses']} | {f(r['best_cv'], '.4f')} | {f(r['heldout'], '.4f')} | {r['peak_cli_mib']:.0f} | "
                      f"{r['peak_worker_mib']:.0f} | {r['peak_total_mib']:.0f} | {r['load_avg']} |")
     lines += ["", "The bar as drawn at 10, 30 and 60 s and at the end, and the lines the command printed:", ""]
-    for label, r in (("1M stress", big), ("40k source", src)):
+    for label, r in tuned:
         lines.append(f"- {label}:")
         lines += [f"  - {at} s: `{frame}`" for at, frame in r.get("bar_at", {}).items()]
         lines.append(f"  - end: `{r['last_frame']}`")
@@ -220,7 +221,7 @@ def report(rows: dict[str, Any], name: str) -> str:
                      f"({b['extract_cpu_s']:.1f} -> {a['extract_cpu_s']:.1f} s; wall {b['extract_wall_s']:.1f} -> "
                      f"{a['extract_wall_s']:.1f} s at load average {b['load_avg']} / {a['load_avg']} on "
                      f"{os.cpu_count()} cores); process peak {b['peak_mib']:.0f} -> {a['peak_mib']:.0f} MiB.")
-    for label, r in (("1M stress", big), ("40k source", src)):
+    for label, r in tuned:
         inside = r["wall_s"] <= r["budget"]
         lines.append(f"- {label}, {r['budget']:g} s: exit {r['exit_code']} after {r['wall_s']:.1f} s "
                      f"({'inside' if inside else 'over'} the budget by {abs(r['budget'] - r['wall_s']):.1f} s); bar drawn "

@@ -341,3 +341,63 @@ def test_a_configuration_stopped_on_fewer_rows_leads_when_it_beats_the_leader_on
     # without successive halving: by loss
     flat = [rec(0, "linear", None, 0.7), rec(1, "knn", None, 0.9), rec(2, "svm", None, 0.8)]
     assert [r.number for r in _ranked_trials(flat)] == [1, 2, 0]
+
+
+def test_a_refit_on_a_share_of_the_rows_fits_a_stratified_sample_of_all_of_them(default_task):
+    cfg = {"family": "decision_tree", **{k: v for k, v in get_space("binary", families=["decision_tree"])
+                                        .get_default_configuration().items() if k != "family"}}
+    n = default_task.X.shape[0]
+    with Evaluator(default_task, isolation="none") as ev:
+        part, err = ev.refit(cfg, share=0.25)
+        whole, _ = ev.refit(cfg)
+    assert err is None
+    assert part.steps[-1][1].tree_.n_node_samples[0] == pytest.approx(n / 4, abs=3)
+    assert whole.steps[-1][1].tree_.n_node_samples[0] == n
+    assert set(part.classes_) == set(default_task.classes)  # every class in the sample
+    assert len(part.predict(default_task.X.head(50))) == 50
+
+
+def test_a_lower_rung_refit_is_sized_to_the_time_left_and_grows_at_least_at_its_family_rate():
+    # The million-row table under load: the best trial, a boosting scored on a 27th of the
+    # rows, would have taken about 190 s to refit on all of them with 71 s left; the refit
+    # takes it on the rows that fit instead of a decision tree on all rows.
+    from autometa import TrialRecord
+    from autometa._tune import _refit_cost, _refit_share
+
+    def rec(number, family, budget, fit_s, loss=-0.87):
+        return TrialRecord(number=number, config={"family": family}, status="ok", loss=loss, scores={},
+                           fold_scores=[-loss], fit_time_s=fit_s, duration_s=fit_s, error=None, finished_at="",
+                           budget=budget)
+
+    boost = rec(10, "hist_gradient_boosting", 1 / 27, 6.9)
+    share = _refit_share(boost, "binary", [boost], 50.0)
+    assert 0.75 / 27 < share < 1.0  # more rows than it was scored on (a 27th of the 75% training rows)
+    grow = max(0.5, 0.35)  # before a measurement of the family's growth
+    assert 1.5 * 6.9 * (share / (0.75 / 27)) ** grow == pytest.approx(50.0)
+    assert _refit_share(boost, "binary", [boost], 5.0) is None  # not even its own rows fit: no sample refit
+    assert _refit_share(replace(boost, budget=None), "binary", [boost], 50.0) is None  # scored on all rows already
+    # a decision tree promoted from an 81st to a 27th of the rows looked nearly free to grow
+    # (0.8 s, then 1.1 s: fixed costs); its refit grows at least at the tree's own rate
+    tree = [rec(7, "decision_tree", 1 / 81, 0.8, -0.80), rec(9, "decision_tree", 1 / 27, 1.1, -0.80)]
+    measured = math.log(1.1 / 0.8) / math.log(3)
+    assert measured < 0.35
+    assert _refit_cost(tree[0], "binary", tree) == pytest.approx(1.5 * 0.8 * (4 / 3) * 81 ** 1.0)
+
+
+def test_when_the_best_trials_refit_on_all_rows_would_not_fit_it_is_refit_on_a_sample(default_task, monkeypatch):
+    # Refit times grown steeply from the rung's fits (as for a forest scored on an 81st of a
+    # million rows): the search keeps going (its reserve for such a refit is capped) and
+    # the best trial is refit on as many rows as fit the time left, not swapped for another.
+    import autometa._tune as tune_module
+
+    monkeypatch.setattr(tune_module, "_refit_growth", lambda *a, **k: 8.0)
+    res = tune(default_task, protocol="successive-halving", families=["decision_tree"], n_trials=3,
+               time_budget_s=120, isolation="none", record=False, ensemble_size=0)
+    assert len(res.history) == 3 and all(not r.full for r in res.history)
+    top = tune_module._ranked_trials(res.history)[0]
+    rf = res.setup["refit"]
+    n = default_task.X.shape[0]
+    assert rf["trial"] == top.number and "passed_over" not in rf
+    assert 0.25 * n < rf["rows"] < n  # more rows than it was scored on (a third of the 75% training rows)
+    assert res.model.steps[-1][1].tree_.n_node_samples[0] == pytest.approx(rf["rows"], abs=3)
+    assert res.model.predict(default_task.X.head(5)).shape == (5,)

@@ -155,3 +155,9 @@ def test_boosting_reads_categories_from_the_table_and_falls_back_to_ordinal_code
     new.loc[new.index[0], "Home"] = "castle"  # unseen: treated as missing by both
     new.loc[new.index[1], "Income"] = np.nan
     np.testing.assert_allclose(native.predict_proba(new), ordinal.predict_proba(new))
+    # columns are picked by name, with or without categories: extra and reordered ones are fine
+    numeric = X.select_dtypes("number")
+    for data in (X, numeric):
+        pipe = build_pipeline(cfg, data, "binary").fit(data, y)
+        shuffled = data.tail(20)[list(reversed(data.columns))].assign(extra=1.0)
+        np.testing.assert_allclose(pipe.predict_proba(shuffled), pipe.predict_proba(data.tail(20)))

@@ -70,7 +70,10 @@ def _setup_lines(result: Any) -> list[str]:
         lines.append(f"no ensemble: {ens.get('reason', 'not used')}")
     if "refit" in result.setup:
         rf = result.setup["refit"]
-        lines.append(f"final model: trial {rf['trial']} refit instead of trial {rf['passed_over']} ({rf['reason']})")
+        if "passed_over" in rf:
+            lines.append(f"final model: trial {rf['trial']} refit instead of trial {rf['passed_over']} ({rf['reason']})")
+        else:  # the best trial, refit on a sample of the rows
+            lines.append(f"final model: {rf['reason']}")
     return lines
 
 
