@@ -249,3 +249,22 @@ def test_scores_of_text_classes_equal_scikit_learns_on_the_labels(problem, credi
            else skm.roc_auc_score(yv, proba, multi_class="ovr", average="macro", labels=labels))
     assert got["roc_auc"] == pytest.approx(auc, abs=1e-12)
     assert labels.dtype.kind in "OU"  # text classes: the path that encodes them
+
+
+@pytest.mark.parametrize("family", ["linear", "svm"])
+def test_predictions_in_chunks_equal_those_in_one_call(family, small_task, monkeypatch):
+    """Large validation sets are predicted a chunk of rows at a time (the preprocessing's
+    copies stay small); the scores and out-of-fold predictions are those of one call."""
+    import autometa.evaluation as evaluation
+    from autometa.spaces import build_pipeline, family_defaults, get_space
+
+    cfg = family_defaults(get_space("binary", families=[family]))[0]
+    X, y = small_task.X, small_task.y.to_numpy()
+    model = build_pipeline(cfg, X, "binary").fit(X.iloc[:300], y[:300])
+    labels = np.unique(y)
+    whole = evaluation._scores_of(model, X.iloc[300:], y[300:], evaluation.tracked_metrics("binary"), labels, oof=True)
+    monkeypatch.setattr(evaluation, "_PREDICT_CHUNK_ROWS", 64)  # 300 rows: 5 chunks, the last one short
+    chunked = evaluation._scores_of(model, X.iloc[300:], y[300:], evaluation.tracked_metrics("binary"), labels, oof=True)
+    assert chunked[0] == pytest.approx(whole[0], nan_ok=True)
+    np.testing.assert_allclose(chunked[1], whole[1])
+    np.testing.assert_allclose(evaluation.prediction_matrix(model, X.iloc[300:], labels), whole[1])
