@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 import json
 import logging
 import math
@@ -150,7 +151,9 @@ class TuneResult:
     history : list of TrialRecord
         Every trial, failed ones included, in order.
     model : Pipeline or None
-        The best configuration refit on all data (None when ``refit=False`` or the refit failed).
+        The best configuration refit on all data, or on a sample of the rows when a trial
+        scored on a sample would not refit on all of them in the time left (``setup["refit"]``
+        says so); None when ``refit=False`` or the refit failed.
     n_resumed : int
         Finished trials read back from ``out_dir`` (a resumed run), not redone.
     setup : dict
@@ -159,7 +162,8 @@ class TuneResult:
         after the search, under ``"ensemble"``, whether the final model is an ensemble
         and why (or why not); under ``"refit"``, when the refit model is not the best
         trial's, which trial it is and why (the best one's refit would not fit in the
-        time left, or failed).
+        time left, or failed), or when it is the best trial's on a sample of the rows
+        (``share``, about how many ``rows``, and why).
     ensemble : dict or None
         When the final model (``model``) is a weighted ensemble of trials: its
         ``members`` (trial, weight, family, validation score, configuration), its
@@ -417,6 +421,16 @@ def _refit_growth(r: TrialRecord, problem_type: str, history: Sequence[TrialReco
     exponent = default_fit_row_exponent(str(r.config.get(FAMILY_KEY)), problem_type)
     measured = growth if growth is not None else _rung_exponent(history, r.family)
     return max(measured, exponent) if measured is not None else max(_RUNG_REFIT_MIN_EXPONENT, exponent)
+
+
+def _takes_share(ev: BaseEvaluator) -> bool:
+    """Whether ``ev.refit`` fits on a sample of the rows (evaluators written before the
+    ``share`` keyword existed do not take it)."""
+    try:
+        params = inspect.signature(ev.refit).parameters
+    except (TypeError, ValueError):
+        return False
+    return "share" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
 def _refit_share(r: TrialRecord, problem_type: str, history: Sequence[TrialRecord], seconds: float) -> float | None:
@@ -1081,8 +1095,9 @@ def tune(
             # 1,000,000 rows, expected at 1,800 s on all of them, once stopped the search after
             # two trials), but covers a refit on the rows it was scored on.
             cost = _refit_cost(b, str(task.problem_type), history)
-            if not b.full:
-                cost = min(cost, max(1.5 * b.fit_time_s / max(1, len(b.fold_scores)), _SAMPLE_REFIT_RESERVE * budget))
+            if not b.full and cost > _MAX_REFIT_SHARE * budget and _takes_share(ev):
+                own = 1.5 * b.fit_time_s / max(1, len(b.fold_scores))  # as _refit_share
+                cost = max(own / _SAMPLE_REFIT_SHARE, _SAMPLE_REFIT_RESERVE * budget)
             reserve = 1.0 + 0.03 * budget + cost
             if pool is not None and ensemble_model == "folds":
                 reserve += 0.03 * budget  # loading and saving the members' fold models (measured: up to ~5% over)
@@ -1218,14 +1233,14 @@ def tune(
             # on as many rows as fit the time left, at least those it was scored on.
             top_cost = _refit_cost(top, str(task.problem_type), history)
             share = (_refit_share(top, str(task.problem_type), history, _SAMPLE_REFIT_SHARE * max(time_left, 0.0))
-                     if not top.full and top_cost > max(time_left, 0.0) else None)
+                     if not top.full and top_cost > max(time_left, 0.0) and _takes_share(ev) else None)
             if share is not None and share < 1.0:
                 model, refit_error = ev.refit(top.config, share=share)
                 if model is not None:
                     n_rows = int(round(share * task.X.shape[0]))
                     setup["refit"] = {
                         "trial": top.number, "share": round(share, 6), "rows": n_rows,
-                        "reason": (f"trial {top.number} refit on {n_rows:,} of {task.X.shape[0]:,} rows: its refit on "
+                        "reason": (f"trial {top.number} refit on about {n_rows:,} of {task.X.shape[0]:,} rows: its refit on "
                                    f"all of them was expected to take about {top_cost:.1f} s, more than the "
                                    f"{max(time_left, 0.0):.1f} s left"),
                     }

@@ -264,7 +264,11 @@ def test_predictions_in_chunks_equal_those_in_one_call(family, small_task, monke
     labels = np.unique(y)
     whole = evaluation._scores_of(model, X.iloc[300:], y[300:], evaluation.tracked_metrics("binary"), labels, oof=True)
     monkeypatch.setattr(evaluation, "_PREDICT_CHUNK_ROWS", 64)  # 300 rows: 5 chunks, the last one short
+    sizes: list[int] = []
+    predict = model.predict
+    model.predict = lambda Z: (sizes.append(len(Z)), predict(Z))[1]  # type: ignore[method-assign]
     chunked = evaluation._scores_of(model, X.iloc[300:], y[300:], evaluation.tracked_metrics("binary"), labels, oof=True)
+    assert sizes == [64, 64, 64, 64, 44]
     assert chunked[0] == pytest.approx(whole[0], nan_ok=True)
     np.testing.assert_allclose(chunked[1], whole[1])
     np.testing.assert_allclose(evaluation.prediction_matrix(model, X.iloc[300:], labels), whole[1])

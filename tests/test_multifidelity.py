@@ -401,3 +401,19 @@ def test_when_the_best_trials_refit_on_all_rows_would_not_fit_it_is_refit_on_a_s
     assert 0.25 * n < rf["rows"] < n  # more rows than it was scored on (a third of the 75% training rows)
     assert res.model.steps[-1][1].tree_.n_node_samples[0] == pytest.approx(rf["rows"], abs=3)
     assert res.model.predict(default_task.X.head(5)).shape == (5,)
+
+
+def test_an_evaluator_whose_refit_takes_no_share_is_never_asked_for_a_sample(default_task):
+    from autometa._tune import _takes_share
+    from autometa.evaluation import BaseEvaluator, TrialResult
+
+    class Old(BaseEvaluator):  # written before refits on a sample existed
+        def evaluate(self, config, *, time_limit_s=None, deadline=None, budget=None):
+            return TrialResult(status="ok", scores={"balanced_accuracy": 0.5}, fold_scores=[0.5], fit_time_s=0.1)
+
+        def refit(self, config):
+            return None, "no models here"
+
+    assert not _takes_share(Old())
+    with Evaluator(default_task, isolation="none") as ev:
+        assert _takes_share(ev)
