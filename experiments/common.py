@@ -85,6 +85,12 @@ def fmt_ci(x: Any, digits: int = 3) -> str:
     return f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
+def fmt_share_ci(x: Any) -> str:
+    """The share of true values with its bootstrap interval, as percentages."""
+    mean, lo, hi = bootstrap_ci(np.asarray(x, dtype=float))
+    return f"{mean:.0%} [{lo:.0%}, {hi:.0%}]"
+
+
 def dask_client(workers: int = 2, scheduler: str | None = None) -> Any:
     """A client of a running scheduler, or of a LocalCluster of single-threaded worker
     processes (which inherit this process's environment and niceness)."""

@@ -25,7 +25,7 @@ import pandas as pd
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from common import bootstrap_ci, complete_tasks, machine_line, results_path, shipped_db  # noqa: E402
+from common import complete_tasks, fmt_ci, fmt_share_ci, machine_line, results_path, shipped_db  # noqa: E402
 from predictor_zero_shot import KINDS  # noqa: E402
 
 MARGINS = (0.0, 0.1, 0.15, 0.2, 0.25, 0.3)
@@ -76,12 +76,9 @@ def main() -> int:
         for col, grid in (("margin", MARGINS), ("z", ZS)):
             for th in grid:
                 keep = (df[col] > th).to_numpy()
-                ge = np.where(keep, df.top_ge, True).astype(float)
+                ge = np.where(keep, df.top_ge, True)
                 rg = np.where(keep, df.top_regret, df.default_regret)
-                g, glo, ghi = bootstrap_ci(ge)
-                r, rlo, rhi = bootstrap_ci(rg)
-                lines.append(f"| {col} > {th:g} | {keep.mean():.0%} | {g:.0%} [{glo:.0%}, {ghi:.0%}] | "
-                             f"{r:.3f} [{rlo:.3f}, {rhi:.3f}] |")
+                lines.append(f"| {col} > {th:g} | {keep.mean():.0%} | {fmt_share_ci(ge)} | {fmt_ci(rg)} |")
         lines += [f"| the package default always | 0% | 100% | {np.mean(df.default_regret):.3f} |", ""]
     text = "\n".join(lines) + "\n"
     results_path("predictor_guard", ".md").write_text(text)

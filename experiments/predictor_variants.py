@@ -35,7 +35,7 @@ import pandas as pd
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from common import bootstrap_ci, complete_tasks, machine_line, results_path, shipped_db  # noqa: E402
+from common import complete_tasks, fmt_ci, fmt_share_ci, machine_line, results_path, shipped_db  # noqa: E402
 from predictor_zero_shot import KINDS  # noqa: E402
 
 
@@ -135,10 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         lines += [f"## {kind}: {n_t} held-out tasks, {args.folds} folds ({seconds:.0f} s)", "",
                   "| variant | top-1 >= default [95%] | top-1 > default | top-1 regret [95%] |", "|---|---|---|---|"]
         for r in df.itertuples():
-            ge, lo, hi = bootstrap_ci(np.asarray(r.ge, dtype=float))
-            rg, rlo, rhi = bootstrap_ci(r.regret)
-            lines.append(f"| {r.variant} | {ge:.0%} [{lo:.0%}, {hi:.0%}] | {np.mean(r.gt):.0%} | "
-                         f"{rg:.3f} [{rlo:.3f}, {rhi:.3f}] |")
+            lines.append(f"| {r.variant} | {fmt_share_ci(r.ge)} | {np.mean(r.gt):.0%} | {fmt_ci(r.regret)} |")
         lines.append("")
     text = "\n".join(lines) + "\n"
     results_path("predictor_variants", ".md").write_text(text)
