@@ -95,25 +95,12 @@ def test_zero_shot_suggestions_come_from_the_predictor_with_the_default_second(d
     from autometa import suggest_config
 
     monkeypatch.setenv("AUTOMETA_CACHE_DIR", str(tmp_path))
-    task = Task(iris, label="target")
-    sugg = suggest_config(task, n=4, metadb=db)
-    assert sorted(s.source for s in sugg[:2]) == ["default", "predictor"]
+    sugg = suggest_config(Task(iris, label="target"), n=4, metadb=db)
+    assert [s.source for s in sugg][:2] == ["predictor", "default"]
     assert all(s.source in ("predictor", "default") for s in sugg) and len(sugg) == 4
     scores = [s.predicted_score for s in sugg if s.source == "predictor"]
     assert scores == sorted(scores, reverse=True)  # best predicted first
-    assert "learned on" in next(s for s in sugg if s.source == "predictor").explanation
-    # the guard: the default first unless the predictor's best is predicted clearly better
-    from autometa.warmstart import PredictorWarmStarter
-
-    unguarded = PredictorWarmStarter(db, zero_shot_guard=None).ranked(task, n=4)
-    assert [s.source for s in unguarded][:2] == ["predictor", "default"]
-    cautious = PredictorWarmStarter(db, zero_shot_guard=1e9).ranked(task, n=4)
-    assert cautious[0].source == "default" and "spreads" in cautious[0].explanation
-    assert cautious[1].config == unguarded[0].config  # the predictor's best comes second
-    if sugg[0].source == "default":  # the shipped guard held the predictor's best back
-        assert "spreads" in sugg[0].explanation and sugg[1].config == unguarded[0].config
-    else:
-        assert sugg[0].config == unguarded[0].config
+    assert "learned on" in sugg[0].explanation
 
 
 def test_a_cached_predictor_survives_a_recorded_run_and_is_refitted_past_its_tolerance(db, tmp_path, monkeypatch,
