@@ -403,7 +403,7 @@ def _refit_cost(r: TrialRecord, problem_type: str, history: Sequence[TrialRecord
     k = len(r.fold_scores)
     gain = 4.0 / 3.0 if k <= 1 else k / (k - 1.0)
     exponent = default_fit_row_exponent(str(r.config.get(FAMILY_KEY)), problem_type)
-    cost = 1.5 * r.fit_time_s / max(1, k) * gain ** max(1.0, exponent)
+    cost = _own_rows_refit_s(r) * gain ** max(1.0, exponent)
     if not r.full:  # a lower rung of successive halving: 3-27 times the rows
         cost *= (1.0 / r.share) ** _refit_growth(r, problem_type, history, growth)
     return cost
@@ -423,6 +423,12 @@ def _refit_growth(r: TrialRecord, problem_type: str, history: Sequence[TrialReco
     return max(measured, exponent) if measured is not None else max(_RUNG_REFIT_MIN_EXPONENT, exponent)
 
 
+def _own_rows_refit_s(r: TrialRecord) -> float:
+    """Expected seconds to refit trial ``r`` on the rows of one of its splits: one split's
+    fit, with the refit's margin."""
+    return 1.5 * r.fit_time_s / max(1, len(r.fold_scores))
+
+
 def _takes_share(ev: BaseEvaluator) -> bool:
     """Whether ``ev.refit`` fits on a sample of the rows (evaluators written before the
     ``share`` keyword existed do not take it)."""
@@ -438,7 +444,7 @@ def _refit_share(r: TrialRecord, problem_type: str, history: Sequence[TrialRecor
     on within ``seconds`` (its own fit time grown to more rows, as :func:`_refit_cost`),
     or None when even as many rows as it was scored on would not fit."""
     own = r.share * (1.0 - HOLDOUT_FRACTION) if len(r.fold_scores) <= 1 else r.share * (1.0 - 1.0 / len(r.fold_scores))
-    base = 1.5 * r.fit_time_s / max(1, len(r.fold_scores))  # its own rows, with the refit's margin
+    base = _own_rows_refit_s(r)
     if r.full or base <= 0 or base > seconds:
         return None
     return min(1.0, own * (seconds / base) ** (1.0 / _refit_growth(r, problem_type, history)))
@@ -972,6 +978,7 @@ def tune(
         task, memory_limit_mb=memory_limit_mb, n_jobs=n_jobs, isolation=isolation, splits=make_splits(task, chosen),
         keep_oof=ensemble_size > 0, keep_fold_models=ensemble_size > 0 and refit and ensemble_model != "refit",
     )
+    sample_refits = _takes_share(ev)  # whether a refit may be on a sample of the rows
     executor: BaseExecutor
     if parallel:  # the workers start now, while the meta-learning parts run
         executor = DaskExecutor(ev, client=dask_client, n_workers=n_workers)
@@ -1095,9 +1102,8 @@ def tune(
             # 1,000,000 rows, expected at 1,800 s on all of them, once stopped the search after
             # two trials), but covers a refit on the rows it was scored on.
             cost = _refit_cost(b, str(task.problem_type), history)
-            if not b.full and cost > _MAX_REFIT_SHARE * budget and _takes_share(ev):
-                own = 1.5 * b.fit_time_s / max(1, len(b.fold_scores))  # as _refit_share
-                cost = max(own / _SAMPLE_REFIT_SHARE, _SAMPLE_REFIT_RESERVE * budget)
+            if not b.full and cost > _MAX_REFIT_SHARE * budget and sample_refits:
+                cost = max(_own_rows_refit_s(b) / _SAMPLE_REFIT_SHARE, _SAMPLE_REFIT_RESERVE * budget)
             reserve = 1.0 + 0.03 * budget + cost
             if pool is not None and ensemble_model == "folds":
                 reserve += 0.03 * budget  # loading and saving the members' fold models (measured: up to ~5% over)
@@ -1233,7 +1239,7 @@ def tune(
             # on as many rows as fit the time left, at least those it was scored on.
             top_cost = _refit_cost(top, str(task.problem_type), history)
             share = (_refit_share(top, str(task.problem_type), history, _SAMPLE_REFIT_SHARE * max(time_left, 0.0))
-                     if not top.full and top_cost > max(time_left, 0.0) and _takes_share(ev) else None)
+                     if not top.full and top_cost > max(time_left, 0.0) and sample_refits else None)
             if share is not None and share < 1.0:
                 model, refit_error = ev.refit(top.config, share=share)
                 if model is not None:

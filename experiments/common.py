@@ -34,6 +34,14 @@ def results_path(name: str, suffix: str) -> Path:
     return RESULTS / f"{name}{suffix}"
 
 
+def write_report(name: str, lines: list[str]) -> str:
+    """``experiments/results/<name>.md`` from the report's lines, printed too; its text."""
+    text = "\n".join(lines) + "\n"
+    results_path(name, ".md").write_text(text)
+    print(text)
+    return text
+
+
 def machine_info() -> dict[str, Any]:
     """Where a study ran: CPU count, platform, Python and the versions of the packages that
     matter for timings."""

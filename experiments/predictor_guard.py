@@ -25,7 +25,7 @@ import pandas as pd
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from common import complete_tasks, fmt_ci, fmt_share_ci, machine_line, results_path, shipped_db  # noqa: E402
+from common import complete_tasks, fmt_ci, fmt_share_ci, machine_line, shipped_db, write_report  # noqa: E402
 from predictor_zero_shot import KINDS  # noqa: E402
 
 MARGINS = (0.0, 0.1, 0.15, 0.2, 0.25, 0.3)
@@ -80,9 +80,7 @@ def main() -> int:
                 rg = np.where(keep, df.top_regret, df.default_regret)
                 lines.append(f"| {col} > {th:g} | {keep.mean():.0%} | {fmt_share_ci(ge)} | {fmt_ci(rg)} |")
         lines += [f"| the package default always | 0% | 100% | {np.mean(df.default_regret):.3f} |", ""]
-    text = "\n".join(lines) + "\n"
-    results_path("predictor_guard", ".md").write_text(text)
-    print(text)
+    write_report("predictor_guard", lines)
     return 0
 
 

@@ -35,7 +35,7 @@ import pandas as pd
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from common import complete_tasks, fmt_ci, fmt_share_ci, machine_line, results_path, shipped_db  # noqa: E402
+from common import complete_tasks, fmt_ci, fmt_share_ci, machine_line, shipped_db, write_report  # noqa: E402
 from predictor_zero_shot import KINDS  # noqa: E402
 
 
@@ -137,9 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in df.itertuples():
             lines.append(f"| {r.variant} | {fmt_share_ci(r.ge)} | {np.mean(r.gt):.0%} | {fmt_ci(r.regret)} |")
         lines.append("")
-    text = "\n".join(lines) + "\n"
-    results_path("predictor_variants", ".md").write_text(text)
-    print(text)
+    write_report("predictor_variants", lines)
     return 0
 
 
