@@ -338,7 +338,11 @@ def test_two_processes_share_one_optuna_study(breast_csv, tmp_path, study_url):
         assert p.returncode == 0, stderr
     study = optuna.load_study(study_name="shared", storage=study_url)
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    assert len(done) == 12
+    # 12 evaluations; a configuration a process proposes again is told its known result
+    # (a completed trial, not a new evaluation), so the study may hold a few more trials,
+    # but no configuration beyond those evaluated
+    assert len(done) >= 12
+    assert len({tuple(sorted(t.params.items())) for t in done}) <= 12
     a, b = (_lines(tmp_path / name / "trials.jsonl") for name in ("a", "b"))
     assert len(a) == len(b) == 6
     # the three family defaults were enqueued once and taken by whichever process asked first
