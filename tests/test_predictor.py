@@ -95,12 +95,28 @@ def test_zero_shot_suggestions_come_from_the_predictor_with_the_default_second(d
     from autometa import suggest_config
 
     monkeypatch.setenv("AUTOMETA_CACHE_DIR", str(tmp_path))
-    sugg = suggest_config(Task(iris, label="target"), n=4, metadb=db)
-    assert [s.source for s in sugg][:2] == ["predictor", "default"]
+    task = Task(iris, label="target")
+    sugg = suggest_config(task, n=4, metadb=db)
+    assert sorted(s.source for s in sugg[:2]) == ["default", "predictor"]
     assert all(s.source in ("predictor", "default") for s in sugg) and len(sugg) == 4
     scores = [s.predicted_score for s in sugg if s.source == "predictor"]
     assert scores == sorted(scores, reverse=True)  # best predicted first
-    assert "learned on" in sugg[0].explanation
+    assert "learned on" in next(s for s in sugg if s.source == "predictor").explanation
+    # the guard: the default first unless the predictor's best is predicted better by more
+    # than `zero_shot_guard` spreads; the threshold just below and just above the measured z
+    # flips the order
+    unguarded = PredictorWarmStarter(db, zero_shot_guard=None).ranked(task, n=4)
+    assert [s.source for s in unguarded][:2] == ["predictor", "default"]
+    best, default = unguarded[0], unguarded[1]
+    z = (best.predicted_score - default.predicted_score) / np.hypot(best.extra["uncertainty"],
+                                                                    default.extra["uncertainty"])
+    assert default.extra["z_of_best"] == pytest.approx(z)
+    keeps = PredictorWarmStarter(db, zero_shot_guard=z - 1e-6).ranked(task, n=4)
+    assert keeps[0].config == best.config and keeps[1].source == "default"
+    holds = PredictorWarmStarter(db, zero_shot_guard=z + 1e-6).ranked(task, n=4)
+    assert holds[0].source == "default" and "spreads" in holds[0].explanation
+    assert holds[1].config == best.config  # the predictor's best comes second
+    assert (sugg[0].source == "default") == (z <= 4.0)  # the shipped threshold
 
 
 def test_a_cached_predictor_survives_a_recorded_run_and_is_refitted_past_its_tolerance(db, tmp_path, monkeypatch,

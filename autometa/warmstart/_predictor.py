@@ -325,6 +325,16 @@ class PredictorWarmStarter(BaseWarmStarter):
         Order by expected gain per second (True) or by predicted score alone.
     n_models : int
         Size of the predictor's bag.
+    zero_shot_guard : float or None
+        Zero-shot (:meth:`ranked`, :func:`~autometa.suggest_config`): the predictor's best
+        comes first only when its predicted score beats the package default's by more than
+        this many spreads of the two predictions over the bag; otherwise the package
+        default comes first and the predictor's best second. None: always the predictor's
+        best first. Measured leave-task-out, ranking the stored configurations
+        (experiments/results/predictor_guard.md; the threshold chosen there): the
+        first suggestion at least as good as the package default on 92% of 120
+        classification tasks (83% without the guard; normalized regret 0.146 against
+        0.118) and on 91% of 53 regression tasks (83%; 0.043 against 0.041).
     """
 
     name = "predictor"
@@ -337,12 +347,14 @@ class PredictorWarmStarter(BaseWarmStarter):
         n_samples: int = 500,
         cost_aware: bool = True,
         n_models: int = 3,
+        zero_shot_guard: float | None = 4.0,
     ) -> None:
         self.metadb = metadb
         self.exclude = tuple(exclude)
         self.n_samples = n_samples
         self.cost_aware = cost_aware
         self.n_models = n_models
+        self.zero_shot_guard = zero_shot_guard
         self._db: SQLMetaDB | None = None
 
     def predictor(self, metric: str, problem_type: str) -> PerformancePredictor:
@@ -366,7 +378,8 @@ class PredictorWarmStarter(BaseWarmStarter):
 
     def ranked(self, task: Task, n: int = 5, *, metafeatures: Mapping[str, float] | None = None) -> list[Suggestion]:
         """Zero-shot: the candidates by predicted score alone (no time, no defaults tail),
-        over the task's full space, the package default kept second as a guard; what
+        over the task's full space, the package default kept second as a guard, or first
+        when the predictor's best is not clearly better (``zero_shot_guard``); what
         :func:`autometa.suggest_config` returns."""
         from autometa.metafeatures import extract
 
@@ -379,10 +392,21 @@ class PredictorWarmStarter(BaseWarmStarter):
         top = [self._explain(cands[i], mean[i], std[i], float("nan"), len(model.tasks_), i, cands) for i in order[:n]]
         default_cfg = default_initial_configs(space, task)[0]
         d = next(i for i, c in enumerate(cands) if config_key(c) == config_key(default_cfg))
-        default = Suggestion(config=default_cfg, source="default", predicted_score=float(mean[d]),
-                             explanation=("package default (kept among the first two as a guard against negative "
-                                          f"transfer); predicted normalized score {mean[d]:.2f}"))
-        return distinct_suggestions(top[:1] + [default] + top[1:])[:n]
+        best = int(order[0])
+        z = (mean[best] - mean[d]) / max(float(np.hypot(std[best], std[d])), 1e-9)
+        guarded = self.zero_shot_guard is not None and best != d and z <= self.zero_shot_guard
+        extra = {"uncertainty": float(std[d]), "z_of_best": float(z), "guard": self.zero_shot_guard}
+        if guarded:
+            why = (f"package default, first: the predictor's best is predicted {mean[best] - mean[d]:.2f} above "
+                   f"it, {z:.1f} spreads of the two predictions, not more than {self.zero_shot_guard:g} (a guard "
+                   f"against negative transfer); predicted normalized score {mean[d]:.2f}")
+        else:
+            why = ("package default (kept among the first two as a guard against negative transfer); predicted "
+                   f"normalized score {mean[d]:.2f}")
+        default = Suggestion(config=default_cfg, source="default", predicted_score=float(mean[d]), explanation=why,
+                             extra=extra)
+        head = [default] + top if guarded else top[:1] + [default] + top[1:]
+        return distinct_suggestions(head)[:n]
 
     def suggest(
         self, task: Task, space: ConfigurationSpace, n: int = 25, *, metafeatures: Mapping[str, float] | None = None
@@ -455,4 +479,5 @@ class PredictorWarmStarter(BaseWarmStarter):
         )
 
     def __repr__(self) -> str:
-        return f"PredictorWarmStarter(metadb={self.metadb!r}, cost_aware={self.cost_aware})"
+        return (f"PredictorWarmStarter(metadb={self.metadb!r}, cost_aware={self.cost_aware}, "
+                f"zero_shot_guard={self.zero_shot_guard!r})")
