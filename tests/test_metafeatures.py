@@ -637,3 +637,35 @@ def test_tall_table_features_are_exact_where_they_are_cheap(credit):
                  "MeanMutualInformation", "ClassEntropy", "MaxNominalAttDistinctValues"):
         assert big[name] == pytest.approx(small[name], rel=1e-9), name
     assert big["MeanAbsCorrelationOfNumericAtts"] == pytest.approx(small["MeanAbsCorrelationOfNumericAtts"], abs=0.01)
+
+
+def test_numeric_columns_are_read_in_place_and_statistics_match_a_dense_copy():
+    """A frame spread over several pandas blocks is not copied: each float64 column is a
+    view, an infinite value forces a copy of its column only; the moments cut in blocks of
+    columns and the correlation on a row sample give what the dense array gives."""
+    from autometa.metafeatures import _statistical as st
+    from autometa.metafeatures._table import make_table
+
+    rng = np.random.default_rng(3)
+    n = 120_000  # taller than the correlation's row sample
+    X = pd.DataFrame({"a": rng.normal(size=n)})
+    X["b"] = rng.gamma(2.0, size=n)  # added later: another block
+    X["c"] = rng.integers(0, 9, n)  # int64: converted
+    X["d"] = X["a"] * 0.5 + rng.normal(size=n)
+    X.loc[::11, "b"] = np.nan
+    X["e"] = rng.normal(size=n)
+    X.loc[5, "e"] = np.inf
+    y = pd.Series(rng.integers(0, 2, n))
+    table = make_table(X, y, "binary")
+    for col in "abde":
+        view = np.shares_memory(table.numeric_columns["abcde".index(col)], X[col].to_numpy())
+        assert view == (col != "e"), col
+    dense = X.to_numpy(dtype=np.float64)
+    dense[np.isinf(dense)] = np.nan
+    np.testing.assert_array_equal(table.numeric_block(), dense)
+    np.testing.assert_array_equal(table.numeric_missing, np.isnan(dense))
+    got = st.statistical_features(table)
+    moments = st.column_moments(np.asfortranarray(dense))
+    assert got["MeanSkewnessOfNumericAtts"] == pytest.approx(np.mean(moments["Skewness"]), rel=1e-12)
+    assert got["MaxKurtosisOfNumericAtts"] == pytest.approx(np.max(moments["Kurtosis"]), rel=1e-12)
+    assert got["MeanAbsCorrelationOfNumericAtts"] == st.mean_abs_correlation(dense)

@@ -97,8 +97,7 @@ def _numeric_info(table: Table, y: np.ndarray, k: int, class_entropy: float) -> 
     their own bin). Exact joint counts without a per-value search: column by column, each
     class's values are sorted and the bin edges are located in them (sorting a contiguous
     column is fast; gathering whole rows of a tall table is not)."""
-    values = table.numeric
-    n, p = values.shape
+    n, p = table.n_rows, table.numeric_width
     if p == 0:
         return np.zeros(0), np.zeros(0)
     b = n_bins(n)
@@ -107,7 +106,7 @@ def _numeric_info(table: Table, y: np.ndarray, k: int, class_entropy: float) -> 
     class_rows = [np.flatnonzero(y == c) for c in range(k)]
     joint = np.zeros((p, b + 1, k))  # bins x classes, the last bin for missing values
     for j in range(p):
-        column = values[:, j]
+        column = table.numeric_columns[j]
         edges = _quantile_edges(np.sort(column)[None, :], count[j : j + 1], b)[0]
         absent = missing[:, j]
         for c, rows in enumerate(class_rows):

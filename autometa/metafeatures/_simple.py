@@ -34,7 +34,7 @@ def simple_features(table: Table) -> dict[str, float]:
     """Counts and proportions named and defined as OpenML's ``SimpleMetaFeatures`` and
     ``NominalAttDistinctValues`` characterizers (see the catalog for each definition)."""
     n = table.n_rows
-    p_num = table.numeric.shape[1]
+    p_num = table.numeric_width
     p_cat = table.nominal.shape[1]
     n_features = p_num + p_cat + 1  # OpenML counts the target as an attribute
 

@@ -102,6 +102,10 @@ MAX_CORRELATION_ROWS = 100_000
 CORRELATION_SEED = 0
 
 
+def _correlation_rows(n: int) -> np.ndarray:
+    return np.sort(np.random.default_rng(CORRELATION_SEED).choice(n, MAX_CORRELATION_ROWS, replace=False))
+
+
 def mean_abs_correlation(values: np.ndarray, missing: np.ndarray | None = None) -> float:
     """Mean of ``|r|`` over column pairs, ``r`` the Pearson correlation on the rows where
     both columns are present (as :meth:`pandas.DataFrame.corr`). Pairs with a constant
@@ -110,8 +114,7 @@ def mean_abs_correlation(values: np.ndarray, missing: np.ndarray | None = None) 
     spaced in column order, and tables with more than :data:`MAX_CORRELATION_ROWS` rows a
     seeded random subsample (sorted, :data:`CORRELATION_SEED`) of that many rows."""
     if values.shape[0] > MAX_CORRELATION_ROWS:
-        rows = np.sort(np.random.default_rng(CORRELATION_SEED).choice(values.shape[0], MAX_CORRELATION_ROWS,
-                                                                      replace=False))
+        rows = _correlation_rows(values.shape[0])
         values = values[rows]
         missing = np.isnan(values) if missing is None else missing[rows]
     if missing is None:
@@ -156,10 +159,14 @@ def mean_abs_correlation(values: np.ndarray, missing: np.ndarray | None = None) 
 def statistical_features(table: Table) -> dict[str, float]:
     """Summaries of the per-attribute moments (OpenML's ``Statistical`` characterizer)
     and the mean absolute correlation between numeric input attributes."""
-    values = table.numeric
+    n, p = table.n_rows, table.numeric_width
     out: dict[str, float] = {}
-    if values.shape[1]:
-        moments = column_moments(values, table.numeric_missing)
+    if p:
+        # blocks of columns copied one at a time, as column_moments cuts a 2-D array
+        step = max(1, _BLOCK_ELEMENTS // max(n, 1))
+        missing = table.numeric_missing
+        parts = [column_moments(table.numeric_block(j, j + step), missing[:, j : j + step]) for j in range(0, p, step)]
+        moments = {stat: np.concatenate([part[stat] for part in parts]) for stat in _STATS}
     else:
         moments = {stat: np.zeros(0) for stat in _STATS}
     if not table.is_classification:  # OpenML treats a numeric target as a numeric attribute
@@ -169,5 +176,10 @@ def statistical_features(table: Table) -> dict[str, float]:
         summary = summarize(moments[stat])
         for s in SUMMARIES:
             out[f"{s}{stat}OfNumericAtts"] = summary[s]
-    out["MeanAbsCorrelationOfNumericAtts"] = mean_abs_correlation(table.numeric, table.numeric_missing)
+    if n > MAX_CORRELATION_ROWS:  # the rows mean_abs_correlation would sample, gathered per column
+        rows = _correlation_rows(n)
+        out["MeanAbsCorrelationOfNumericAtts"] = mean_abs_correlation(table.numeric_rows(rows),
+                                                                      table.numeric_missing[rows])
+    else:
+        out["MeanAbsCorrelationOfNumericAtts"] = mean_abs_correlation(table.numeric_block(), table.numeric_missing)
     return out

@@ -21,12 +21,15 @@ class Table:
 
     Attributes
     ----------
-    numeric : ndarray of shape (n, p_num), float64
-        Numeric input attributes; NaN marks a missing (or infinite) value.
+    numeric_columns : tuple of ndarray of shape (n,), float64
+        Numeric input attributes, one array per column; NaN marks a missing (or infinite)
+        value. Each is a view of the frame's column where it is float64 without
+        infinities, so a tall table is not copied (one 2-D array of a table spread over
+        several pandas blocks would be a copy of all of it). :meth:`numeric_rows` and
+        :meth:`numeric_block` give 2-D column-major arrays of a few rows or columns.
     nominal : ndarray of shape (n, p_cat), int32
         Category codes of the nominal input attributes; -1 marks a missing value.
-        Column-major, as ``numeric`` usually is (a view of the frame's float block), so
-        that per-column passes over a tall table read contiguous memory.
+        Column-major, so that per-column passes over a tall table read contiguous memory.
     n_levels : ndarray of shape (p_cat,), int64
         Number of categories of each nominal attribute (declared categories of a
         categorical dtype, observed values otherwise).
@@ -40,7 +43,7 @@ class Table:
         The numeric target for regression; empty for classification.
     """
 
-    numeric: np.ndarray
+    numeric_columns: tuple[np.ndarray, ...]
     nominal: np.ndarray
     n_levels: np.ndarray
     problem_type: str
@@ -50,7 +53,26 @@ class Table:
 
     @property
     def n_rows(self) -> int:
-        return int(self.numeric.shape[0])
+        return int(self.nominal.shape[0])
+
+    @property
+    def numeric_width(self) -> int:
+        return len(self.numeric_columns)
+
+    def numeric_block(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Numeric columns ``start:stop`` as one column-major array (a copy)."""
+        cols = self.numeric_columns[start:stop]
+        out = np.empty((self.n_rows, len(cols)), dtype=np.float64, order="F")
+        for j, col in enumerate(cols):
+            out[:, j] = col
+        return out
+
+    def numeric_rows(self, rows: np.ndarray) -> np.ndarray:
+        """The numeric attributes of ``rows`` (indices), column-major."""
+        out = np.empty((len(rows), self.numeric_width), dtype=np.float64, order="F")
+        for j, col in enumerate(self.numeric_columns):
+            out[:, j] = col[rows]
+        return out
 
     @property
     def is_classification(self) -> bool:
@@ -58,8 +80,11 @@ class Table:
 
     @cached_property
     def numeric_missing(self) -> np.ndarray:
-        """Boolean mask of the missing numeric cells, computed once."""
-        return np.isnan(self.numeric)
+        """Boolean mask of the missing numeric cells, shape (n, p_num), computed once."""
+        out = np.empty((self.n_rows, self.numeric_width), dtype=bool, order="F")
+        for j, col in enumerate(self.numeric_columns):
+            np.isnan(col, out=out[:, j])
+        return out
 
     @cached_property
     def numeric_has_missing(self) -> bool:
@@ -71,6 +96,14 @@ def _is_nominal(s: pd.Series) -> bool:
     if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dtype):
         return True
     return not pd.api.types.is_numeric_dtype(dtype)
+
+
+def _numeric_column(s: pd.Series) -> np.ndarray:
+    """One numeric column as float64 with NaN for missing and infinite values: a view of
+    the frame's column when it is float64 and finite."""
+    values = s.to_numpy(dtype=np.float64, na_value=np.nan)
+    infinite = np.isinf(values)
+    return np.where(infinite, np.nan, values) if infinite.any() else values
 
 
 def _codes(s: pd.Series) -> tuple[np.ndarray, int]:
@@ -122,15 +155,7 @@ def make_table(X: pd.DataFrame, y: pd.Series, problem_type: str) -> Table:
     numeric_cols = [c for c in X.columns if c not in nominal_set]
     n = len(y)
 
-    if numeric_cols:
-        # A view of the frame's float block when it has one (no copy of a tall table);
-        # only infinities force a copy.
-        numeric = X[numeric_cols].to_numpy(dtype=np.float64, na_value=np.nan)
-        infinite = np.isinf(numeric)
-        if infinite.any():
-            numeric = np.where(infinite, np.nan, numeric)
-    else:
-        numeric = np.empty((n, 0), dtype=np.float64)
+    numeric = tuple(_numeric_column(X[c]) for c in numeric_cols)
 
     nominal = np.empty((n, len(nominal_cols)), dtype=np.int32, order="F")  # contiguous columns
     n_levels = np.zeros(len(nominal_cols), dtype=np.int64)
@@ -154,7 +179,7 @@ def make_table(X: pd.DataFrame, y: pd.Series, problem_type: str) -> Table:
         y_codes, n_classes = _codes(y)
 
     return Table(
-        numeric=numeric,
+        numeric_columns=numeric,
         nominal=nominal,
         n_levels=n_levels,
         problem_type=problem_type,
