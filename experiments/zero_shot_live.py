@@ -100,14 +100,16 @@ def fresh_jobs(seeds: list[int]) -> list[dict[str, Any]]:
 
 def _suggestions(task: Any, db: Any, exclude: list[str]) -> dict[str, Any]:
     """The configurations to fit, by role, and what the guard saw."""
-    from autometa.spaces import default_initial_configs, get_space
+    from autometa.spaces import config_key, default_initial_configs, get_space
     from autometa.warmstart import KNNWarmStarter, PredictorWarmStarter
 
     ranked = PredictorWarmStarter(db, exclude=exclude).ranked(task, n=3)
-    default = next(s for s in ranked if s.source == "default")
+    cfg_default = default_initial_configs(get_space(str(task.problem_type)), task)[0]
+    # the default's own suggestion carries the guard's numbers; where the predictor's best
+    # is the default itself, only the predictor's entry is kept (no z: the default first)
+    default = next(s for s in ranked if config_key(s.config) == config_key(cfg_default))
     best = next(s for s in ranked if s.source == "predictor")
     knn = KNNWarmStarter(db, exclude=exclude).ranked(task, n=3)
-    cfg_default = default_initial_configs(get_space(str(task.problem_type)), task)[0]
     return {"configs": {"default": cfg_default, "top1": ranked[0].config, "pred_best": best.config,
                         "knn_top1": knn[0].config},
             "top1_source": ranked[0].source, "z": default.extra.get("z_of_best"),
@@ -215,15 +217,23 @@ def _at_least(df: pd.DataFrame, role: str) -> np.ndarray:
 
 
 def _gain(df: pd.DataFrame, role: str) -> np.ndarray:
+    """Per row: ``role``'s score minus the default's (positive = better); NaN where either
+    failed (the mean gain is over the rows where both fitted)."""
     sign = np.where(df.higher_is_better.to_numpy(bool), 1.0, -1.0)
     return sign * (df[f"{role}_score"].to_numpy(float) - df["default_score"].to_numpy(float))
+
+
+def _mean_ci(x: np.ndarray) -> str:
+    x = x[np.isfinite(x)]
+    return fmt_ci(x, 4) if x.size else "-"
 
 
 def report(raw: pd.DataFrame) -> None:
     lines = [f"# {NAME}", "", __doc__.split("\n\n")[0], "", machine_line(), "",
              "Per part and kind: how often the first suggestion is at least as good as the package default "
              "(bootstrap 95% interval over tasks or table-seeds), how often it is the default itself, and the mean "
-             "paired gain over the default (balanced accuracy points, or RMSE / std lower by; positive = better). "
+             "paired gain over the default (balanced accuracy, or RMSE lower by; positive = better; over the rows where both "
+             "fitted). "
              "Where the first suggestion is the default, it ties.", ""]
     guard = raw.guard.dropna().unique()
     for part in ("stored", "fresh"):
@@ -238,7 +248,7 @@ def report(raw: pd.DataFrame) -> None:
             for role in ROLES:
                 same = (df[f"{role}_config"] == df["default_config"]).mean()
                 lines.append(f"| {LABELS[role]} | {same:.0%} | {fmt_share_ci(_at_least(df, role))} | "
-                             f"{fmt_ci(_gain(df, role), 4)} |")
+                             f"{_mean_ci(_gain(df, role))} |")
             lines.append("")
             # the guard's rule at other thresholds, from the same fits (the threshold itself
             # was chosen on stored scores, predictor_guard.md, before this study)
@@ -247,9 +257,9 @@ def report(raw: pd.DataFrame) -> None:
             for th in (None, 2.0, 3.0, 4.0, 5.0):
                 keep = np.ones(len(df), bool) if th is None else (z > th)
                 ge = np.where(keep, _at_least(df, "pred_best"), True)
-                gain = np.where(keep, _gain(df, "pred_best"), 0.0)
+                gain = np.where(keep, _gain(df, "pred_best"), 0.0)  # held back: the default, a tie
                 rows.append(f"| {'none' if th is None else f'z > {th:g}'} | {keep.mean():.0%} | "
-                            f"{fmt_share_ci(ge)} | {fmt_ci(gain, 4)} |")
+                            f"{fmt_share_ci(ge)} | {_mean_ci(gain)} |")
             lines += ["The guard's rule at other thresholds (the predictor's best kept when z, its predicted margin "
                       "over the default in spreads of the bag, exceeds the threshold; otherwise the default):", "",
                       "| rule | best kept | >= default [95%] | mean gain [95%] |", "|---|---|---|---|", *rows, ""]

@@ -669,3 +669,17 @@ def test_numeric_columns_are_read_in_place_and_statistics_match_a_dense_copy():
     assert got["MeanSkewnessOfNumericAtts"] == pytest.approx(np.mean(moments["Skewness"]), rel=1e-12)
     assert got["MaxKurtosisOfNumericAtts"] == pytest.approx(np.max(moments["Kurtosis"]), rel=1e-12)
     assert got["MeanAbsCorrelationOfNumericAtts"] == st.mean_abs_correlation(dense)
+    # a wide table: the moments run over several blocks of columns; the frame spread over
+    # many pandas blocks gives what the same frame as one block (a view, no copy) gives
+    wide = pd.DataFrame(rng.normal(size=(20_000, 230)), columns=[f"x{i}" for i in range(230)])
+    wide.iloc[::13, 7] = np.nan
+    spread = pd.concat([wide.iloc[:, i : i + 10].copy() for i in range(0, 230, 10)], axis=1)  # 23 blocks
+    y2 = pd.Series(rng.integers(0, 3, len(wide)))
+    one, many = make_table(wide, y2, "multiclass"), make_table(spread, y2, "multiclass")
+    assert one.numeric_dense is not None and np.shares_memory(one.numeric_dense, wide.to_numpy())
+    assert many.numeric_dense is None
+    a, b = st.statistical_features(one), st.statistical_features(many)
+    assert a.keys() == b.keys()
+    for name in a:
+        assert a[name] == pytest.approx(b[name], rel=1e-9, nan_ok=True), name
+

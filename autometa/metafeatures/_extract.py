@@ -93,8 +93,9 @@ def extract_frame(
     Notes
     -----
     Cost on tall tables: counts, moments and entropies are exact on every row, in
-    per-column passes over contiguous memory; float64 columns are read in place (no copy
-    of the table), and the numeric work runs on one BLAS/OpenMP thread. Two features use bounded samples: the landmarkers
+    per-column passes; float64 columns are read in place (a table taller than the
+    correlation's row sample is never copied whole), and the numeric work runs on one
+    BLAS/OpenMP thread. Two features use bounded samples: the landmarkers
     (``max_rows_landmarking`` rows) and ``MeanAbsCorrelationOfNumericAtts`` (a seeded
     sample of ``MAX_CORRELATION_ROWS`` = 100,000 rows). Tables up to those sizes get
     exactly the values they always had.

@@ -102,6 +102,10 @@ MAX_CORRELATION_ROWS = 100_000
 CORRELATION_SEED = 0
 
 
+def _correlation_columns(p: int) -> np.ndarray:
+    return np.linspace(0, p - 1, MAX_CORRELATION_COLUMNS).round().astype(np.int64)
+
+
 def _correlation_rows(n: int) -> np.ndarray:
     return np.sort(np.random.default_rng(CORRELATION_SEED).choice(n, MAX_CORRELATION_ROWS, replace=False))
 
@@ -120,7 +124,7 @@ def mean_abs_correlation(values: np.ndarray, missing: np.ndarray | None = None) 
     if missing is None:
         missing = np.isnan(values)
     if values.shape[1] > MAX_CORRELATION_COLUMNS:
-        cols = np.linspace(0, values.shape[1] - 1, MAX_CORRELATION_COLUMNS).round().astype(np.int64)
+        cols = _correlation_columns(values.shape[1])
         values, missing = values[:, cols], missing[:, cols]
     lo = np.where(missing, np.inf, values).min(axis=0, initial=np.inf)
     hi = np.where(missing, -np.inf, values).max(axis=0, initial=-np.inf)
@@ -176,10 +180,11 @@ def statistical_features(table: Table) -> dict[str, float]:
         summary = summarize(moments[stat])
         for s in SUMMARIES:
             out[f"{s}{stat}OfNumericAtts"] = summary[s]
-    if n > MAX_CORRELATION_ROWS:  # the rows mean_abs_correlation would sample, gathered per column
-        rows = _correlation_rows(n)
-        out["MeanAbsCorrelationOfNumericAtts"] = mean_abs_correlation(table.numeric_rows(rows),
-                                                                      table.numeric_missing[rows])
-    else:
-        out["MeanAbsCorrelationOfNumericAtts"] = mean_abs_correlation(table.numeric_block(), table.numeric_missing)
+    # the rows and columns mean_abs_correlation would sample, gathered from the columns
+    rows = _correlation_rows(n) if n > MAX_CORRELATION_ROWS else None
+    cols = _correlation_columns(p) if p > MAX_CORRELATION_COLUMNS else None
+    missing = table.numeric_missing
+    missing = missing if rows is None else missing[rows]
+    missing = missing if cols is None else missing[:, cols]
+    out["MeanAbsCorrelationOfNumericAtts"] = mean_abs_correlation(table.numeric_subset(rows, cols), missing)
     return out

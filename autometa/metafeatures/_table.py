@@ -25,8 +25,9 @@ class Table:
         Numeric input attributes, one array per column; NaN marks a missing (or infinite)
         value. Each is a view of the frame's column where it is float64 without
         infinities, so a tall table is not copied (one 2-D array of a table spread over
-        several pandas blocks would be a copy of all of it). :meth:`numeric_rows` and
-        :meth:`numeric_block` give 2-D column-major arrays of a few rows or columns.
+        several pandas blocks would be a copy of all of it). :meth:`numeric_rows`,
+        :meth:`numeric_block` and :meth:`numeric_subset` give 2-D arrays of some rows or
+        columns.
     nominal : ndarray of shape (n, p_cat), int32
         Category codes of the nominal input attributes; -1 marks a missing value.
         Column-major, so that per-column passes over a tall table read contiguous memory.
@@ -41,6 +42,9 @@ class Table:
         Number of classes (declared categories of a categorical label), 0 for regression.
     y_values : ndarray of shape (n,), float64
         The numeric target for regression; empty for classification.
+    numeric_dense : ndarray of shape (n, p_num) or None
+        The numeric columns as one 2-D view of the frame's float block, when the frame
+        holds them so (no copy); None otherwise.
     """
 
     numeric_columns: tuple[np.ndarray, ...]
@@ -50,6 +54,7 @@ class Table:
     y_codes: np.ndarray
     n_classes: int
     y_values: np.ndarray
+    numeric_dense: np.ndarray | None = None
 
     @property
     def n_rows(self) -> int:
@@ -60,18 +65,28 @@ class Table:
         return len(self.numeric_columns)
 
     def numeric_block(self, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Numeric columns ``start:stop`` as one column-major array (a copy)."""
-        cols = self.numeric_columns[start:stop]
-        out = np.empty((self.n_rows, len(cols)), dtype=np.float64, order="F")
-        for j, col in enumerate(cols):
-            out[:, j] = col
-        return out
+        """Numeric columns ``start:stop`` as one 2-D array: a view of the frame's float
+        block when there is one, otherwise a column-major copy of those columns only."""
+        if self.numeric_dense is not None:
+            return self.numeric_dense[:, start:stop]
+        return self.numeric_subset(columns=np.arange(self.numeric_width)[start:stop])
 
     def numeric_rows(self, rows: np.ndarray) -> np.ndarray:
         """The numeric attributes of ``rows`` (indices), column-major."""
-        out = np.empty((len(rows), self.numeric_width), dtype=np.float64, order="F")
-        for j, col in enumerate(self.numeric_columns):
-            out[:, j] = col[rows]
+        return self.numeric_subset(rows=rows)
+
+    def numeric_subset(self, rows: np.ndarray | None = None, columns: np.ndarray | None = None) -> np.ndarray:
+        """The numeric attributes of ``rows`` and ``columns`` (indices; all when None):
+        the frame's block itself when both are None and it has one, otherwise a
+        column-major copy of the subset only."""
+        if rows is None and columns is None and self.numeric_dense is not None:
+            return self.numeric_dense
+        cols = range(self.numeric_width) if columns is None else columns
+        n = self.n_rows if rows is None else len(rows)
+        out = np.empty((n, len(cols)), dtype=np.float64, order="F")
+        for j, c in enumerate(cols):
+            col = self.numeric_columns[int(c)]
+            out[:, j] = col if rows is None else col[rows]
         return out
 
     @property
@@ -104,6 +119,17 @@ def _numeric_column(s: pd.Series) -> np.ndarray:
     values = s.to_numpy(dtype=np.float64, na_value=np.nan)
     infinite = np.isinf(values)
     return np.where(infinite, np.nan, values) if infinite.any() else values
+
+
+def _one_block(X: pd.DataFrame, columns: list[str], views: tuple[np.ndarray, ...]) -> np.ndarray | None:
+    """The columns as one 2-D view when they all lie in one float64 block of the frame
+    (as a frame built from one array holds them), so that nothing needs a copy; None when
+    they are spread over blocks or any was copied (a conversion, infinities)."""
+    bases = {id(v.base) for v in views}
+    if not views or len(bases) != 1 or views[0].base is None:
+        return None
+    dense = X[columns].to_numpy(dtype=np.float64, na_value=np.nan)
+    return dense if np.shares_memory(dense, views[0]) else None
 
 
 def _codes(s: pd.Series) -> tuple[np.ndarray, int]:
@@ -156,6 +182,7 @@ def make_table(X: pd.DataFrame, y: pd.Series, problem_type: str) -> Table:
     n = len(y)
 
     numeric = tuple(_numeric_column(X[c]) for c in numeric_cols)
+    dense = _one_block(X, numeric_cols, numeric)
 
     nominal = np.empty((n, len(nominal_cols)), dtype=np.int32, order="F")  # contiguous columns
     n_levels = np.zeros(len(nominal_cols), dtype=np.int64)
@@ -179,6 +206,7 @@ def make_table(X: pd.DataFrame, y: pd.Series, problem_type: str) -> Table:
         y_codes, n_classes = _codes(y)
 
     return Table(
+        numeric_dense=dense,
         numeric_columns=numeric,
         nominal=nominal,
         n_levels=n_levels,

@@ -394,7 +394,8 @@ class PredictorWarmStarter(BaseWarmStarter):
         d = next(i for i, c in enumerate(cands) if config_key(c) == config_key(default_cfg))
         best = int(order[0])
         z = (mean[best] - mean[d]) / max(float(np.hypot(std[best], std[d])), 1e-9)
-        guarded = self.zero_shot_guard is not None and best != d and z <= self.zero_shot_guard
+        # "not above": an undefined spread (NaN) holds the predictor's best back too
+        guarded = self.zero_shot_guard is not None and best != d and not z > self.zero_shot_guard
         extra = {"uncertainty": float(std[d]), "z_of_best": float(z), "guard": self.zero_shot_guard}
         if guarded:
             why = (f"package default, first: the predictor's best is predicted {mean[best] - mean[d]:.2f} above "
