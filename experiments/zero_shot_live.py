@@ -217,10 +217,14 @@ def _at_least(df: pd.DataFrame, role: str) -> np.ndarray:
 
 
 def _gain(df: pd.DataFrame, role: str) -> np.ndarray:
-    """Per row: ``role``'s score minus the default's (positive = better); NaN where either
-    failed (the mean gain is over the rows where both fitted)."""
-    sign = np.where(df.higher_is_better.to_numpy(bool), 1.0, -1.0)
-    return sign * (df[f"{role}_score"].to_numpy(float) - df["default_score"].to_numpy(float))
+    """Per row: for classification ``role``'s balanced accuracy minus the default's; for
+    regression the default's RMSE minus ``role``'s, as a share of the default's (tasks'
+    RMSEs are in their own units); positive = better. NaN where either failed (the mean
+    gain is over the rows where both fitted)."""
+    higher = df.higher_is_better.to_numpy(bool)
+    a, d = df[f"{role}_score"].to_numpy(float), df["default_score"].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(higher, a - d, (d - a) / np.abs(d))
 
 
 def _mean_ci(x: np.ndarray) -> str:
@@ -232,8 +236,8 @@ def report(raw: pd.DataFrame) -> None:
     lines = [f"# {NAME}", "", __doc__.split("\n\n")[0], "", machine_line(), "",
              "Per part and kind: how often the first suggestion is at least as good as the package default "
              "(bootstrap 95% interval over tasks or table-seeds), how often it is the default itself, and the mean "
-             "paired gain over the default (balanced accuracy, or RMSE lower by; positive = better; over the rows where both "
-             "fitted). "
+             "paired gain over the default (balanced accuracy points, or for regression how much lower the RMSE is as a "
+             "share of the default's; positive = better; over the rows where both fitted). "
              "Where the first suggestion is the default, it ties.", ""]
     guard = raw.guard.dropna().unique()
     for part in ("stored", "fresh"):

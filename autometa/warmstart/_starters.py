@@ -236,11 +236,14 @@ def suggest_config(
 ) -> list[Suggestion]:
     """Zero-shot: ranked, explained configurations for ``task``; nothing is fitted on it.
 
-    ``method="predictor"`` (the default: measured best leave-task-out, its top-1 at least
-    as good as the package default on 83% of held-out tasks against 72% for the kNN, and
-    on 92% with its guard, which puts the package default first when the predictor's best
-    is not clearly better) ranks stored and fresh configurations by the learned
-    performance predictor (:class:`PredictorWarmStarter`); ``method="knn"`` takes the best configurations of the
+    ``method="predictor"`` (the default) ranks stored and fresh configurations by the
+    learned performance predictor (:class:`PredictorWarmStarter`), with a guard that puts
+    the package default first unless the predictor's best is predicted clearly better.
+    Fitted for real on stored tasks it never saw (experiments/results/zero_shot_live.md),
+    its first suggestion is at least as good as the package default on 89% of 120
+    classification and 91% of 53 regression tasks, against 72% and 74% for the kNN;
+    on real tables outside the meta-database it does much worse (that report).
+    ``method="knn"`` takes the best configurations of the
     nearest stored tasks, each with its neighbour, distance and score there
     (:class:`KNNWarmStarter`). Either way the package default is among the first two,
     so a suggestion never rests on the meta-knowledge alone (FLAML issue 1247).
