@@ -332,15 +332,13 @@ class PredictorWarmStarter(BaseWarmStarter):
         default comes first and the predictor's best second. None: always the predictor's
         best first. The default also goes first when the task is farther from the
         meta-database than any stored task is from its nearest neighbour (the kNN starter's
-        rule: the predictor would extrapolate). The threshold was chosen on stored scores
-        (experiments/results/predictor_guard.md) and measured with real fits of both
-        (experiments/results/zero_shot_live.md, stored tasks left out fold by fold): the
-        first suggestion at least as good as the package default on 89% of 120
+        rule: the predictor would extrapolate). Measured with real fits of both
+        (experiments/results/zero_shot_live.md; the threshold was chosen on stored scores
+        before, predictor_guard.md): on stored tasks left out fold by fold, the first
+        suggestion is at least as good as the package default on 90% of 120
         classification tasks (84% without the guard, at about half the mean gain: +0.011
-        against +0.019 balanced accuracy) and on 91% of 53 regression tasks (81%; RMSE
-        2.9% and 2.7% below the default's on average). On real tables left out of the
-        meta-database the first suggestion beats the default far less often (see that
-        report).
+        against +0.019 balanced accuracy) and 92% of 53 regression tasks (81%). On real
+        tables outside the meta-database it does worse (that report).
     """
 
     name = "predictor"
