@@ -264,3 +264,19 @@ def test_regression_tune_evaluates_the_slow_boosting_after_the_family_defaults(c
     assert configs[2]["hist_gradient_boosting:max_iter"] == 1000 and shipped.history[2].ok
     assert [r.config for r in single.history][:2] == configs[:2]
     assert single.history[2].config.get("hist_gradient_boosting:max_iter") != 1000  # the optimizer's own third
+
+
+def test_max_stored_distance_is_each_stored_tasks_nearest_neighbour_computed_in_blocks(knn, monkeypatch):
+    """The largest distance from a stored task to its nearest other stored task: the same
+    whether the pairs are computed at once or a few tasks at a time (bounded memory)."""
+    import autometa.warmstart._knn as knn_module
+
+    X, w = knn._X, knn._w  # the scaled stored meta-features and their weights
+    d = (w * np.abs(X[:, None, :] - X[None, :, :])).sum(axis=2)
+    np.fill_diagonal(d, np.inf)
+    expected = float(d.min(axis=1).max())
+    assert knn.max_stored_distance() == pytest.approx(expected, rel=1e-12)
+    monkeypatch.setattr(knn_module, "_PAIR_BLOCK_ELEMENTS", 500)  # a handful of tasks per block
+    fresh = type(knn).__new__(type(knn))
+    fresh.__dict__.update(knn.__dict__, _max_stored=None)
+    assert fresh.max_stored_distance() == pytest.approx(expected, rel=1e-12)

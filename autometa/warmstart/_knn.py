@@ -68,6 +68,10 @@ def fit_similarity_weights(
     return {f: float(v) for f, v in zip(idx.feature_names, w, strict=True)}
 
 
+#: Elements of the temporary of one block of task pairs in max_stored_distance (32 MB of floats).
+_PAIR_BLOCK_ELEMENTS = 1 << 22
+
+
 class MetaFeatureIndex:
     """The stored tasks of one kind, searchable by meta-feature distance, with their
     configurations ranked by one metric (the engine of :class:`KNNWarmStarter`).
@@ -94,7 +98,8 @@ class MetaFeatureIndex:
 
     Notes
     -----
-    Stateless after construction (reads the store once); safe to share between threads.
+    Reads the store once, at construction; safe to share between threads (the cached
+    :meth:`max_stored_distance` is the same whichever thread computes it).
     """
 
     def __init__(
@@ -138,6 +143,7 @@ class MetaFeatureIndex:
         if weights is not None and not (self._w > 0).any():
             raise InputError("The meta-feature weights give every stored meta-feature a weight of 0; fit them again.")
         self.tasks = names
+        self._max_stored: float | None = None
         self._matrix = matrix.loc[names]
         self._configs = metadb.configurations()
 
@@ -164,13 +170,25 @@ class MetaFeatureIndex:
 
     def max_stored_distance(self) -> float:
         """The largest nearest-neighbour distance among stored tasks: beyond it, a new task
-        is farther from the meta-database than any stored task is from the others."""
-        if len(self._X) < 2:
+        is farther from the meta-database than any stored task is from the others.
+
+        Computed once per index, over blocks of stored tasks, so that the temporaries stay
+        about 32 MB however many tasks the store holds (all pairs at once would take
+        tasks x tasks x features floats: 2.6 GB for 2,000 tasks of 82 meta-features)."""
+        if self._max_stored is not None:
+            return self._max_stored
+        n = len(self._X)
+        if n < 2:
             return math.inf
-        d = self._w * np.abs(self._X[:, None, :] - self._X[None, :, :]) ** self.p
-        d = d.sum(axis=2) ** (1.0 / self.p)
-        np.fill_diagonal(d, np.inf)
-        return float(d.min(axis=1).max())
+        step = max(1, _PAIR_BLOCK_ELEMENTS // max(n * self._X.shape[1], 1))
+        nearest = np.empty(n)
+        for start in range(0, n, step):
+            block = self._X[start : start + step]
+            d = (self._w * np.abs(block[:, None, :] - self._X[None, :, :]) ** self.p).sum(axis=2) ** (1.0 / self.p)
+            d[np.arange(len(block)), np.arange(start, start + len(block))] = np.inf  # not itself
+            nearest[start : start + len(block)] = d.min(axis=1)
+        self._max_stored = float(nearest.max())
+        return self._max_stored
 
     def best_of_neighbors(self, metafeatures: Mapping[str, float], n: int = 25, per_neighbor: int = 1) -> list[Suggestion]:
         """Up to ``n`` distinct configurations: the best ``per_neighbor`` of each neighbour in
