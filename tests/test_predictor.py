@@ -117,16 +117,6 @@ def test_zero_shot_suggestions_come_from_the_predictor_with_the_default_second(d
     assert holds[0].source == "default" and "spreads" in holds[0].explanation
     assert holds[1].config == best.config  # the predictor's best comes second
     assert (sugg[0].source == "default") == (z <= 4.0)  # the shipped threshold
-    assert default.extra["far"] is False  # iris is in the store: its nearest task is itself
-    # a task farther from the store than any stored task is from its nearest gets the default
-    # first however sure the predictor is
-    from autometa.metafeatures import extract
-
-    odd = {k: (v * 1e3 + 1e3 if np.isfinite(v) else v) for k, v in extract(task).items()}
-    far = PredictorWarmStarter(db, zero_shot_guard=-np.inf).ranked(task, n=4, metafeatures=odd)
-    assert far[0].source == "default" and far[0].extra["far"] and "farther" in far[0].explanation
-    assert far[0].extra["nearest_distance"] > far[0].extra["max_stored_distance"]
-    assert PredictorWarmStarter(db, zero_shot_guard=None).ranked(task, n=4, metafeatures=odd)[0].source == "predictor"
 
 
 def test_a_cached_predictor_survives_a_recorded_run_and_is_refitted_past_its_tolerance(db, tmp_path, monkeypatch,

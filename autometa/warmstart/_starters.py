@@ -238,12 +238,11 @@ def suggest_config(
 
     ``method="predictor"`` (the default) ranks stored and fresh configurations by the
     learned performance predictor (:class:`PredictorWarmStarter`), with a guard that puts
-    the package default first unless the predictor's best is predicted clearly better and
-    the task is no farther from the meta-database than stored tasks are from each other.
+    the package default first unless the predictor's best is predicted clearly better.
     Fitted for real on stored tasks it never saw (experiments/results/zero_shot_live.md),
-    its first suggestion is at least as good as the package default on 90% of 120
-    classification and 92% of 53 regression tasks, against 72% and 74% for the kNN;
-    on real tables outside the meta-database it does worse (that report).
+    its first suggestion is at least as good as the package default on 89% of 120
+    classification and 91% of 53 regression tasks, against 72% and 74% for the kNN; on
+    real tables outside the meta-database on 44-85% of table-seeds (that report).
     ``method="knn"`` takes the best configurations of the
     nearest stored tasks, each with its neighbour, distance and score there
     (:class:`KNNWarmStarter`). Either way the package default is among the first two,
