@@ -171,6 +171,7 @@ def _distinct(configs: dict[str, dict]) -> tuple[list[dict], dict[str, int]]:
 
 def run_stored(job: dict[str, Any]) -> dict[str, Any]:
     from autometa import tune
+    from autometa.spaces import config_key
 
     metric = KINDS[job["kind"]][0]
     task = stored_task(job["task"], job["seed"], metric)
@@ -180,8 +181,6 @@ def run_stored(job: dict[str, Any]) -> dict[str, Any]:
     result = tune(task, metadb=db, initial_configs=uniq, n_trials=len(uniq), refit=False,
                   per_trial_time_limit_s=600, time_budget_s=3600)
     by_key = {}
-    from autometa.spaces import config_key
-
     for r in result.history:
         by_key[config_key(r.config)] = r.scores.get(metric, math.nan) if r.ok else math.nan
     scores = {role: by_key.get(config_key(uniq[i]), math.nan) for role, i in index.items()}

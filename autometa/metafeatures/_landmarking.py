@@ -81,7 +81,7 @@ class _Encoded:
     """The subsample encoded once for every landmarker."""
 
     def __init__(self, table: Table, rows: np.ndarray) -> None:
-        raw = table.numeric_rows(rows)
+        raw = table.numeric_subset(rows=rows)
         self.raw = raw
         if raw.shape[1]:
             with warnings.catch_warnings():

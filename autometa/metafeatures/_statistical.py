@@ -7,6 +7,8 @@ skipped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from autometa.metafeatures._aggregate import SUMMARIES, summarize
@@ -45,13 +47,19 @@ def column_moments(values: np.ndarray, missing: np.ndarray | None = None) -> dic
     missing : ndarray of bool, optional
         ``np.isnan(values)``, when already computed.
     """
-    n, p = values.shape
     if missing is None:
         missing = np.isnan(values)
+    return _moments_by_blocks(lambda start, stop: values[:, start:stop], missing)
+
+
+def _moments_by_blocks(block: Callable[[int, int], np.ndarray], missing: np.ndarray) -> dict[str, np.ndarray]:
+    """The moments of columns taken ``_BLOCK_ELEMENTS`` cells at a time: ``block(start,
+    stop)`` gives columns ``start:stop`` as a 2-D array (a view or a copy of those only)."""
+    n, p = missing.shape
     step = max(1, _BLOCK_ELEMENTS // max(n, 1))
     if step >= p:
-        return _block_moments(values, missing)
-    parts = [_block_moments(values[:, j : j + step], missing[:, j : j + step]) for j in range(0, p, step)]
+        return _block_moments(block(0, p), missing)
+    parts = [_block_moments(block(j, j + step), missing[:, j : j + step]) for j in range(0, p, step)]
     return {stat: np.concatenate([part[stat] for part in parts]) for stat in _STATS}
 
 
@@ -166,11 +174,7 @@ def statistical_features(table: Table) -> dict[str, float]:
     n, p = table.n_rows, table.numeric_width
     out: dict[str, float] = {}
     if p:
-        # blocks of columns copied one at a time, as column_moments cuts a 2-D array
-        step = max(1, _BLOCK_ELEMENTS // max(n, 1))
-        missing = table.numeric_missing
-        parts = [column_moments(table.numeric_block(j, j + step), missing[:, j : j + step]) for j in range(0, p, step)]
-        moments = {stat: np.concatenate([part[stat] for part in parts]) for stat in _STATS}
+        moments = _moments_by_blocks(table.numeric_block, table.numeric_missing)  # a block copied at a time
     else:
         moments = {stat: np.zeros(0) for stat in _STATS}
     if not table.is_classification:  # OpenML treats a numeric target as a numeric attribute

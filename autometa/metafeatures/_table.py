@@ -25,9 +25,8 @@ class Table:
         Numeric input attributes, one array per column; NaN marks a missing (or infinite)
         value. Each is a view of the frame's column where it is float64 without
         infinities, so a tall table is not copied (one 2-D array of a table spread over
-        several pandas blocks would be a copy of all of it). :meth:`numeric_rows`,
-        :meth:`numeric_block` and :meth:`numeric_subset` give 2-D arrays of some rows or
-        columns.
+        several pandas blocks would be a copy of all of it). :meth:`numeric_block` and
+        :meth:`numeric_subset` give 2-D arrays of some columns or rows.
     nominal : ndarray of shape (n, p_cat), int32
         Category codes of the nominal input attributes; -1 marks a missing value.
         Column-major, so that per-column passes over a tall table read contiguous memory.
@@ -70,10 +69,6 @@ class Table:
         if self.numeric_dense is not None:
             return self.numeric_dense[:, start:stop]
         return self.numeric_subset(columns=np.arange(self.numeric_width)[start:stop])
-
-    def numeric_rows(self, rows: np.ndarray) -> np.ndarray:
-        """The numeric attributes of ``rows`` (indices), column-major."""
-        return self.numeric_subset(rows=rows)
 
     def numeric_subset(self, rows: np.ndarray | None = None, columns: np.ndarray | None = None) -> np.ndarray:
         """The numeric attributes of ``rows`` and ``columns`` (indices; all when None):
